@@ -1,0 +1,81 @@
+/* The operator interface. An op is a pure function outputs = OP(inputs,
+ * attrs): it reads its inputs, computes output shapes at run time, allocates
+ * its outputs with ql_op_output and fills them. */
+#ifndef QL_OP_H
+#define QL_OP_H
+
+#include "../ir/ir.h"
+
+typedef struct ql_op_ctx ql_op_ctx;
+typedef ql_status (*ql_op_run_fn)(ql_op_ctx *c);
+
+struct ql_plan;
+struct ql_frame;
+
+struct ql_op_ctx {
+  const ql_node *node;
+  int version;                  /* effective schema version (since_version) */
+  size_t n_in;
+  const ql_tensor *const *in;   /* in[i] NULL: omitted optional input */
+  size_t n_out;
+  ql_tensor **out;
+  ql_error *err;
+  int threads;
+  /* private: subgraph execution */
+  const struct ql_plan *const *subplans_;
+  struct ql_frame *frame_;
+};
+
+/* One row of an op family table, e.g.
+ *   {"", "QuantizeLinear", 10, 25, quantize_linear}
+ * implements the ai.onnx schema versions 10..25 of QuantizeLinear. The list
+ * of schema versions that exist comes from schema-versions.inc (generated
+ * from the onnx package); a model whose opset maps to a schema version
+ * outside [min_impl, max_impl] is refused, never run with another version. */
+typedef struct ql_op_def {
+  const char *domain;   /* "" = ai.onnx */
+  const char *op_type;
+  int min_impl, max_impl;
+  ql_op_run_fn run;
+} ql_op_def;
+
+/* Newest ai.onnx opset whose schemas qlinear knows. */
+#define QL_MAX_AI_ONNX_OPSET 27
+
+static inline const ql_tensor *ql_op_in(const ql_op_ctx *c, size_t i) {
+  return i < c->n_in ? c->in[i] : NULL;
+}
+/* Allocates output i (zero-filled). Returns NULL with c->err set on failure. */
+ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims);
+/* Error for this node: the runtime prefixes the node's name and op type. */
+ql_status ql_op_fail(ql_op_ctx *c, ql_status code, const char *fmt, ...) QL_PRINTF(3, 4);
+/* Runs the GRAPH attribute `attr` of this node with the given inputs (bound
+ * to the subgraph's inputs in order); outputs are new tensors owned by the
+ * caller. Outer-scope values are visible to the subgraph. */
+ql_status ql_op_run_subgraph(ql_op_ctx *c, const char *attr, size_t n_in, const ql_tensor *const *in,
+                             size_t n_out, ql_tensor **out);
+
+/* ---- shared helpers for op implementations ---- */
+/* numpy multidirectional broadcast of two shapes; -1 when incompatible */
+int ql_broadcast_shape(int ra, const int64_t *a, int rb, const int64_t *b, int *rout, int64_t *out);
+/* For output index o in shape (rank, dims), the element index in a tensor of
+ * shape (ra, a) broadcast to it. */
+int64_t ql_broadcast_index(int64_t o, int rank, const int64_t *dims, int ra, const int64_t *a);
+/* Normalizes axis into [0, rank); -1 when out of range. */
+int ql_norm_axis(int64_t axis, int rank);
+/* Reads an int64/int32 tensor as a list of int64 (for shapes, axes, ...). */
+int ql_tensor_to_i64s(const ql_tensor *t, int64_t *out, size_t max);
+
+/* registry */
+typedef struct ql_op_resolution {
+  const ql_op_def *def;
+  int version;
+} ql_op_resolution;
+/* Finds the implementation of (domain, op_type) at the given opset;
+ * QL_ERR_UNSUPPORTED with a message naming op, domain and version if none. */
+ql_status ql_op_resolve(const char *domain, const char *op_type, int64_t opset, ql_op_resolution *out,
+                        ql_error *err);
+/* Iterate all registered ops (for docs/tests). NULL at the end. */
+const ql_op_def *ql_op_registry_at(size_t i);
+
+#endif
