@@ -5,4 +5,11 @@
 /* Replaces calls of model-local functions in g by their bodies. */
 ql_status ql_inline_functions(const ql_model *m, ql_graph *g, ql_error *err);
 
+/* Called with every value a run produces (constants folded at creation are
+ * not reported). Return nonzero to stop the run. The tensor is borrowed. */
+typedef int (*ql_observer_fn)(void *ctx, const char *name, const ql_tensor *t);
+ql_status ql_session_run_observed(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs,
+                                  ql_tensor **outputs, size_t n_outputs, ql_observer_fn fn, void *ctx,
+                                  ql_error *err);
+
 #endif

@@ -447,8 +447,13 @@ ql_status ql_op_fail(ql_op_ctx *c, ql_status code, const char *fmt, ...) {
   return code;
 }
 
+typedef struct observer {
+  ql_observer_fn fn;
+  void *ctx;
+} observer;
+
 static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *const *inputs, size_t n_inputs,
-                          ql_tensor **outputs, size_t n_outputs, int threads, ql_error *err);
+                          ql_tensor **outputs, size_t n_outputs, int threads, const observer *obs, ql_error *err);
 
 ql_status ql_op_run_subgraph(ql_op_ctx *c, const char *attr, size_t n_in, const ql_tensor *const *in, size_t n_out,
                              ql_tensor **out) {
@@ -457,7 +462,7 @@ ql_status ql_op_run_subgraph(ql_op_ctx *c, const char *attr, size_t n_in, const 
   for (size_t a = 0; a < nd->n_attrs; a++) {
     if (nd->attrs[a].type != QL_ATTR_GRAPH || !nd->attrs[a].g) continue;
     if (!strcmp(nd->attrs[a].name, attr))
-      return run_plan(c->subplans_[k], c->frame_, in, n_in, out, n_out, c->threads, c->err);
+      return run_plan(c->subplans_[k], c->frame_, in, n_in, out, n_out, c->threads, NULL, c->err);
     k++;
   }
   return ql_errf(c->err, QL_ERR_INVALID_MODEL, "missing graph attribute '%s'", attr);
@@ -529,7 +534,7 @@ static int check_input(const ql_value_info *vi, const ql_tensor *t, ql_error *er
 }
 
 static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *const *inputs, size_t n_inputs,
-                          ql_tensor **outputs, size_t n_outputs, int threads, ql_error *err) {
+                          ql_tensor **outputs, size_t n_outputs, int threads, const observer *obs, ql_error *err) {
   ql_status st = QL_OK;
   if (n_inputs != p->n_inputs)
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "the graph has %zu inputs, %zu were given", p->n_inputs, n_inputs);
@@ -552,6 +557,10 @@ static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *c
     const ql_step *s = &p->steps[i];
     if (s->folded) continue;
     st = run_step(s, &f, f.vals, threads, err);
+    if (st) break;
+    for (size_t k = 0; obs && k < s->n_out && !st; k++)
+      if (s->out[k] >= 0 && f.vals[s->out[k]] && obs->fn(obs->ctx, p->value_names[s->out[k]], f.vals[s->out[k]]))
+        st = ql_errf(err, QL_ERR_INVALID_STATE, "the observer stopped the run");
     if (st) break;
     /* free what no later step reads */
     for (size_t k = 0; k < s->n_in; k++) {
@@ -689,8 +698,9 @@ ql_dtype ql_session_input_info(const ql_session *s, size_t i, int *rank, int64_t
   return (ql_dtype)vi->elem_type;
 }
 
-ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs, ql_tensor **outputs,
-                         size_t n_outputs, ql_error *err) {
+ql_status ql_session_run_observed(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs,
+                                  ql_tensor **outputs, size_t n_outputs, ql_observer_fn fn, void *ctx,
+                                  ql_error *err) {
   if (!s || (n_inputs && !inputs) || (n_outputs && !outputs))
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "NULL argument");
   ql_error local;
@@ -701,7 +711,13 @@ ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n
       ql_status st = check_input(input_vi(s->plan, i), inputs[i], err);
       if (st) return st;
     }
-  return run_plan(s->plan, NULL, inputs, n_inputs, outputs, n_outputs, s->threads, err);
+  observer obs = {fn, ctx};
+  return run_plan(s->plan, NULL, inputs, n_inputs, outputs, n_outputs, s->threads, fn ? &obs : NULL, err);
+}
+
+ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs, ql_tensor **outputs,
+                         size_t n_outputs, ql_error *err) {
+  return ql_session_run_observed(s, inputs, n_inputs, outputs, n_outputs, NULL, NULL, err);
 }
 
 void ql_session_free(ql_session *s) {
