@@ -12,4 +12,8 @@ ql_status ql_session_run_observed(ql_session *s, const ql_tensor *const *inputs,
                                   ql_tensor **outputs, size_t n_outputs, ql_observer_fn fn, void *ctx,
                                   ql_error *err);
 
+/* The constant a value of the top-level graph holds after folding (an
+ * initializer or the output of a folded node), or NULL. */
+const ql_tensor *ql_session_const(const ql_session *s, const char *name);
+
 #endif

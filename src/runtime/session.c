@@ -720,6 +720,11 @@ ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n
   return ql_session_run_observed(s, inputs, n_inputs, outputs, n_outputs, NULL, NULL, err);
 }
 
+const ql_tensor *ql_session_const(const ql_session *s, const char *name) {
+  int v = ql_strmap_get(&s->plan->names, name);
+  return v >= 0 ? s->plan->consts[v] : NULL;
+}
+
 void ql_session_free(ql_session *s) {
   if (!s) return;
   plan_free(s->plan);
