@@ -1,0 +1,525 @@
+/* Static QDQ quantization: Q/DQ pairs on activations, DQ on constant
+ * weights, int32 biases at scale x_scale*w_scale, parameters shared by the
+ * inputs and outputs of value-preserving ops (so one tensor has one
+ * real-value meaning), and GraphProto.quantization_annotation for every
+ * quantized tensor. Naming follows ONNX Runtime's tool (<t>_scale,
+ * <t>_zero_point, <w>_quantized, <t>_QuantizeLinear_Output, ...). */
+#include "../common/strmap.h"
+#include "../runtime/runtime.h"
+#include "quant.h"
+#include <math.h>
+
+void ql_quant_options_default(ql_quant_options *o) {
+  memset(o, 0, sizeof *o);
+  o->method = QL_CALIB_MINMAX;
+  o->percentile = 99.999;
+  o->format = QL_QFORMAT_QDQ;
+  o->activation_type = QL_INT8;
+  o->weight_type = QL_INT8;
+  o->symmetric_weights = -1;
+  o->threads = 1;
+}
+
+/* ORT QDQ + QLinear registries (SPEC.md section 6) that qlinear can run */
+static const char *const k_default_ops[] = {
+    "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul", "Relu", "Clip", "LeakyRelu", "Sigmoid",
+    "HardSigmoid", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat", "Reshape", "Transpose", "Squeeze",
+    "Unsqueeze", "Flatten", "Resize", "Split", "Slice", "Gather", "Softmax", NULL};
+
+/* Ops whose output holds values of the input: they must share parameters. */
+static int same_as_input(const char *op) {
+  static const char *const k[] = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice",
+                                  "Gather", "Split", "Resize", "Concat", "GlobalMaxPool", "Identity", NULL};
+  for (int i = 0; k[i]; i++)
+    if (!strcmp(op, k[i])) return 1;
+  return 0;
+}
+
+/* Which inputs carry data (as opposed to shapes, scales, axes, limits). */
+static int data_input(const char *op, size_t i) {
+  if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose") || !strcmp(op, "Gemm")) return i <= 2;
+  if (!strcmp(op, "MatMul") || !strcmp(op, "Add") || !strcmp(op, "Mul")) return i <= 1;
+  if (!strcmp(op, "Concat")) return 1;
+  return i == 0;
+}
+
+static int weight_axis(const ql_node *n, int rank) {
+  if (!strcmp(n->op_type, "Conv")) return 0;
+  if (!strcmp(n->op_type, "ConvTranspose")) return 1;
+  if (!strcmp(n->op_type, "Gemm")) return ql_attr_int(n, "transB", 0) ? 0 : 1;
+  return rank - 1; /* MatMul: per output column */
+}
+
+typedef struct {
+  ql_model *m;
+  const ql_quant_options *o;
+  const ql_ranges *ranges;
+  ql_error *err;
+  ql_strmap act;      /* activation tensor -> index into acts */
+  size_t n_acts, cap_acts;
+  struct act {
+    char *name;
+    int parent;       /* union-find */
+    float rmin, rmax;
+    float scale;
+    int64_t zp;
+    const char *q_in; /* what Q reads */
+    char *dq_out;     /* what quantized consumers read */
+  } *acts;
+  ql_graph *g;
+  int per_channel_ok; /* ai.onnx DQ has `axis` (opset >= 13) */
+} qctx;
+
+static ql_status oom(qctx *q) { return ql_errf(q->err, QL_ERR_OUT_OF_MEMORY, "out of memory while quantizing"); }
+
+static char *cat(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *r = ql_malloc(la + lb + 1);
+  if (r) {
+    memcpy(r, a, la);
+    memcpy(r + la, b, lb + 1);
+  }
+  return r;
+}
+
+static int find(qctx *q, int i) {
+  while (q->acts[i].parent != i) i = q->acts[i].parent = q->acts[q->acts[i].parent].parent;
+  return i;
+}
+
+static int act_index(qctx *q, const char *name) {
+  int k = ql_strmap_get(&q->act, name);
+  if (k >= 0) return k;
+  const ql_range *r = ql_ranges_find(q->ranges, name);
+  if (!r || !r->seen_float) return -1;
+  if (ql_grow((void **)&q->acts, &q->cap_acts, q->n_acts + 1, sizeof *q->acts)) return -2;
+  struct act *a = &q->acts[q->n_acts];
+  memset(a, 0, sizeof *a);
+  if (!(a->name = ql_strdup(name))) return -2;
+  a->parent = (int)q->n_acts;
+  a->rmin = r->rmin;
+  a->rmax = r->rmax;
+  if (ql_strmap_put(&q->act, a->name, (int)q->n_acts)) return -2;
+  return (int)q->n_acts++;
+}
+
+static int is_selected(const ql_quant_options *o, const ql_node *n) {
+  for (size_t i = 0; i < o->n_exclude; i++)
+    if (!strcmp(o->exclude[i], n->name)) return 0;
+  if (*ql_domain_canon(n->domain)) return 0;
+  if (o->op_types) {
+    for (size_t i = 0; i < o->n_op_types; i++)
+      if (!strcmp(o->op_types[i], n->op_type)) return 1;
+    return 0;
+  }
+  for (int i = 0; k_default_ops[i]; i++)
+    if (!strcmp(k_default_ops[i], n->op_type)) return 1;
+  return 0;
+}
+
+static ql_tensor *scalar_tensor(const char *name, ql_dtype t, double v) {
+  ql_tensor *x = ql_tensor_new(t, 0, NULL, NULL);
+  if (!x) return NULL;
+  ql_store_f64(t, x->data, 0, v);
+  if (!(x->name = ql_strdup(name))) {
+    ql_tensor_free(x);
+    return NULL;
+  }
+  return x;
+}
+
+static ql_status add_init(qctx *q, ql_tensor *t) {
+  if (!t || ql_graph_add_init(q->g, t)) {
+    ql_tensor_free(t);
+    return oom(q);
+  }
+  return QL_OK;
+}
+
+static ql_status add_qdq_node(qctx *q, const char *op, const char *x, const char *scale, const char *zp,
+                              const char *y, int axis, int contrib) {
+  char *nm = cat(y, op[0] == 'Q' ? "_QuantizeLinear" : "_DequantizeLinear");
+  ql_node *n = nm ? ql_node_new(op, contrib ? "com.microsoft" : "", nm) : NULL;
+  ql_free(nm);
+  if (!n || ql_node_add_input(n, x) || ql_node_add_input(n, scale) || ql_node_add_input(n, zp) ||
+      ql_node_add_output(n, y)) {
+    ql_node_free(n);
+    return oom(q);
+  }
+  if (axis >= 0) {
+    ql_attr *a = ql_node_add_attr(n, "axis", QL_ATTR_INT);
+    if (!a) {
+      ql_node_free(n);
+      return oom(q);
+    }
+    a->i = axis;
+  }
+  if (ql_graph_add_node(q->g, n)) {
+    ql_node_free(n);
+    return oom(q);
+  }
+  return QL_OK;
+}
+
+static ql_status annotate(qctx *q, const char *tensor, const char *scale, const char *zp) {
+  ql_graph *g = q->g;
+  ql_annotation *a = ql_realloc(g->annotations, (g->n_annotations + 1) * sizeof *a);
+  if (!a) return oom(q);
+  g->annotations = a;
+  a = &a[g->n_annotations];
+  memset(a, 0, sizeof *a);
+  g->n_annotations++;
+  if (!(a->tensor_name = ql_strdup(tensor)) || !(a->params = ql_calloc(2, sizeof *a->params))) return oom(q);
+  a->n = 2;
+  if (!(a->params[0].key = ql_strdup("SCALE_TENSOR")) || !(a->params[0].value = ql_strdup(scale)) ||
+      !(a->params[1].key = ql_strdup("ZERO_POINT_TENSOR")) || !(a->params[1].value = ql_strdup(zp)))
+    return oom(q);
+  return QL_OK;
+}
+
+/* Quantizes a constant float tensor; per-channel along `axis` when axis >= 0. */
+static ql_tensor *find_init_mut(ql_graph *g, const char *name);
+
+static ql_status quantize_weight(qctx *q, const ql_tensor *w, ql_dtype type, int symmetric, int reduce_range, int axis,
+                                 char **dq_out, ql_tensor **scale_out) {
+  ql_status st = QL_OK;
+  char *qn0 = cat(w->name, "_quantized");
+  if (!qn0) return oom(q);
+  int shared = ql_graph_find_init(q->g, qn0) != NULL;
+  ql_free(qn0);
+  if (shared) { /* a weight read by several nodes is quantized once */
+    char *sn0 = cat(w->name, "_scale");
+    *dq_out = cat(w->name, "_DequantizeLinear_Output");
+    *scale_out = sn0 ? find_init_mut(q->g, sn0) : NULL;
+    ql_free(sn0);
+    return *dq_out && *scale_out ? QL_OK : oom(q);
+  }
+  int64_t nch = axis >= 0 ? w->dims[axis] : 1, inner = 1;
+  for (int d = axis + 1; axis >= 0 && d < w->rank; d++) inner *= w->dims[d];
+  char *qn = cat(w->name, "_quantized"), *sn = cat(w->name, "_scale"), *zn = cat(w->name, "_zero_point");
+  char *dn = cat(w->name, "_DequantizeLinear_Output");
+  ql_tensor *qt = ql_tensor_new(type, w->rank, w->dims, q->err);
+  ql_tensor *sc = axis >= 0 ? ql_tensor_new(QL_FLOAT, 1, &nch, q->err) : ql_tensor_new(QL_FLOAT, 0, NULL, q->err);
+  ql_tensor *zt = axis >= 0 ? ql_tensor_new(type, 1, &nch, q->err) : ql_tensor_new(type, 0, NULL, q->err);
+  if (!qn || !sn || !zn || !dn || !qt || !sc || !zt) {
+    st = oom(q);
+    goto fail;
+  }
+  int64_t qmin, qmax;
+  ql_qrange(type, symmetric, reduce_range, &qmin, &qmax);
+  const float *x = w->data;
+  for (int64_t c = 0; c < nch; c++) {
+    float mn = INFINITY, mx = -INFINITY;
+    for (int64_t i = 0; i < w->numel; i++) {
+      if (axis >= 0 && (i / inner) % nch != c) continue;
+      if (x[i] < mn) mn = x[i];
+      if (x[i] > mx) mx = x[i];
+    }
+    if (mn > mx) mn = mx = 0;
+    float s;
+    int64_t z;
+    ql_compute_scale_zp(mn, mx, qmin, qmax, symmetric, &s, &z);
+    ((float *)sc->data)[c] = s;
+    ql_store_i64(type, zt->data, c, z);
+    for (int64_t i = 0; i < w->numel; i++) {
+      if (axis >= 0 && (i / inner) % nch != c) continue;
+      ql_store_i64(type, qt->data, i, ql_quantize_value(x[i], s, z, type));
+    }
+  }
+  qt->name = qn;
+  sc->name = sn;
+  zt->name = zn;
+  qn = sn = zn = NULL;
+  *scale_out = sc;
+  if ((st = add_init(q, qt)) || (st = add_init(q, sc)) || (st = add_init(q, zt))) {
+    ql_free(dn);
+    return st;
+  }
+  if ((st = add_qdq_node(q, "DequantizeLinear", qt->name, sc->name, zt->name, dn, axis, axis >= 0 && !q->per_channel_ok)))
+    goto fail_dn;
+  if ((st = annotate(q, qt->name, sc->name, zt->name))) goto fail_dn;
+  *dq_out = dn;
+  return QL_OK;
+fail:
+  ql_tensor_free(qt);
+  ql_tensor_free(sc);
+  ql_tensor_free(zt);
+  ql_free(qn);
+  ql_free(sn);
+  ql_free(zn);
+fail_dn:
+  ql_free(dn);
+  return st;
+}
+
+/* int32 bias at scale x_scale * w_scale[c], zero point 0 (ORT quantize_bias_static). */
+static ql_status quantize_bias(qctx *q, const ql_tensor *b, float x_scale, const ql_tensor *w_scale, char **dq_out) {
+  int64_t n = b->numel;
+  int per_ch = w_scale->numel > 1;
+  if (per_ch && w_scale->numel != n)
+    return ql_errf(q->err, QL_ERR_INVALID_MODEL, "bias '%s' has %lld elements but the weight has %lld channels",
+                   b->name, (long long)n, (long long)w_scale->numel);
+  char *qn = cat(b->name, "_quantized"), *sn = cat(b->name, "_scale"), *zn = cat(b->name, "_zero_point");
+  char *dn = cat(b->name, "_DequantizeLinear_Output");
+  int64_t one = n;
+  ql_tensor *qt = ql_tensor_new(QL_INT32, b->rank, b->dims, q->err);
+  ql_tensor *sc = per_ch ? ql_tensor_new(QL_FLOAT, 1, &one, q->err) : ql_tensor_new(QL_FLOAT, 0, NULL, q->err);
+  ql_tensor *zt = per_ch ? ql_tensor_new(QL_INT32, 1, &one, q->err) : ql_tensor_new(QL_INT32, 0, NULL, q->err);
+  ql_status st = QL_OK;
+  if (!qn || !sn || !zn || !dn || !qt || !sc || !zt) {
+    ql_tensor_free(qt);
+    ql_tensor_free(sc);
+    ql_tensor_free(zt);
+    ql_free(qn);
+    ql_free(sn);
+    ql_free(zn);
+    ql_free(dn);
+    return oom(q);
+  }
+  for (int64_t i = 0; i < n; i++) {
+    float s = x_scale * ((const float *)w_scale->data)[per_ch ? i : 0];
+    if (!per_ch && i == 0) ((float *)sc->data)[0] = s;
+    if (per_ch) ((float *)sc->data)[i] = s;
+    double v = nearbyint((double)((const float *)b->data)[i] / (double)s);
+    if (v > INT32_MAX) v = INT32_MAX;
+    if (v < INT32_MIN) v = INT32_MIN;
+    ((int32_t *)qt->data)[i] = (int32_t)v;
+  }
+  qt->name = qn;
+  sc->name = sn;
+  zt->name = zn;
+  if ((st = add_init(q, qt)) || (st = add_init(q, sc)) || (st = add_init(q, zt)) ||
+      (st = add_qdq_node(q, "DequantizeLinear", qn, sn, zn, dn, per_ch ? 0 : -1, per_ch && !q->per_channel_ok)) ||
+      (st = annotate(q, qn, sn, zn))) {
+    ql_free(dn);
+    return st;
+  }
+  *dq_out = dn;
+  return QL_OK;
+}
+
+static ql_tensor *find_init_mut(ql_graph *g, const char *name) {
+  for (size_t i = 0; i < g->n_inits; i++)
+    if (!strcmp(g->inits[i]->name, name)) return g->inits[i];
+  return NULL;
+}
+
+static int is_graph_output(const ql_graph *g, const char *name) {
+  for (size_t i = 0; i < g->n_outputs; i++)
+    if (!strcmp(g->outputs[i].name, name)) return 1;
+  return 0;
+}
+
+static ql_status set_input(ql_node *n, size_t i, const char *name) {
+  char *d = ql_strdup(name);
+  if (!d) return QL_ERR_OUT_OF_MEMORY;
+  ql_free(n->inputs[i]);
+  n->inputs[i] = d;
+  return QL_OK;
+}
+
+/* Nodes in an order where every input is produced first (Kahn, stable). */
+ql_status ql_graph_toposort(ql_graph *g, ql_error *err) {
+  size_t n = g->n_nodes, placed = 0;
+  ql_node **out = ql_malloc(sizeof *out * (n + 1));
+  uint8_t *done = ql_calloc(n + 1, 1);
+  ql_strmap produced = {0}, avail = {0};
+  ql_status st = QL_OK;
+  if (!out || !done) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; i < n && !st; i++)
+    for (size_t k = 0; k < g->nodes[i]->n_outputs; k++)
+      if (ql_strmap_put(&produced, g->nodes[i]->outputs[k], 1)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  for (int progress = 1; !st && progress && placed < n;) {
+    progress = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+      if (done[i]) continue;
+      int ready = 1;
+      for (size_t k = 0; k < g->nodes[i]->n_inputs && ready; k++) {
+        const char *in = g->nodes[i]->inputs[k];
+        if (*in && ql_strmap_get(&produced, in) >= 0 && ql_strmap_get(&avail, in) < 0) ready = 0;
+      }
+      if (!ready) continue;
+      done[i] = 1;
+      out[placed++] = g->nodes[i];
+      progress = 1;
+      for (size_t k = 0; k < g->nodes[i]->n_outputs; k++)
+        if (ql_strmap_put(&avail, g->nodes[i]->outputs[k], 1)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+  }
+  if (!st && placed < n) st = ql_errf(err, QL_ERR_INVALID_MODEL, "the graph has a cycle");
+  if (!st) memcpy(g->nodes, out, n * sizeof *out);
+  ql_free(out);
+  ql_free(done);
+  ql_strmap_free(&produced);
+  ql_strmap_free(&avail);
+  return st;
+}
+
+/* Drops initializers nothing reads any more (and graph inputs naming them). */
+void ql_graph_drop_unused_inits(ql_graph *g) {
+  ql_strmap used = {0}, dropped = {0};
+  for (size_t i = 0; i < g->n_nodes; i++)
+    for (size_t k = 0; k < g->nodes[i]->n_inputs; k++) ql_strmap_put(&used, g->nodes[i]->inputs[k], 1);
+  for (size_t i = 0; i < g->n_outputs; i++) ql_strmap_put(&used, g->outputs[i].name, 1);
+  size_t w = 0;
+  for (size_t i = 0; i < g->n_inits; i++) {
+    if (ql_strmap_get(&used, g->inits[i]->name) >= 0) {
+      g->inits[w++] = g->inits[i];
+      continue;
+    }
+    /* a graph input of the same name is a default-valued input: it goes too */
+    for (size_t k = 0; k < g->n_inputs; k++)
+      if (!strcmp(g->inputs[k].name, g->inits[i]->name)) ql_strmap_put(&dropped, g->inputs[k].name, 1);
+    ql_tensor_free(g->inits[i]);
+  }
+  g->n_inits = w;
+  w = 0;
+  for (size_t i = 0; i < g->n_inputs; i++) {
+    if (ql_strmap_get(&dropped, g->inputs[i].name) < 0) g->inputs[w++] = g->inputs[i];
+    else ql_value_info_clear(&g->inputs[i]);
+  }
+  g->n_inputs = w;
+  ql_strmap_free(&used);
+  ql_strmap_free(&dropped);
+}
+
+ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_options *o, ql_error *err) {
+  qctx q = {.m = m, .o = o, .ranges = ranges, .err = err, .g = m->graph};
+  ql_graph *g = m->graph;
+  ql_status st = QL_OK;
+  q.per_channel_ok = ql_model_opset(m, "") >= 13;
+  size_t n0 = g->n_nodes;
+  uint8_t *sel = ql_calloc(n0 + 1, 1);
+  if (!sel) return oom(&q);
+  /* 1. select nodes and register their activation tensors */
+  for (size_t i = 0; i < n0 && !st; i++) {
+    ql_node *n = g->nodes[i];
+    if (!is_selected(o, n) || !n->n_outputs) continue;
+    const ql_range *r0 = ql_ranges_find(ranges, n->outputs[0]);
+    if (!r0 || !r0->seen_float) continue;
+    sel[i] = 1;
+    int first = -1;
+    for (size_t k = 0; k < n->n_inputs; k++) {
+      if (!*n->inputs[k] || !data_input(n->op_type, k) || ql_graph_find_init(g, n->inputs[k])) continue;
+      int a = act_index(&q, n->inputs[k]);
+      if (a == -2) st = oom(&q);
+      if (a >= 0 && first < 0) first = a;
+      if (a >= 0 && same_as_input(n->op_type) && first >= 0) q.acts[find(&q, a)].parent = find(&q, first);
+    }
+    for (size_t k = 0; k < n->n_outputs && !st; k++) {
+      if (!*n->outputs[k]) continue;
+      int a = act_index(&q, n->outputs[k]);
+      if (a == -2) st = oom(&q);
+      if (a >= 0 && same_as_input(n->op_type) && first >= 0) q.acts[find(&q, a)].parent = find(&q, first);
+    }
+  }
+  if (st) goto done;
+  /* 2. one range per group, then parameters */
+  for (size_t k = 0; k < q.n_acts; k++) {
+    int r = find(&q, (int)k);
+    if (q.acts[k].rmin < q.acts[r].rmin) q.acts[r].rmin = q.acts[k].rmin;
+    if (q.acts[k].rmax > q.acts[r].rmax) q.acts[r].rmax = q.acts[k].rmax;
+  }
+  int64_t qmin, qmax;
+  ql_qrange(o->activation_type, o->symmetric_activations, 0, &qmin, &qmax);
+  for (size_t k = 0; k < q.n_acts; k++) {
+    struct act *a = &q.acts[k], *r = &q.acts[find(&q, (int)k)];
+    ql_compute_scale_zp(r->rmin, r->rmax, qmin, qmax, o->symmetric_activations, &a->scale, &a->zp);
+  }
+  /* 3. Q/DQ pairs */
+  for (size_t k = 0; k < q.n_acts && !st; k++) {
+    struct act *a = &q.acts[k];
+    char *sn = cat(a->name, "_scale"), *zn = cat(a->name, "_zero_point"), *qn = cat(a->name, "_QuantizeLinear_Output");
+    char *fin = NULL;
+    if (!sn || !zn || !qn) st = oom(&q);
+    if (!st && is_graph_output(g, a->name)) {
+      /* keep the graph's output name on the DQ: the producer writes <t>_QuantizeLinear_Input */
+      if (!(fin = cat(a->name, "_QuantizeLinear_Input")) || !(a->dq_out = ql_strdup(a->name))) st = oom(&q);
+      for (size_t i = 0; i < g->n_nodes && !st; i++)
+        for (size_t j = 0; j < g->nodes[i]->n_outputs && !st; j++)
+          if (!strcmp(g->nodes[i]->outputs[j], a->name)) {
+            char *d = ql_strdup(fin);
+            if (!d) st = oom(&q);
+            else {
+              ql_free(g->nodes[i]->outputs[j]);
+              g->nodes[i]->outputs[j] = d;
+            }
+          }
+      a->q_in = fin;
+    } else if (!st) {
+      if (!(a->dq_out = cat(a->name, "_DequantizeLinear_Output"))) st = oom(&q);
+      a->q_in = a->name;
+    }
+    if (!st) st = add_init(&q, scalar_tensor(sn, QL_FLOAT, a->scale));
+    if (!st) st = add_init(&q, scalar_tensor(zn, o->activation_type, (double)a->zp));
+    if (!st) st = add_qdq_node(&q, "QuantizeLinear", a->q_in, sn, zn, qn, -1, 0);
+    if (!st) st = add_qdq_node(&q, "DequantizeLinear", qn, sn, zn, a->dq_out, -1, 0);
+    if (!st) st = annotate(&q, qn, sn, zn);
+    ql_free(sn);
+    ql_free(zn);
+    ql_free(qn);
+    if (fin) {
+      a->q_in = NULL;
+      ql_free(fin);
+    }
+  }
+  /* 4. rewire quantized consumers; weights and biases */
+  int sym_w = o->symmetric_weights >= 0 ? o->symmetric_weights : ql_dtype_is_signed(o->weight_type);
+  for (size_t i = 0; i < n0 && !st; i++) {
+    if (!sel[i]) continue;
+    ql_node *n = g->nodes[i];
+    const ql_tensor *w_scale = NULL;
+    int is_wop = !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose") || !strcmp(n->op_type, "Gemm") ||
+                 !strcmp(n->op_type, "MatMul");
+    for (size_t k = 0; k < n->n_inputs && !st; k++) {
+      const char *in = n->inputs[k];
+      if (!*in || !data_input(n->op_type, k)) continue;
+      ql_tensor *init = find_init_mut(g, in);
+      if (!init) {
+        int a = ql_strmap_get(&q.act, in);
+        if (a >= 0 && set_input(n, k, q.acts[a].dq_out)) st = oom(&q);
+        continue;
+      }
+      if (init->dtype != QL_FLOAT) continue;
+      char *dq = NULL;
+      ql_tensor *sc = NULL;
+      if (is_wop && k == 1) {
+        int axis = o->per_channel && init->rank >= 1 ? weight_axis(n, init->rank) : -1;
+        st = quantize_weight(&q, init, o->weight_type, sym_w, o->reduce_range, axis, &dq, &sc);
+        w_scale = sc;
+      } else if (is_wop && k == 2 && strcmp(n->op_type, "MatMul")) {
+        continue; /* the bias needs the weight's scale: below */
+      } else {
+        /* other constant data inputs (Add/Mul/Concat operands): their own range, activation type */
+        st = quantize_weight(&q, init, o->activation_type, o->symmetric_activations, 0, -1, &dq, &sc);
+      }
+      if (!st && dq && set_input(n, k, dq)) st = oom(&q);
+      ql_free(dq);
+    }
+    /* bias */
+    if (!st && is_wop && strcmp(n->op_type, "MatMul") && n->n_inputs > 2 && *n->inputs[2] && w_scale) {
+      ql_tensor *b = find_init_mut(g, n->inputs[2]);
+      /* input 0 now reads the DQ output of its activation */
+      float x_scale = 0;
+      for (size_t k = 0; k < q.n_acts; k++)
+        if (!strcmp(q.acts[k].dq_out, n->inputs[0])) x_scale = q.acts[k].scale;
+      if (b && b->dtype == QL_FLOAT && b->rank == 1 && x_scale > 0) {
+        char *dq = NULL;
+        st = quantize_bias(&q, b, x_scale, w_scale, &dq);
+        if (!st && set_input(n, 2, dq)) st = oom(&q);
+        ql_free(dq);
+      }
+    }
+  }
+  if (!st) st = ql_graph_toposort(g, err);
+  if (!st) ql_graph_drop_unused_inits(g);
+done:
+  for (size_t k = 0; k < q.n_acts; k++) {
+    ql_free(q.acts[k].name);
+    ql_free(q.acts[k].dq_out);
+  }
+  ql_free(q.acts);
+  ql_strmap_free(&q.act);
+  ql_free(sel);
+  return st;
+}

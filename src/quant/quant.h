@@ -1,0 +1,85 @@
+/* The quantizer: float model + calibration samples -> quantized model.
+ * Scale/zero-point rules follow ONNX Runtime's quantization tool
+ * (SPEC.md section 6) so that the same ranges give the same parameters. */
+#ifndef QL_QUANT_H
+#define QL_QUANT_H
+
+#include "../ir/ir.h"
+
+typedef enum { QL_CALIB_MINMAX, QL_CALIB_ENTROPY, QL_CALIB_PERCENTILE } ql_calib_method;
+typedef enum { QL_QFORMAT_QDQ, QL_QFORMAT_QOPERATOR } ql_qformat;
+
+typedef struct ql_quant_options {
+  ql_calib_method method;
+  double percentile;          /* default 99.999 */
+  ql_qformat format;
+  int per_channel;
+  ql_dtype activation_type;   /* QL_UINT8 or QL_INT8 (default QL_INT8, as quantize_static) */
+  ql_dtype weight_type;       /* QL_INT8, QL_UINT8, QL_INT4, QL_UINT4 */
+  int symmetric_activations;
+  int symmetric_weights;      /* -1: default (symmetric for signed weight types) */
+  int reduce_range;
+  const char *const *exclude; /* node names kept in float */
+  size_t n_exclude;
+  const char *const *op_types;/* NULL: the default set */
+  size_t n_op_types;
+  int progress;               /* progress bar on stderr */
+  int threads;
+} ql_quant_options;
+
+void ql_quant_options_default(ql_quant_options *o);
+
+/* A calibration set: each sample binds every graph input, in order. */
+typedef struct ql_samples {
+  size_t n, n_inputs;
+  ql_tensor ***inputs; /* inputs[i][k] */
+} ql_samples;
+
+/* Loads DIR/<sample>/input_N.pb (or .npy) for every subdirectory, sorted by
+ * name; a DIR that directly holds input_N files is one sample. */
+ql_status ql_samples_load(const char *dir, size_t n_inputs, size_t max_samples, ql_samples *out, ql_error *err);
+void ql_samples_free(ql_samples *s);
+/* Reads a .npy file (little-endian f4/f8/i1/u1/i4/i8, C order). */
+ql_status ql_npy_load(const char *path, ql_tensor **out, ql_error *err);
+
+/* Per-tensor real ranges gathered over the calibration set. */
+typedef struct ql_range {
+  char *name;
+  float rmin, rmax;        /* final range (after the method) */
+  float obs_min, obs_max;  /* observed extremes */
+  int seen_float;          /* a float32 tensor was observed under this name */
+  /* histogram for entropy/percentile and for the report */
+  size_t nbins;
+  double *hist;
+  double hist_lo, hist_hi;
+} ql_range;
+
+typedef struct ql_ranges {
+  size_t n;
+  ql_range *r;
+} ql_ranges;
+
+const ql_range *ql_ranges_find(const ql_ranges *rs, const char *name);
+void ql_ranges_free(ql_ranges *rs);
+
+/* Runs the float model over the samples and collects ranges of `names`. */
+ql_status ql_calibrate(const ql_model *m, const ql_samples *samples, const char *const *names, size_t n_names,
+                       const ql_quant_options *o, ql_ranges *out, ql_error *err);
+
+/* ORT's get_qmin_qmax_for_qType and compute_scale_zp. */
+void ql_qrange(ql_dtype t, int symmetric, int reduce_range, int64_t *qmin, int64_t *qmax);
+void ql_compute_scale_zp(float rmin, float rmax, int64_t qmin, int64_t qmax, int symmetric, float *scale,
+                         int64_t *zp);
+/* q = clip(RNE(x / scale) + zp, full range of t) in float32, as ORT's quantize_nparray. */
+int64_t ql_quantize_value(float x, float scale, int64_t zp, ql_dtype t);
+
+/* The whole job. `ranges` may be NULL (it is then computed); the result owns
+ * its tensors. */
+ql_status ql_quantize_model(const ql_model *in, const ql_samples *calib, const ql_quant_options *o,
+                            ql_model **out, ql_error *err);
+
+/* Constant folding at the IR level: nodes whose inputs are all constant are
+ * replaced by initializers (Constant nodes too). */
+ql_status ql_fold_model(ql_model *m, ql_error *err);
+
+#endif

@@ -1,0 +1,114 @@
+/* The quantizer's driver: clone, fold constants, calibrate, rewrite. */
+#include "../runtime/runtime.h"
+#include "quant.h"
+
+ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_options *o, ql_error *err);
+ql_status ql_graph_toposort(ql_graph *g, ql_error *err);
+void ql_graph_drop_unused_inits(ql_graph *g);
+
+ql_model *ql_model_clone(const ql_model *src) {
+  ql_model *m = ql_model_new();
+  if (!m) return NULL;
+  m->ir_version = src->ir_version;
+  m->model_version = src->model_version;
+  if ((src->producer_name && !(m->producer_name = ql_strdup(src->producer_name))) ||
+      (src->producer_version && !(m->producer_version = ql_strdup(src->producer_version))) ||
+      (src->domain && !(m->domain = ql_strdup(src->domain))) || (src->doc && !(m->doc = ql_strdup(src->doc))) ||
+      (src->base_dir && !(m->base_dir = ql_strdup(src->base_dir))))
+    goto fail;
+  if (src->n_opsets && !(m->opsets = ql_calloc(src->n_opsets, sizeof *m->opsets))) goto fail;
+  for (size_t i = 0; i < src->n_opsets; i++) {
+    m->n_opsets = i + 1;
+    if (!(m->opsets[i].domain = ql_strdup(src->opsets[i].domain))) goto fail;
+    m->opsets[i].version = src->opsets[i].version;
+  }
+  if (src->n_metadata && !(m->metadata = ql_calloc(src->n_metadata, sizeof *m->metadata))) goto fail;
+  for (size_t i = 0; i < src->n_metadata; i++) {
+    m->n_metadata = i + 1;
+    if (!(m->metadata[i].key = ql_strdup(src->metadata[i].key)) ||
+        !(m->metadata[i].value = ql_strdup(src->metadata[i].value)))
+      goto fail;
+  }
+  if (!(m->graph = ql_graph_clone(src->graph))) goto fail;
+  /* model-local functions are inlined into the clone so every node is visible */
+  ql_error e;
+  if (ql_inline_functions(src, m->graph, &e)) goto fail;
+  return m;
+fail:
+  ql_model_free(m);
+  return NULL;
+}
+
+ql_status ql_fold_model(ql_model *m, ql_error *err) {
+  ql_session *s = NULL;
+  ql_status st = ql_session_create(m, NULL, &s, err);
+  if (st) return st;
+  ql_graph *g = m->graph;
+  size_t w = 0;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    ql_node *n = g->nodes[i];
+    int folded = !st && n->n_outputs > 0;
+    for (size_t k = 0; k < n->n_outputs && folded; k++)
+      folded = !*n->outputs[k] || (ql_session_const(s, n->outputs[k]) && !ql_graph_find_init(g, n->outputs[k]));
+    for (size_t a = 0; a < n->n_attrs && folded; a++) folded = n->attrs[a].type != QL_ATTR_GRAPH;
+    if (!folded) {
+      g->nodes[w++] = n;
+      continue;
+    }
+    for (size_t k = 0; k < n->n_outputs && !st; k++) {
+      if (!*n->outputs[k]) continue;
+      ql_tensor *t;
+      if ((st = ql_tensor_clone(ql_session_const(s, n->outputs[k]), &t, err))) break;
+      ql_free(t->name);
+      if (!(t->name = ql_strdup(n->outputs[k])) || ql_graph_add_init(g, t)) {
+        ql_tensor_free(t);
+        st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory folding constants");
+      }
+    }
+    ql_node_free(n);
+  }
+  ql_session_free(s);
+  g->n_nodes = w;
+  if (!st) ql_graph_drop_unused_inits(g);
+  return st;
+}
+
+static ql_status collect_names(const ql_graph *g, char ***names, size_t *n) {
+  size_t cap = 0;
+  *names = NULL;
+  *n = 0;
+  for (size_t i = 0; i < g->n_inputs; i++) {
+    if (ql_graph_find_init(g, g->inputs[i].name)) continue;
+    if (ql_grow((void **)names, &cap, *n + 1, sizeof **names)) return QL_ERR_OUT_OF_MEMORY;
+    (*names)[(*n)++] = g->inputs[i].name;
+  }
+  for (size_t i = 0; i < g->n_nodes; i++)
+    for (size_t k = 0; k < g->nodes[i]->n_outputs; k++) {
+      if (!*g->nodes[i]->outputs[k]) continue;
+      if (ql_grow((void **)names, &cap, *n + 1, sizeof **names)) return QL_ERR_OUT_OF_MEMORY;
+      (*names)[(*n)++] = g->nodes[i]->outputs[k];
+    }
+  return QL_OK;
+}
+
+ql_status ql_quantize_model(const ql_model *in, const ql_samples *calib, const ql_quant_options *o, ql_model **out,
+                            ql_error *err) {
+  *out = NULL;
+  ql_model *m = ql_model_clone(in);
+  if (!m) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory copying the model");
+  ql_ranges ranges = {0};
+  char **names = NULL;
+  size_t n_names = 0;
+  ql_status st = ql_fold_model(m, err);
+  if (!st && collect_names(m->graph, &names, &n_names)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!st) st = ql_calibrate(m, calib, (const char *const *)names, n_names, o, &ranges, err);
+  if (!st) st = ql_quantize_qdq(m, &ranges, o, err);
+  ql_free(names);
+  ql_ranges_free(&ranges);
+  if (st) {
+    ql_model_free(m);
+    return st;
+  }
+  *out = m;
+  return QL_OK;
+}
