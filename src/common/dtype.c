@@ -96,23 +96,32 @@ static double fmt_decode(const fmt_t *f, uint32_t v) {
   uint32_t e = (v >> f->mbits) & ((1u << f->ebits) - 1);
   uint32_t m = v & ((1u << f->mbits) - 1);
   uint32_t emax = (1u << f->ebits) - 1;
-  if (f->uz && sign && e == 0 && m == 0) return NAN;
-  if (f->has_inf && e == emax) return m ? NAN : (sign ? -INFINITY : INFINITY);
-  if (f->fn && e == emax && m == (1u << f->mbits) - 1) return NAN;
+  double nan = sign ? -NAN : NAN; /* as ml_dtypes: FNUZ's 0x80 decodes to -NaN */
+  if (f->uz && sign && e == 0 && m == 0) return nan;
+  if (f->has_inf && e == emax) return m ? nan : (sign ? -INFINITY : INFINITY);
+  if (f->fn && e == emax && m == (1u << f->mbits) - 1) return nan;
   double r;
   if (e == 0) r = ldexp((double)m, 1 - f->bias - f->mbits);
   else r = ldexp((double)(m | (1u << f->mbits)), (int)e - f->bias - f->mbits);
   return sign ? -r : r;
 }
 
+/* NaN codes as ONNX's reference (ml_dtypes) produces them; only their
+ * NaN-ness is specified, but matching the bits keeps outputs reproducible. */
 static uint32_t fmt_nan(const fmt_t *f, int sign) {
   int nb = 1 + f->ebits + f->mbits;
-  if (f->uz) return 1u << (nb - 1);
-  if (f->no_nan) return 0x7; /* float4 has no NaN: +6 */
-  uint32_t all = (1u << (nb - 1)) - 1; /* S.111..1 */
-  return all | ((uint32_t)sign << (nb - 1));
+  uint32_t sbit = sign ? 1u << (nb - 1) : 0;
+  if (f->uz) return 1u << (nb - 1);          /* the single NaN, 0x80 */
+  if (f->no_nan) return sign ? 0x0 : 0x8;    /* float4: ml_dtypes gives -0 for +NaN (and +0 for -NaN) */
+  if (f->fn) return sbit | ((1u << (nb - 1)) - 1); /* S.1111.111 */
+  /* IEEE-like (E5M2): the quiet NaN S.11111.10 */
+  return sbit | (((1u << f->ebits) - 1) << f->mbits) | (1u << (f->mbits - 1));
 }
 
+/* Rounds x to the format with ties to even. Saturation follows the ONNX Cast
+ * tables (opset 25): saturate=1 maps +-Inf and out-of-range values to +-max
+ * for all four float8 types; saturate=0 maps them to +-Inf (E5M2) or NaN.
+ * float4 has neither Inf nor NaN and always clamps to +-6. */
 static uint32_t fmt_encode(const fmt_t *f, double x, int saturate) {
   int nb = 1 + f->ebits + f->mbits;
   uint32_t sbit = 1u << (nb - 1);
@@ -126,9 +135,7 @@ static uint32_t fmt_encode(const fmt_t *f, double x, int saturate) {
   uint32_t infcode = f->has_inf ? (emax << f->mbits) : 0;
   if (isnan(x)) return fmt_nan(f, sign);
   if (isinf(x)) {
-    if (f->no_nan) return maxcode | (sign ? sbit : 0);
-    /* ONNX Cast table: saturate maps inf to +-max, except FNUZ types give NaN */
-    if (saturate) return f->uz ? fmt_nan(f, sign) : (maxcode | (sign ? sbit : 0));
+    if (saturate || f->no_nan) return maxcode | (sign ? sbit : 0);
     return f->has_inf ? (infcode | (sign ? sbit : 0)) : fmt_nan(f, sign);
   }
   double a = fabs(x);
@@ -138,7 +145,7 @@ static uint32_t fmt_encode(const fmt_t *f, double x, int saturate) {
   e -= 1; /* a in [2^e, 2^(e+1)) */
   if (e < emin) e = emin;
   double q = ldexp(1.0, e - f->mbits);
-  double r = nearbyint(a / q) * q; /* exact: a has <= 53 bits */
+  double r = nearbyint(a / q) * q; /* a/q is exact: scaling by a power of two */
   if (r > f->max) {
     if (saturate || f->no_nan) return maxcode | (sign ? sbit : 0);
     return f->has_inf ? (infcode | (sign ? sbit : 0)) : fmt_nan(f, sign);
@@ -156,8 +163,34 @@ static uint32_t fmt_encode(const fmt_t *f, double x, int saturate) {
   return code | (sign ? sbit : 0);
 }
 
+static uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
 float ql_f16_to_f32(uint16_t h) { return (float)fmt_decode(&F16, h); }
-uint16_t ql_f32_to_f16(float f) { return (uint16_t)fmt_encode(&F16, f, 0); }
+
+/* NaN keeps its sign and the top payload bits, as numpy's conversion does. */
+uint16_t ql_f32_to_f16(float f) {
+  if (isnan(f)) {
+    uint32_t u = f32_bits(f);
+    uint16_t h = (uint16_t)(((u >> 16) & 0x8000u) | 0x7c00u | ((u >> 13) & 0x3ffu));
+    return (h & 0x3ffu) ? h : (uint16_t)(h | 1u);
+  }
+  return (uint16_t)fmt_encode(&F16, f, 0);
+}
+
+/* numpy converts float64 straight to float16 (one rounding, not two). */
+static uint16_t f64_to_f16(double d) {
+  if (isnan(d)) {
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    uint16_t h = (uint16_t)(((u >> 48) & 0x8000u) | 0x7c00u | ((u >> 42) & 0x3ffu));
+    return (h & 0x3ffu) ? h : (uint16_t)(h | 1u);
+  }
+  return (uint16_t)fmt_encode(&F16, d, 0);
+}
 
 float ql_bf16_to_f32(uint16_t h) {
   uint32_t u = (uint32_t)h << 16;
@@ -166,16 +199,16 @@ float ql_bf16_to_f32(uint16_t h) {
   return f;
 }
 uint16_t ql_f32_to_bf16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-  u += 0x7fffu + ((u >> 16) & 1);
+  uint32_t u = f32_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(((u >> 16) & 0x8000u) | 0x7fc0u); /* quiet NaN */
+  u += 0x7fffu + ((u >> 16) & 1); /* ties to even; a carry into the exponent is right, up to Inf */
   return (uint16_t)(u >> 16);
 }
 
 float ql_f8_to_f32(ql_dtype t, uint8_t v) {
   if (t == QL_FLOAT8E8M0) return v == 0xff ? NAN : (float)ldexp(1.0, (int)v - 127);
   const fmt_t *f = fmt_of(t);
+  if (f == &E2M1) v &= 0x0f;
   return f ? (float)fmt_decode(f, v) : NAN;
 }
 uint8_t ql_f32_to_f8(ql_dtype t, float x, int saturate) {
@@ -184,22 +217,29 @@ uint8_t ql_f32_to_f8(ql_dtype t, float x, int saturate) {
   return f ? (uint8_t)fmt_encode(f, x, saturate) : 0;
 }
 
+/*
+ * float8e8m0 holds 2^(code-127), code 0xFF is NaN, there is no zero and no
+ * sign. Rounding works on the float32 fields like the ONNX reference
+ * (to_float8e8m0): the exponent field is the code, the mantissa decides the
+ * rounding (up: any fraction; nearest: fraction >= 1/2, ties up; down: none).
+ * Where the reference and the Cast spec table (opset 24/25) disagree we follow
+ * the table: +-Inf saturates to E8M0_MAX (0xFE) when saturate=1, and values
+ * below E8M0_MIN (2^-127, zero included) give E8M0_MIN when saturating and
+ * NaN otherwise (the reference returns code 0 for both, and 0xFF for Inf).
+ * The sign is ignored (negative inputs are unspecified).
+ */
 uint8_t ql_f32_to_e8m0(float x, int saturate, int round_mode) {
-  if (isnan(x)) return 0xff;
-  if (isinf(x)) return saturate ? 0xfe : 0xff;
-  double a = fabs(x);
-  if (a == 0) return 0; /* smallest: 2^-127 */
-  int e;
-  double m = frexp(a, &e); /* a = m * 2^e, m in [0.5,1) */
-  int lo = e - 1;          /* 2^lo <= a < 2^(lo+1) */
-  int exact = (m == 0.5);
-  int k;
-  if (exact) k = lo;
-  else if (round_mode == 1) k = lo;
-  else if (round_mode == 2) k = (a / ldexp(1.0, lo) >= 1.5) ? lo + 1 : lo;
-  else k = lo + 1;
-  int code = k + 127;
-  if (code < 0) return 0;
+  uint32_t u = f32_bits(x) & 0x7fffffffu;
+  if (u > 0x7f800000u) return 0xff;
+  if (u == 0x7f800000u) return saturate ? 0xfe : 0xff;
+  uint32_t code = u >> 23, frac = u & 0x7fffffu;
+  if (code == 0) {
+    /* float32 subnormal m*2^-149: 2^-127 is m = 2^22 */
+    if (frac < (1u << 22)) return saturate ? 0 : 0xff;
+    frac = (frac - (1u << 22)) << 1; /* fraction of 2^-127, in 23 bits */
+  }
+  if (round_mode == 0 && frac) code++;
+  else if (round_mode == 2 && frac >= (1u << 22)) code++;
   if (code > 254) return saturate ? 0xfe : 0xff;
   return (uint8_t)code;
 }
@@ -241,9 +281,14 @@ int64_t ql_load_i64(ql_dtype t, const void *p, int64_t i) {
 
 void ql_store_i64(ql_dtype t, void *p, int64_t i, int64_t v) {
   switch (t) {
-  case QL_UINT8: case QL_UINT4: case QL_UINT2: ((uint8_t *)p)[i] = (uint8_t)v; break;
+  case QL_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+  /* sub-byte types keep only their own bits, as a C cast to that width would */
+  case QL_UINT4: ((uint8_t *)p)[i] = (uint8_t)(v & 0xf); break;
+  case QL_UINT2: ((uint8_t *)p)[i] = (uint8_t)(v & 0x3); break;
+  case QL_INT4: ((int8_t *)p)[i] = (int8_t)((int)((v & 0xf) ^ 0x8) - 0x8); break;
+  case QL_INT2: ((int8_t *)p)[i] = (int8_t)((int)((v & 0x3) ^ 0x2) - 0x2); break;
   case QL_BOOL: ((uint8_t *)p)[i] = v != 0; break;
-  case QL_INT8: case QL_INT4: case QL_INT2: ((int8_t *)p)[i] = (int8_t)v; break;
+  case QL_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
   case QL_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
   case QL_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
   case QL_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
@@ -269,7 +314,8 @@ void ql_store_f64(ql_dtype t, void *p, int64_t i, double v) {
   switch (t) {
   case QL_FLOAT: ((float *)p)[i] = (float)v; break;
   case QL_DOUBLE: ((double *)p)[i] = v; break;
-  case QL_FLOAT16: ((uint16_t *)p)[i] = ql_f32_to_f16((float)v); break;
+  case QL_FLOAT16: ((uint16_t *)p)[i] = f64_to_f16(v); break;
+  /* ml_dtypes narrows float64 to bfloat16/float8 through float32 */
   case QL_BFLOAT16: ((uint16_t *)p)[i] = ql_f32_to_bf16((float)v); break;
   case QL_FLOAT8E4M3FN: case QL_FLOAT8E4M3FNUZ: case QL_FLOAT8E5M2:
   case QL_FLOAT8E5M2FNUZ: case QL_FLOAT4E2M1: case QL_FLOAT8E8M0:
