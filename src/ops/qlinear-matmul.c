@@ -1,0 +1,259 @@
+/* Integer matrix products: QLinearMatMul (10, 21) and MatMulInteger (10),
+ * reference implementations with numpy.matmul semantics (matmul-shape.h).
+ *
+ *   acc[.., i, j] = sum_k (a[.., i, k] - a_zp) * (b[.., k, j] - b_zp)
+ *   MatMulInteger: y = acc (int32, sums modulo 2^32)
+ *   QLinearMatMul: y = saturate(RNE(acc * a_scale * b_scale / y_scale) + y_zp)
+ *                  with ql_requant_f32 (requant.h)
+ *
+ * Quantization parameters ("params") may be per tensor (one element), per
+ * row of a (a_*, and y_* as the spec allows: 1-D [M] or N-D [.., M, 1]) or
+ * per column of b (b_*: 1-D [N] or N-D [.., 1, N]). A 1-D param of length
+ * M (a side) / N (b side) is read as [M, 1] / [1, N]; an N-D one must
+ * broadcast into the operand it belongs to (zero points) or the output
+ * (scales) and be constant along K. ORT accepts fewer forms (a and y
+ * scalar); everything it accepts means the same here.
+ *
+ * Float8 operands (QLinearMatMul 21): there is no integer accumulator, so
+ * the float8 path dequantizes the centered values exactly to float, sums the
+ * products in double, and applies the same multiplier in float32 before
+ * rounding (saturating cast for float8 outputs, as QuantizeLinear's default
+ * saturate=1). Neither the ONNX reference (which casts float8 to int32) nor
+ * ORT's CPU provider defines this case, and no node test covers it. */
+#include "matmul-shape.h"
+#include "requant.h"
+
+enum { SIDE_A, SIDE_B, SIDE_Y };
+
+/* A param's shape, normalized (see above) and checked against `target`. */
+typedef struct param {
+  const ql_tensor *t;
+  int rank;
+  int64_t dims[QL_MAX_RANK];
+} param;
+
+static ql_status param_init(ql_op_ctx *c, const ql_tensor *t, const char *name, int side, const ql_matmul_shape *s,
+                            int target_rank, const int64_t *target, param *p) {
+  p->t = t;
+  p->rank = 0;
+  if (!t || t->numel == 1) return QL_OK; /* per tensor (also any 1-element shape) */
+  const int64_t len = side == SIDE_B ? s->N : s->M;
+  if (t->rank == 1 && t->dims[0] == len) {
+    p->rank = 2;
+    p->dims[0] = side == SIDE_B ? 1 : len;
+    p->dims[1] = side == SIDE_B ? len : 1;
+  } else if (t->rank >= 2) {
+    p->rank = t->rank;
+    memcpy(p->dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+  } else {
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "%s has %lld elements, expected 1 or %lld", name,
+                      (long long)t->numel, (long long)len);
+  }
+  /* constant along K: a side [.., M, 1], b side [.., 1, N] */
+  if ((side == SIDE_A && p->dims[p->rank - 1] != 1) || (side == SIDE_B && p->dims[p->rank - 2] != 1))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "%s must be per tensor or per %s (shape [.., %s])", name,
+                      side == SIDE_B ? "column of b" : "row of a", side == SIDE_B ? "1, N" : "M, 1");
+  int r;
+  int64_t bc[QL_MAX_RANK];
+  if (ql_broadcast_shape(target_rank, target, p->rank, p->dims, &r, bc) || r != target_rank ||
+      memcmp(bc, target, sizeof(int64_t) * (size_t)r))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "%s does not broadcast to its operand's shape", name);
+  return QL_OK;
+}
+
+/* Flat index into the param for element `i` of a tensor of shape (rank, dims). */
+static int64_t param_index(const param *p, int64_t i, int rank, const int64_t *dims) {
+  return p->rank ? ql_broadcast_index(i, rank, dims, p->rank, p->dims) : 0;
+}
+
+static int is_8bit_int(ql_dtype t) {
+  return t == QL_UINT8 || t == QL_INT8;
+}
+static int is_float8(ql_dtype t) {
+  return t == QL_FLOAT8E4M3FN || t == QL_FLOAT8E4M3FNUZ || t == QL_FLOAT8E5M2 || t == QL_FLOAT8E5M2FNUZ;
+}
+
+static ql_status check_zp_type(ql_op_ctx *c, const ql_tensor *zp, const ql_tensor *x, const char *name) {
+  if (zp && zp->dtype != x->dtype)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "%s has type %s, expected %s", name, ql_dtype_name(zp->dtype),
+                      ql_dtype_name(x->dtype));
+  return QL_OK;
+}
+
+/* x - zp as int16 (integer operands). x has the promoted shape (rank, dims). */
+static int16_t *center_int(const ql_tensor *x, const param *zp, int rank, const int64_t *dims) {
+  int16_t *out = ql_malloc((size_t)x->numel * sizeof *out + 1);
+  if (!out) return NULL;
+  for (int64_t i = 0; i < x->numel; i++) {
+    const int64_t z = zp->t ? ql_load_i64(zp->t->dtype, zp->t->data, param_index(zp, i, rank, dims)) : 0;
+    out[i] = (int16_t)(ql_load_i64(x->dtype, x->data, i) - z);
+  }
+  return out;
+}
+
+/* x - zp as float (float8 or mixed operands; every value is exact). */
+static float *center_float(const ql_tensor *x, const param *zp, int rank, const int64_t *dims) {
+  float *out = ql_malloc((size_t)x->numel * sizeof *out + 1);
+  if (!out) return NULL;
+  for (int64_t i = 0; i < x->numel; i++) {
+    const double z = zp->t ? ql_load_f64(zp->t->dtype, zp->t->data, param_index(zp, i, rank, dims)) : 0.0;
+    out[i] = (float)(ql_load_f64(x->dtype, x->data, i) - z);
+  }
+  return out;
+}
+
+/* acc[M, N] = a[M, K] @ b[K, N], sums modulo 2^32. i-k-j order: the inner
+ * loop is contiguous in b and acc. */
+static void gemm_int(int64_t M, int64_t K, int64_t N, const int16_t *a, const int16_t *b, uint32_t *acc) {
+  for (int64_t i = 0; i < M; i++) {
+    uint32_t *row = acc + i * N;
+    for (int64_t j = 0; j < N; j++) row[j] = 0;
+    for (int64_t k = 0; k < K; k++) {
+      const int32_t av = a[i * K + k];
+      const int16_t *brow = b + k * N;
+      for (int64_t j = 0; j < N; j++) row[j] += (uint32_t)(av * brow[j]);
+    }
+  }
+}
+
+static void gemm_float(int64_t M, int64_t K, int64_t N, const float *a, const float *b, double *acc) {
+  for (int64_t i = 0; i < M; i++) {
+    double *row = acc + i * N;
+    for (int64_t j = 0; j < N; j++) row[j] = 0;
+    for (int64_t k = 0; k < K; k++) {
+      const double av = a[i * K + k];
+      const float *brow = b + k * N;
+      for (int64_t j = 0; j < N; j++) row[j] += av * brow[j];
+    }
+  }
+}
+
+static ql_status matmul_integer(ql_op_ctx *c) {
+  const ql_tensor *a = ql_op_in(c, 0), *b = ql_op_in(c, 1), *azp = ql_op_in(c, 2), *bzp = ql_op_in(c, 3);
+  if (!a || !b) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "inputs A and B are required");
+  if (!is_8bit_int(a->dtype) || !is_8bit_int(b->dtype))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A and B must be uint8 or int8, got %s and %s",
+                      ql_dtype_name(a->dtype), ql_dtype_name(b->dtype));
+  ql_matmul_shape s;
+  param pa, pb;
+  ql_status st;
+  if ((st = ql_matmul_shape_init(c, a, b, &s)) || (st = check_zp_type(c, azp, a, "a_zero_point")) ||
+      (st = check_zp_type(c, bzp, b, "b_zero_point")) ||
+      (st = param_init(c, azp, "a_zero_point", SIDE_A, &s, s.a_rank, s.a_dims, &pa)) ||
+      (st = param_init(c, bzp, "b_zero_point", SIDE_B, &s, s.b_rank, s.b_dims, &pb)))
+    return st;
+  ql_tensor *y = ql_op_output(c, 0, QL_INT32, s.out_rank, s.out);
+  if (!y) return c->err->code;
+  int16_t *ac = center_int(a, &pa, s.a_rank, s.a_dims), *bc = center_int(b, &pb, s.b_rank, s.b_dims);
+  if (!ac || !bc) {
+    st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  } else {
+    /* int32 and uint32 may alias: accumulate straight into the output */
+    for (int64_t bi = 0; bi < s.batch_count; bi++) {
+      int64_t ao, bo;
+      ql_matmul_batch_offsets(&s, bi, &ao, &bo);
+      gemm_int(s.M, s.K, s.N, ac + ao, bc + bo, (uint32_t *)y->data + bi * s.M * s.N);
+    }
+  }
+  ql_free(ac);
+  ql_free(bc);
+  return st;
+}
+
+static ql_status check_scale(ql_op_ctx *c, const ql_tensor *t, const char *name, ql_dtype want) {
+  if (!t) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "%s is required", name);
+  if (t->dtype != want)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "%s has type %s, expected %s", name, ql_dtype_name(t->dtype),
+                      ql_dtype_name(want));
+  return QL_OK;
+}
+
+static ql_status qlinear_matmul(ql_op_ctx *c) {
+  const ql_tensor *a = ql_op_in(c, 0), *as = ql_op_in(c, 1), *azp = ql_op_in(c, 2);
+  const ql_tensor *b = ql_op_in(c, 3), *bs = ql_op_in(c, 4), *bzp = ql_op_in(c, 5);
+  const ql_tensor *ys = ql_op_in(c, 6), *yzp = ql_op_in(c, 7);
+  if (!a || !b) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "inputs a and b are required");
+  /* output type from y_zero_point; the ONNX reference falls back to a's type */
+  const ql_dtype yt = yzp ? yzp->dtype : a->dtype;
+  const int v21 = c->version >= 21;
+  const ql_dtype types[3] = {a->dtype, b->dtype, yt};
+  static const char *const names[3] = {"a", "b", "y"};
+  for (int i = 0; i < 3; i++)
+    if (!is_8bit_int(types[i]) && !(v21 && is_float8(types[i])))
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "%s has type %s, expected uint8 or int8%s", names[i],
+                        ql_dtype_name(types[i]), v21 ? " or a float8 type" : "");
+  /* v10: float scales; v21: float, float16 or bfloat16, all the same */
+  const ql_dtype st_want = as ? as->dtype : QL_FLOAT;
+  if (!(st_want == QL_FLOAT || (v21 && (st_want == QL_FLOAT16 || st_want == QL_BFLOAT16))))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "a_scale has type %s", ql_dtype_name(st_want));
+  ql_matmul_shape s;
+  param pa, pb, pas, pbs, pys, pyz;
+  ql_status st;
+  if ((st = check_scale(c, as, "a_scale", st_want)) || (st = check_scale(c, bs, "b_scale", st_want)) ||
+      (st = check_scale(c, ys, "y_scale", st_want)) || (st = ql_matmul_shape_init(c, a, b, &s)) ||
+      (st = check_zp_type(c, azp, a, "a_zero_point")) || (st = check_zp_type(c, bzp, b, "b_zero_point")) ||
+      (st = param_init(c, azp, "a_zero_point", SIDE_A, &s, s.a_rank, s.a_dims, &pa)) ||
+      (st = param_init(c, bzp, "b_zero_point", SIDE_B, &s, s.b_rank, s.b_dims, &pb)) ||
+      (st = param_init(c, as, "a_scale", SIDE_A, &s, s.full_rank, s.full, &pas)) ||
+      (st = param_init(c, bs, "b_scale", SIDE_B, &s, s.full_rank, s.full, &pbs)) ||
+      (st = param_init(c, ys, "y_scale", SIDE_Y, &s, s.full_rank, s.full, &pys)) ||
+      (st = param_init(c, yzp, "y_zero_point", SIDE_Y, &s, s.full_rank, s.full, &pyz)))
+    return st;
+
+  ql_tensor *y = ql_op_output(c, 0, yt, s.out_rank, s.out);
+  if (!y) return c->err->code;
+  const int fpath = is_float8(a->dtype) || is_float8(b->dtype);
+  void *ac, *bc, *acc = NULL;
+  size_t acc_bytes; /* M * N <= 2^62 (checked by ql_matmul_shape_init) */
+  if (ql_mul_overflow_size((size_t)(s.M * s.N), fpath ? sizeof(double) : sizeof(uint32_t), &acc_bytes))
+    acc_bytes = SIZE_MAX;
+  if (fpath) {
+    ac = center_float(a, &pa, s.a_rank, s.a_dims);
+    bc = center_float(b, &pb, s.b_rank, s.b_dims);
+  } else {
+    ac = center_int(a, &pa, s.a_rank, s.a_dims);
+    bc = center_int(b, &pb, s.b_rank, s.b_dims);
+  }
+  if (acc_bytes < SIZE_MAX) acc = ql_malloc(acc_bytes + 1);
+  if (!ac || !bc || !acc) {
+    st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  int64_t lo = 0, hi = 0;
+  if (!is_float8(yt)) ql_dtype_int_range(yt, &lo, &hi);
+  for (int64_t bi = 0; bi < s.batch_count; bi++) {
+    int64_t ao, bo;
+    ql_matmul_batch_offsets(&s, bi, &ao, &bo);
+    if (fpath) gemm_float(s.M, s.K, s.N, (const float *)ac + ao, (const float *)bc + bo, acc);
+    else gemm_int(s.M, s.K, s.N, (const int16_t *)ac + ao, (const int16_t *)bc + bo, acc);
+    for (int64_t e = 0; e < s.M * s.N; e++) {
+      const int64_t o = bi * s.M * s.N + e; /* index in the full output shape */
+      const float mult = ql_requant_multiplier(
+          (float)ql_load_f64(as->dtype, as->data, param_index(&pas, o, s.full_rank, s.full)),
+          (float)ql_load_f64(bs->dtype, bs->data, param_index(&pbs, o, s.full_rank, s.full)),
+          (float)ql_load_f64(ys->dtype, ys->data, param_index(&pys, o, s.full_rank, s.full)));
+      const int64_t zi = param_index(&pyz, o, s.full_rank, s.full);
+      if (is_float8(yt)) {
+        const float v = fpath ? (float)((double *)acc)[e] * mult : (float)(int32_t)((uint32_t *)acc)[e] * mult;
+        const float z = yzp ? (float)ql_load_f64(yt, yzp->data, zi) : 0.0f;
+        ((uint8_t *)y->data)[o] = ql_f32_to_f8(yt, v + z, 1);
+      } else {
+        const int32_t z = yzp ? (int32_t)ql_load_i64(yt, yzp->data, zi) : 0;
+        const int32_t q = fpath ? ql_requant_value_f32((float)((double *)acc)[e] * mult, z, (int32_t)lo, (int32_t)hi)
+                                : ql_requant_f32((int32_t)((uint32_t *)acc)[e], mult, z, (int32_t)lo, (int32_t)hi);
+        ql_store_i64(yt, y->data, o, q);
+      }
+    }
+  }
+out:
+  ql_free(ac);
+  ql_free(bc);
+  ql_free(acc);
+  return st;
+}
+
+const ql_op_def ql_ops_qlinear_matmul[] = {
+    {"", "QLinearMatMul", 10, 21, qlinear_matmul},
+    {"", "MatMulInteger", 10, 10, matmul_integer},
+    {0},
+};
