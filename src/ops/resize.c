@@ -1,0 +1,450 @@
+/* Resize (v10..v19) and Upsample (v1..v10).
+ *
+ * Interpolation is separable, so the tensor is resized one axis at a time,
+ * as the ONNX reference does: for each resized axis a per-output-index table
+ * of taps (input index, weight) is built from the coordinate transform and
+ * the interpolation kernel, then applied along that axis. Values travel in
+ * double and are rounded once into the output type (integers: round half to
+ * even, then saturate, as the reference's saturate_cast does). */
+#include "op.h"
+#include <math.h>
+
+typedef enum { M_NEAREST, M_LINEAR, M_CUBIC } interp_mode;
+typedef enum {
+  CT_HALF_PIXEL, CT_HALF_PIXEL_SYMMETRIC, CT_PYTORCH_HALF_PIXEL, CT_ALIGN_CORNERS, CT_ASYMMETRIC,
+  CT_TF_HALF_PIXEL_FOR_NN, CT_TF_CROP_AND_RESIZE
+} coord_mode;
+typedef enum { NM_ROUND_PREFER_FLOOR, NM_ROUND_PREFER_CEIL, NM_FLOOR, NM_CEIL, NM_SIMPLE } nearest_mode;
+
+typedef struct resize_opts {
+  interp_mode mode;
+  coord_mode ct;
+  nearest_mode nm;
+  double cubic_a, extrapolation;
+  int exclude_outside, antialias;
+} resize_opts;
+
+/* One axis: for output index o, taps idx[o*n + j] with weights w[o*n + j];
+ * extrap[o] marks tf_crop_and_resize positions outside the input. */
+typedef struct axis_taps {
+  int n;
+  int64_t *idx;
+  double *w;
+  uint8_t *extrap;
+} axis_taps;
+
+static void taps_free(axis_taps *t) {
+  ql_free(t->idx);
+  ql_free(t->w);
+  ql_free(t->extrap);
+}
+
+/* x_original for output index x (spec text of coordinate_transformation_mode).
+ * length_resized is in * scale, fractional when it comes from a scale factor:
+ * the spec defines scale = length_resized / length_original, and the ONNX
+ * reference (hence the node tests) uses that value. ONNX Runtime uses the
+ * integer output length instead, which differs for align_corners and
+ * tf_crop_and_resize when in * scale is not integral. With sizes (stretch)
+ * outw is exactly the requested size. */
+static double x_original(const resize_opts *o, double x, double scale, int64_t in, int64_t out, double outw,
+                         double r0, double r1) {
+  switch (o->ct) {
+  case CT_HALF_PIXEL: return (x + 0.5) / scale - 0.5;
+  case CT_HALF_PIXEL_SYMMETRIC: {
+    double adjustment = (double)out / (scale * (double)in);
+    double center = (double)in / 2;
+    return center * (1 - adjustment) + (x + 0.5) / scale - 0.5;
+  }
+  case CT_PYTORCH_HALF_PIXEL: return outw != 1 ? (x + 0.5) / scale - 0.5 : 0;
+  case CT_ALIGN_CORNERS: return outw != 1 ? x * (double)(in - 1) / (outw - 1) : 0;
+  case CT_ASYMMETRIC: return x / scale;
+  case CT_TF_HALF_PIXEL_FOR_NN: return (x + 0.5) / scale;
+  case CT_TF_CROP_AND_RESIZE:
+    return outw != 1 ? r0 * (double)(in - 1) + x * (r1 - r0) * (double)(in - 1) / (outw - 1)
+                     : 0.5 * (r0 + r1) * (double)(in - 1);
+  }
+  return 0;
+}
+
+static int64_t nearest_index(nearest_mode nm, double x, int down) {
+  double f = floor(x);
+  switch (nm) {
+  case NM_ROUND_PREFER_FLOOR: return (int64_t)(x - f <= 0.5 ? f : f + 1);
+  case NM_ROUND_PREFER_CEIL: return (int64_t)(x - f < 0.5 ? f : f + 1);
+  case NM_FLOOR: return (int64_t)f;
+  case NM_CEIL: return (int64_t)ceil(x);
+  case NM_SIMPLE: return (int64_t)(down ? ceil(x) : trunc(x)); /* Upsample and Resize-10 */
+  }
+  return 0;
+}
+
+static double cubic_w(double x, double a) {
+  x = fabs(x);
+  if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+  return 0;
+}
+
+/* Builds the taps of one axis. Linear and cubic follow the reference: the
+ * window starts left of x_original (an integral x_original counts as ratio 1
+ * of the pixel before it), taps beyond the edges are clamped to the edge
+ * pixel, or dropped and the weights renormalized with exclude_outside. */
+static ql_status build_taps(ql_op_ctx *c, const resize_opts *o, int64_t in, int64_t out, double scale,
+                            double outw, double r0, double r1, axis_taps *t) {
+  double s = o->antialias && scale < 1 ? scale : 1; /* filter stretch when downscaling */
+  int64_t start;
+  int n;
+  if (o->mode == M_NEAREST) {
+    start = 0;
+    n = 1;
+  } else if (o->mode == M_LINEAR) {
+    start = (int64_t)floor(-1 / s) + 1;
+    n = (int)(2 - 2 * start);
+  } else {
+    start = (int64_t)floor(-2 / s) + 1;
+    n = (int)(2 - 2 * start);
+  }
+  if (n > 4096) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "antialias filter of %d taps (scale %g) is too wide", n, scale);
+  t->n = n;
+  size_t cnt = (size_t)out * (size_t)n;
+  t->idx = ql_malloc((cnt ? cnt : 1) * sizeof *t->idx);
+  t->w = ql_malloc((cnt ? cnt : 1) * sizeof *t->w);
+  t->extrap = ql_calloc((size_t)(out ? out : 1), 1);
+  if (!t->idx || !t->w || !t->extrap) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  for (int64_t x = 0; x < out; x++) {
+    int64_t *ix = t->idx + x * n;
+    double *w = t->w + x * n;
+    double xo = x_original(o, (double)x, scale, in, out, outw, r0, r1);
+    if (o->ct == CT_TF_CROP_AND_RESIZE && (xo < 0 || xo > (double)(in - 1))) t->extrap[x] = 1;
+    if (!isfinite(xo)) xo = 0;
+    if (xo > 9e15) xo = 9e15; /* keeps the index arithmetic defined */
+    if (xo < -9e15) xo = -9e15;
+    if (o->mode == M_NEAREST) {
+      int64_t k = nearest_index(o->nm, xo, scale < 1);
+      ix[0] = k < 0 ? 0 : k >= in ? in - 1 : k;
+      w[0] = 1;
+      continue;
+    }
+    double base = floor(xo), ratio = xo - base;
+    if (ratio == 0) {
+      base -= 1;
+      ratio = 1;
+    }
+    double sum = 0;
+    for (int j = 0; j < n; j++) {
+      int64_t k = (int64_t)base + start + j;
+      double d = (double)(start + j) - ratio; /* signed distance from x_original */
+      double wj;
+      if (o->mode == M_LINEAR) {
+        wj = 1 - fabs(d * s);
+        if (wj < 0) wj = 0;
+      } else if (!o->antialias) {
+        /* the reference's four cubic polynomials, in ratio */
+        double a = o->cubic_a, r = ratio, q = 1 - ratio;
+        wj = j == 0   ? ((a * (r + 1) - 5 * a) * (r + 1) + 8 * a) * (r + 1) - 4 * a
+             : j == 1 ? ((a + 2) * r - (a + 3)) * r * r + 1
+             : j == 2 ? ((a + 2) * q - (a + 3)) * q * q + 1
+                      : ((a * (q + 1) - 5 * a) * (q + 1) + 8 * a) * (q + 1) - 4 * a;
+      } else {
+        wj = cubic_w(d * s, o->cubic_a);
+      }
+      if (o->exclude_outside && (k < 0 || k >= in)) wj = 0;
+      ix[j] = k < 0 ? 0 : k >= in ? in - 1 : k;
+      w[j] = wj;
+      sum += wj;
+    }
+    if (o->antialias || o->exclude_outside) {
+      if (sum == 0) sum = 1;
+      for (int j = 0; j < n; j++) w[j] /= sum;
+    }
+  }
+  return QL_OK;
+}
+
+/* dst[outer, x, inner] = sum_j w * src[outer, idx, inner] */
+static void apply_taps(const double *src, double *dst, int64_t outer, int64_t in, int64_t out, int64_t inner,
+                       const axis_taps *t, double extrapolation) {
+  for (int64_t a = 0; a < outer; a++) {
+    const double *s = src + a * in * inner;
+    double *d = dst + a * out * inner;
+    for (int64_t x = 0; x < out; x++) {
+      double *dr = d + x * inner;
+      if (t->extrap[x]) {
+        for (int64_t i = 0; i < inner; i++) dr[i] = extrapolation;
+        continue;
+      }
+      const int64_t *ix = t->idx + x * t->n;
+      const double *w = t->w + x * t->n;
+      for (int64_t i = 0; i < inner; i++) dr[i] = 0;
+      for (int j = 0; j < t->n; j++) {
+        if (w[j] == 0) continue;
+        const double *sr = s + ix[j] * inner;
+        double wj = w[j];
+        for (int64_t i = 0; i < inner; i++) dr[i] += wj * sr[i];
+      }
+    }
+  }
+}
+
+static int resize_type_ok(ql_dtype t) {
+  switch (t) {
+  case QL_FLOAT: case QL_DOUBLE: case QL_FLOAT16: case QL_BFLOAT16: case QL_INT8: case QL_UINT8: case QL_INT16:
+  case QL_UINT16: case QL_INT32: case QL_UINT32: case QL_INT64: case QL_UINT64:
+    return 1;
+  default: return 0;
+  }
+}
+
+/* The shared core: x resized to out_dims with per-axis scales, fractional
+ * output lengths outw (see x_original) and roi (roi[2*r], NULL = no roi). */
+static ql_status resize_core(ql_op_ctx *c, const ql_tensor *x, const resize_opts *o, const int64_t *out_dims,
+                             const double *scales, const double *outw, const double *roi) {
+  int r = x->rank;
+  if (ql_dims_numel(r, out_dims) < 0) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "output shape overflows");
+  ql_tensor *y = ql_op_output(c, 0, x->dtype, r, out_dims);
+  if (!y) return c->err->code;
+  if (y->numel == 0) return QL_OK;
+  if (x->numel == 0) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "cannot resize an empty input to a non-empty output");
+  int64_t cur[QL_MAX_RANK];
+  memcpy(cur, x->dims, sizeof(int64_t) * (size_t)r);
+  size_t cap = (size_t)x->numel;
+  double *buf = ql_malloc(cap * sizeof *buf), *tmp = NULL;
+  if (!buf) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  for (int64_t i = 0; i < x->numel; i++)
+    buf[i] = x->dtype == QL_FLOAT ? ((const float *)x->data)[i] : ql_load_f64(x->dtype, x->data, i);
+  ql_status st = QL_OK;
+  for (int a = 0; a < r && !st; a++) {
+    double r0 = roi ? roi[a] : 0, r1 = roi ? roi[a + r] : 1;
+    int crop = o->ct == CT_TF_CROP_AND_RESIZE && (r0 != 0 || r1 != 1);
+    /* an unscaled axis is left alone (as the reference and ONNX Runtime do;
+     * only tf_half_pixel_for_nn would otherwise move it by half a pixel) */
+    if (scales[a] == 1 && out_dims[a] == cur[a] && !crop) continue;
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < a; i++) outer *= cur[i];
+    for (int i = a + 1; i < r; i++) inner *= cur[i];
+    size_t need = (size_t)(outer * out_dims[a] * inner);
+    axis_taps t = {0};
+    st = build_taps(c, o, cur[a], out_dims[a], scales[a], outw[a], r0, r1, &t);
+    if (!st && !(tmp = ql_malloc((need ? need : 1) * sizeof *tmp)))
+      st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!st) {
+      apply_taps(buf, tmp, outer, cur[a], out_dims[a], inner, &t, o->extrapolation);
+      ql_free(buf);
+      buf = tmp;
+      tmp = NULL;
+      cur[a] = out_dims[a];
+    }
+    taps_free(&t);
+  }
+  if (!st) {
+    if (ql_dtype_is_int(x->dtype)) {
+      int64_t lo, hi;
+      ql_dtype_int_range(x->dtype, &lo, &hi);
+      for (int64_t i = 0; i < y->numel; i++) {
+        double v = nearbyint(buf[i]);
+        if (!(v == v)) v = 0;
+        if (v <= (double)lo) ql_store_i64(x->dtype, y->data, i, lo);
+        else if (v >= (double)hi) ql_store_i64(x->dtype, y->data, i, hi);
+        else ql_store_i64(x->dtype, y->data, i, (int64_t)v);
+      }
+    } else if (x->dtype == QL_FLOAT) {
+      for (int64_t i = 0; i < y->numel; i++) ((float *)y->data)[i] = (float)buf[i];
+    } else {
+      for (int64_t i = 0; i < y->numel; i++) ql_store_f64(x->dtype, y->data, i, buf[i]);
+    }
+  }
+  ql_free(buf);
+  return st;
+}
+
+static ql_status parse_mode(ql_op_ctx *c, const char *m, interp_mode *out) {
+  if (!strcmp(m, "nearest")) *out = M_NEAREST;
+  else if (!strcmp(m, "linear") || !strcmp(m, "bilinear")) *out = M_LINEAR;
+  else if (!strcmp(m, "cubic")) *out = M_CUBIC;
+  else return ql_op_fail(c, QL_ERR_INVALID_MODEL, "unknown mode '%s'", m);
+  return QL_OK;
+}
+
+/* Reads a float tensor (scales, roi) into out[max]; returns the count or -1. */
+static int read_floats(const ql_tensor *t, double *out, int max) {
+  if (!t || !ql_dtype_is_float(t->dtype) || t->numel > max) return -1;
+  for (int64_t i = 0; i < t->numel; i++) out[i] = ql_load_f64(t->dtype, t->data, i);
+  return (int)t->numel;
+}
+
+/* floor(in * scale) per axis, after checking the scales. */
+static ql_status sizes_from_scales(ql_op_ctx *c, const ql_tensor *x, const double *scales, int64_t *out) {
+  for (int i = 0; i < x->rank; i++) {
+    double v = floor((double)x->dims[i] * scales[i]);
+    if (!(scales[i] > 0) || !isfinite(scales[i]))
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scale %g of axis %d is not positive", scales[i], i);
+    if (v > 4e18) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "output dim %d overflows", i);
+    out[i] = (int64_t)v;
+  }
+  return QL_OK;
+}
+
+static ql_status resize(ql_op_ctx *c) {
+  const ql_tensor *x = ql_op_in(c, 0);
+  if (!x) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "input X is required");
+  if (!resize_type_ok(x->dtype))
+    return ql_op_fail(c, QL_ERR_UNSUPPORTED, "input type %s is not supported", ql_dtype_name(x->dtype));
+  int r = x->rank;
+  if (r < 1) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "X must have rank >= 1");
+  resize_opts o = {0};
+  ql_status st = parse_mode(c, ql_attr_string(c->node, "mode", "nearest"), &o.mode);
+  if (st) return st;
+  if (!strcmp(ql_attr_string(c->node, "mode", "nearest"), "bilinear"))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "unknown mode 'bilinear'");
+  const ql_tensor *roi_t = NULL, *scales_t, *sizes_t = NULL;
+  if (c->version < 11) {
+    /* Resize-10: (X, scales), asymmetric coordinates, Upsample's nearest */
+    scales_t = ql_op_in(c, 1);
+    o.ct = CT_ASYMMETRIC;
+    o.nm = NM_SIMPLE;
+  } else {
+    roi_t = ql_op_in(c, 1);
+    scales_t = ql_op_in(c, 2);
+    sizes_t = ql_op_in(c, 3);
+    const char *ct = ql_attr_string(c->node, "coordinate_transformation_mode", "half_pixel");
+    static const struct { const char *name; coord_mode m; int min_v, max_v; } cts[] = {
+        {"half_pixel", CT_HALF_PIXEL, 11, 99}, {"half_pixel_symmetric", CT_HALF_PIXEL_SYMMETRIC, 19, 99},
+        {"pytorch_half_pixel", CT_PYTORCH_HALF_PIXEL, 11, 99}, {"align_corners", CT_ALIGN_CORNERS, 11, 99},
+        {"asymmetric", CT_ASYMMETRIC, 11, 99}, {"tf_half_pixel_for_nn", CT_TF_HALF_PIXEL_FOR_NN, 11, 99},
+        {"tf_crop_and_resize", CT_TF_CROP_AND_RESIZE, 11, 99}};
+    /* tf_half_pixel_for_nn left the spec in v13; it is still accepted there,
+     * as ONNX Runtime does, since older exporters keep emitting it */
+    size_t k;
+    for (k = 0; k < sizeof cts / sizeof *cts; k++)
+      if (!strcmp(ct, cts[k].name) && c->version >= cts[k].min_v && c->version <= cts[k].max_v) break;
+    if (k == sizeof cts / sizeof *cts)
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "coordinate_transformation_mode '%s' is not in Resize-%d", ct,
+                        c->version);
+    o.ct = cts[k].m;
+    const char *nm = ql_attr_string(c->node, "nearest_mode", "round_prefer_floor");
+    if (!strcmp(nm, "round_prefer_floor")) o.nm = NM_ROUND_PREFER_FLOOR;
+    else if (!strcmp(nm, "round_prefer_ceil")) o.nm = NM_ROUND_PREFER_CEIL;
+    else if (!strcmp(nm, "floor")) o.nm = NM_FLOOR;
+    else if (!strcmp(nm, "ceil")) o.nm = NM_CEIL;
+    else return ql_op_fail(c, QL_ERR_INVALID_MODEL, "unknown nearest_mode '%s'", nm);
+    o.cubic_a = ql_attr_float(c->node, "cubic_coeff_a", -0.75f);
+    o.exclude_outside = ql_attr_int(c->node, "exclude_outside", 0) != 0;
+    o.extrapolation = ql_attr_float(c->node, "extrapolation_value", 0.0f);
+    o.antialias = c->version >= 18 && ql_attr_int(c->node, "antialias", 0) != 0 && o.mode != M_NEAREST;
+  }
+  /* axes (v18+): which axes roi/scales/sizes describe */
+  int axes[QL_MAX_RANK], na = r;
+  for (int i = 0; i < r; i++) axes[i] = i;
+  size_t nax = 0;
+  const int64_t *av = c->version >= 18 ? ql_attr_ints(c->node, "axes", &nax) : NULL;
+  if (av) {
+    if (nax < 1 || nax > (size_t)r) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "axes has %zu values for rank %d", nax, r);
+    na = (int)nax;
+    for (int i = 0; i < na; i++) {
+      if ((axes[i] = ql_norm_axis(av[i], r)) < 0)
+        return ql_op_fail(c, QL_ERR_INVALID_MODEL, "axis %lld is out of range", (long long)av[i]);
+      for (int j = 0; j < i; j++)
+        if (axes[j] == axes[i]) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "axis %d is repeated", axes[i]);
+    }
+  }
+  double scales[QL_MAX_RANK], outw[QL_MAX_RANK], roi[2 * QL_MAX_RANK], tmp[2 * QL_MAX_RANK];
+  int64_t out_dims[QL_MAX_RANK], szs[QL_MAX_RANK];
+  for (int i = 0; i < r; i++) {
+    scales[i] = 1;
+    out_dims[i] = x->dims[i];
+    roi[i] = 0;
+    roi[i + r] = 1;
+  }
+  int have_scales = scales_t && scales_t->numel > 0, have_sizes = sizes_t && sizes_t->numel > 0;
+  if (have_scales == have_sizes)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "exactly one of scales and sizes must be given");
+  if (have_scales) {
+    int n = read_floats(scales_t, tmp, QL_MAX_RANK);
+    if (n != na) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scales has %lld values, expected %d", (long long)scales_t->numel, na);
+    for (int i = 0; i < na; i++) scales[axes[i]] = tmp[i];
+    if ((st = sizes_from_scales(c, x, scales, out_dims))) return st;
+    for (int i = 0; i < r; i++) outw[i] = scales[i] * (double)x->dims[i];
+  } else {
+    int n = ql_tensor_to_i64s(sizes_t, szs, QL_MAX_RANK);
+    if (n != na || sizes_t->dtype != QL_INT64)
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "sizes must be int64 with %d values", na);
+    const char *pol = c->version >= 18 ? ql_attr_string(c->node, "keep_aspect_ratio_policy", "stretch") : "stretch";
+    for (int i = 0; i < na; i++)
+      if (szs[i] < 0) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "sizes[%d] = %lld is negative", i, (long long)szs[i]);
+    if (!strcmp(pol, "stretch")) {
+      for (int i = 0; i < na; i++) {
+        out_dims[axes[i]] = szs[i];
+        scales[axes[i]] = x->dims[axes[i]] ? (double)szs[i] / (double)x->dims[axes[i]] : 1;
+      }
+      for (int i = 0; i < r; i++) outw[i] = (double)out_dims[i];
+    } else if (!strcmp(pol, "not_larger") || !strcmp(pol, "not_smaller")) {
+      int larger = pol[4] == 's';
+      double sc = 0;
+      for (int i = 0; i < na; i++) {
+        double v = x->dims[axes[i]] ? (double)szs[i] / (double)x->dims[axes[i]] : 1;
+        if (i == 0 || (larger ? v > sc : v < sc)) sc = v;
+      }
+      for (int i = 0; i < na; i++) {
+        scales[axes[i]] = sc;
+        double v = floor(sc * (double)x->dims[axes[i]] + 0.5); /* round half up */
+        if (v > 4e18) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "output dim overflows");
+        out_dims[axes[i]] = (int64_t)v;
+      }
+      for (int i = 0; i < r; i++) outw[i] = scales[i] * (double)x->dims[i];
+    } else {
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "unknown keep_aspect_ratio_policy '%s'", pol);
+    }
+  }
+  int use_roi = o.ct == CT_TF_CROP_AND_RESIZE;
+  if (use_roi) {
+    int n = read_floats(roi_t, tmp, 2 * QL_MAX_RANK);
+    if (n != 2 * na) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "tf_crop_and_resize needs roi with %d values", 2 * na);
+    for (int i = 0; i < na; i++) {
+      roi[axes[i]] = tmp[i];
+      roi[axes[i] + r] = tmp[i + na];
+    }
+  }
+  return resize_core(c, x, &o, out_dims, scales, outw, use_roi ? roi : NULL);
+}
+
+/* Upsample: v1 (height_scale/width_scale attributes, 4-D), v7 (scales
+ * attribute), v9/v10 (scales input). Asymmetric coordinates. */
+static ql_status upsample(ql_op_ctx *c) {
+  const ql_tensor *x = ql_op_in(c, 0);
+  if (!x) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "input X is required");
+  if (!resize_type_ok(x->dtype))
+    return ql_op_fail(c, QL_ERR_UNSUPPORTED, "input type %s is not supported", ql_dtype_name(x->dtype));
+  resize_opts o = {.ct = CT_ASYMMETRIC, .nm = NM_SIMPLE};
+  const char *m = ql_attr_string(c->node, "mode", "nearest");
+  if (c->version >= 7 && !strcmp(m, "bilinear")) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "unknown mode '%s'", m);
+  if (c->version < 7 && !strcmp(m, "linear")) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "unknown mode '%s'", m);
+  ql_status st = parse_mode(c, m, &o.mode);
+  if (st) return st;
+  if (o.mode == M_CUBIC) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "Upsample has no cubic mode");
+  double scales[QL_MAX_RANK];
+  int r = x->rank;
+  if (c->version < 7) {
+    if (r != 4) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "Upsample-1 needs a 4-D input");
+    scales[0] = scales[1] = 1;
+    scales[2] = ql_attr_float(c->node, "height_scale", 0);
+    scales[3] = ql_attr_float(c->node, "width_scale", 0);
+  } else if (c->version < 9) {
+    size_t n = 0;
+    const float *f = ql_attr_floats(c->node, "scales", &n);
+    if (!f || n != (size_t)r) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scales must have %d values", r);
+    for (int i = 0; i < r; i++) scales[i] = f[i];
+  } else if (read_floats(ql_op_in(c, 1), scales, QL_MAX_RANK) != r) {
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scales must be a float tensor with %d values", r);
+  }
+  int64_t out_dims[QL_MAX_RANK];
+  if ((st = sizes_from_scales(c, x, scales, out_dims))) return st;
+  double outw[QL_MAX_RANK];
+  for (int i = 0; i < r; i++) outw[i] = scales[i] * (double)x->dims[i];
+  return resize_core(c, x, &o, out_dims, scales, outw, NULL);
+}
+
+const ql_op_def ql_ops_resize[] = {
+    {"", "Resize", 10, 19, resize},
+    {"", "Upsample", 1, 10, upsample},
+    {0},
+};
