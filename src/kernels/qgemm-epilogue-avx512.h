@@ -1,0 +1,69 @@
+/* AVX-512 epilogue shared by qgemm-avx512vnni.c and qgemm-amx.c (both built
+ * with AVX-512 flags): zero-point folding and the output conversion of one
+ * row of one 16-column panel, lane for lane the formula of
+ * ql_qgemm_store1(). Include only from files compiled with -mavx512*. */
+#ifndef QL_KERNELS_QGEMM_EPILOGUE_AVX512_H
+#define QL_KERNELS_QGEMM_EPILOGUE_AVX512_H
+
+#include "qgemm-internal.h"
+#include <immintrin.h>
+
+typedef struct ql_epi512 {
+  __m512i colterm; /* bias + a_zp' * colk */
+  __m512i bzp;
+  __m512 mult, fbias, lo, hi;
+  __m512i zp;
+  __mmask16 mask; /* columns this call owns */
+  int64_t n0;     /* first column of the panel */
+} ql_epi512;
+
+static inline __attribute__((always_inline)) void ql_epi512_init(ql_epi512 *e, const ql_qgemm_args *args,
+                                                                 const ql_qgemm_prep *p, int64_t n0,
+                                                                 int64_t nb, int64_t ne) {
+  const ql_qgemm_packed_b *pb = args->pb;
+  e->n0 = n0;
+  int64_t lo_c = nb > n0 ? nb - n0 : 0, hi_c = ne - n0 < 16 ? ne - n0 : 16;
+  e->mask = (__mmask16)(((1u << hi_c) - 1) & ~((1u << lo_c) - 1));
+  __m512i colk = _mm512_load_si512((const void *)(pb->colk + n0));
+  __m512i bias = args->bias ? _mm512_maskz_loadu_epi32(e->mask, args->bias + n0) : _mm512_setzero_si512();
+  e->colterm = _mm512_add_epi32(bias, _mm512_mullo_epi32(colk, _mm512_set1_epi32(p->a_zp)));
+  e->bzp = _mm512_load_si512((const void *)(pb->bzp + n0));
+  if (!args->mult)
+    e->mult = _mm512_set1_ps(1.0f);
+  else if (args->mult_per_col)
+    e->mult = _mm512_maskz_loadu_ps(e->mask, args->mult + n0);
+  else
+    e->mult = _mm512_set1_ps(args->mult[0]);
+  e->fbias = args->fbias ? _mm512_maskz_loadu_ps(e->mask, args->fbias + n0) : _mm512_setzero_ps();
+  e->lo = _mm512_set1_ps((float)(args->out_min - args->out_zp));
+  e->hi = _mm512_set1_ps((float)(args->out_max - args->out_zp));
+  e->zp = _mm512_set1_epi32(args->out_zp);
+}
+
+/* dot: the raw 16 sums of row m. */
+static inline __attribute__((always_inline)) void ql_epi512_store(const ql_epi512 *e, const ql_qgemm_args *args,
+                                                                  const ql_qgemm_prep *p, int64_t m,
+                                                                  __m512i dot) {
+  __m512i acc = _mm512_add_epi32(dot, e->colterm);
+  if (p->rowsum) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(e->bzp, _mm512_set1_epi32(p->rowsum[m])));
+  size_t off = (size_t)(m * args->ldc + e->n0);
+  switch (args->out_type) {
+  case QL_QGEMM_OUT_I32: _mm512_mask_storeu_epi32((int32_t *)args->c + off, e->mask, acc); break;
+  case QL_QGEMM_OUT_F32: {
+    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), e->mult);
+    if (args->fbias) y = _mm512_add_ps(y, e->fbias);
+    _mm512_mask_storeu_ps((float *)args->c + off, e->mask, y);
+    break;
+  }
+  default: {
+    __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), e->mult);
+    /* max(x, lo) returns lo for NaN x, as fmaxf does */
+    x = _mm512_min_ps(_mm512_max_ps(x, e->lo), e->hi);
+    __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(x), e->zp); /* RNE (MXCSR default) */
+    _mm_mask_storeu_epi8((uint8_t *)args->c + off, e->mask, _mm512_cvtepi32_epi8(q));
+    break;
+  }
+  }
+}
+
+#endif

@@ -1,0 +1,191 @@
+/* qgemm: B packing, the per-run plan (which kernel family, where A goes) and
+ * the threaded driver. The ISA kernels live in qgemm-<isa>.c. */
+#include "qgemm-internal.h"
+#include "../common/util.h"
+#include "../runtime/threadpool.h"
+
+/* Below this many rows the AMX tiles (16 rows) would mostly multiply
+ * padding, and the work is bound by streaming B anyway: use the AVX-512 VNNI
+ * kernels, which read the same packed B. */
+#define QL_AMX_MIN_M 4
+
+static ql_isa path_for(const ql_qgemm_packed_b *pb, int64_t m) {
+  if (pb->isa == QL_ISA_AMX && m < QL_AMX_MIN_M) return QL_ISA_AVX512VNNI;
+  return pb->isa;
+}
+
+static int64_t round_up(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
+
+ql_status ql_qgemm_pack_b(const void *b, int b_signed, int64_t k, int64_t n, int64_t stride_k,
+                          int64_t stride_n, const int32_t *b_zp, int b_zp_per_col, ql_isa isa,
+                          ql_qgemm_packed_b **out, ql_error *err) {
+  *out = NULL;
+  if (isa == QL_ISA_AUTO) isa = ql_isa_best();
+  if (isa < 0 || isa >= QL_ISA_COUNT || !ql_isa_supported(isa))
+    return ql_errf(err, QL_ERR_UNSUPPORTED_HARDWARE, "qgemm: this CPU cannot run %s kernels", ql_isa_name(isa));
+  if (k < 1 || n < 1 || k > ((int64_t)1 << 31) - 64 || n > ((int64_t)1 << 40))
+    return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "qgemm: bad B size %lld x %lld", (long long)k, (long long)n);
+  for (int64_t j = 0; b_zp && j < (b_zp_per_col ? n : 1); j++)
+    if (b_zp[j] < (b_signed ? -128 : 0) || b_zp[j] > (b_signed ? 127 : 255))
+      return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "qgemm: b_zero_point %d out of range", (int)b_zp[j]);
+  ql_qgemm_packed_b *pb = ql_calloc(1, sizeof *pb);
+  if (!pb) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "qgemm: out of memory packing B");
+  pb->isa = isa;
+  pb->b_signed = b_signed;
+  pb->k = k;
+  pb->n = n;
+  pb->kp = round_up(k, isa == QL_ISA_AMX ? 64 : 4);
+  pb->np = round_up(n, QL_QGEMM_NR);
+  size_t bytes;
+  if (ql_mul_overflow_size((size_t)pb->kp, (size_t)pb->np, &bytes)) {
+    ql_qgemm_packed_b_free(pb);
+    return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "qgemm: B too large");
+  }
+  pb->data = ql_malloc_aligned(bytes);
+  pb->bzp = ql_malloc_aligned((size_t)pb->np * sizeof(int32_t));
+  pb->colk = ql_malloc_aligned((size_t)pb->np * sizeof(int32_t));
+  if (!pb->data || !pb->bzp || !pb->colk) {
+    ql_qgemm_packed_b_free(pb);
+    return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "qgemm: out of memory packing B (%zu bytes)", bytes);
+  }
+  memset(pb->data, 0, bytes);
+  const uint8_t *src = b;
+  /* uint8 B is stored as b - 128 (int8), zero point shifted alike */
+  const int shift = b_signed ? 0 : 128;
+  pb->need_rowsum = 0;
+  for (int64_t p0 = 0; p0 < pb->np; p0 += QL_QGEMM_NR) {
+    int8_t *panel = pb->data + p0 * pb->kp;
+    for (int64_t j = 0; j < QL_QGEMM_NR; j++) {
+      int64_t col = p0 + j;
+      if (col >= n) {
+        pb->bzp[col] = 0;
+        pb->colk[col] = 0;
+        continue;
+      }
+      uint32_t sum = 0;
+      for (int64_t kk = 0; kk < k; kk++) {
+        uint8_t raw = src[kk * stride_k + col * stride_n];
+        int v = b_signed ? (int8_t)raw : (int)raw - shift;
+        panel[(kk / 4) * 64 + j * 4 + (kk % 4)] = (int8_t)v;
+        sum += (uint32_t)v;
+      }
+      int32_t zp = (b_zp ? b_zp[b_zp_per_col ? col : 0] : 0) - shift;
+      pb->bzp[col] = zp;
+      pb->colk[col] = (int32_t)((uint32_t)k * (uint32_t)zp - sum);
+      if (zp) pb->need_rowsum = 1;
+    }
+  }
+  *out = pb;
+  return QL_OK;
+}
+
+void ql_qgemm_packed_b_free(ql_qgemm_packed_b *pb) {
+  if (!pb) return;
+  ql_free_aligned(pb->data);
+  ql_free_aligned(pb->bzp);
+  ql_free_aligned(pb->colk);
+  ql_free(pb);
+}
+
+size_t ql_qgemm_workspace_size(const ql_qgemm_packed_b *pb, int64_t m) {
+  size_t mp = (size_t)ql_qgemm_mp(m);
+  return round_up((int64_t)(mp * (size_t)pb->kp), 64) + mp * sizeof(int32_t);
+}
+
+void ql_qgemm_get_prep(const ql_qgemm_args *args, ql_qgemm_prep *p) {
+  const ql_qgemm_packed_b *pb = args->pb;
+  p->path = path_for(pb, args->m);
+  /* u8 x s8 kernels need A unsigned; AMX (tdpbssd) and scalar take int8 A */
+  p->xor_a = args->a_signed && p->path != QL_ISA_AMX && p->path != QL_ISA_SCALAR;
+  p->a_zp = args->a_zp + (p->xor_a ? 128 : 0);
+  p->kp = pb->kp;
+  p->mp = ql_qgemm_mp(args->m);
+  p->a = args->workspace;
+  p->rowsum = pb->need_rowsum ? (int32_t *)((char *)args->workspace + round_up(p->mp * p->kp, 64)) : NULL;
+}
+
+void ql_qgemm_prepare_a(const ql_qgemm_args *args, int64_t m0, int64_t m1) {
+  ql_qgemm_prep p;
+  ql_qgemm_get_prep(args, &p);
+  ql_qgemm_prepare_a__scalar(args, &p, m0, m1);
+}
+
+void ql_qgemm_compute(const ql_qgemm_args *args, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  ql_qgemm_prep p;
+  ql_qgemm_get_prep(args, &p);
+  if (m1 > args->m) m1 = args->m;
+  if (n1 > args->pb->n) n1 = args->pb->n;
+  if (m0 >= m1 || n0 >= n1) return;
+  switch (p.path) {
+#if defined(__x86_64__)
+  case QL_ISA_AMX: ql_qgemm_compute__amx(args, &p, m0, m1, n0, n1); break;
+  case QL_ISA_AVX512VNNI: ql_qgemm_compute__avx512vnni(args, &p, m0, m1, n0, n1); break;
+  case QL_ISA_AVXVNNI: ql_qgemm_compute__avxvnni(args, &p, m0, m1, n0, n1); break;
+  case QL_ISA_AVX2: ql_qgemm_compute__avx2(args, &p, m0, m1, n0, n1); break;
+#endif
+  default: ql_qgemm_compute__scalar(args, &p, m0, m1, n0, n1); break;
+  }
+}
+
+const char *ql_qgemm_kernel_name(const ql_qgemm_packed_b *pb, int64_t m) {
+  switch (path_for(pb, m)) {
+  case QL_ISA_AMX: return "qgemm_32x32c64__amx";
+  case QL_ISA_AVX512VNNI: return m == 1 ? "qgemm_1x64c4__avx512vnni" : "qgemm_8x32c4__avx512vnni";
+  case QL_ISA_AVXVNNI: return "qgemm_4x16c4__avxvnni";
+  case QL_ISA_AVX2: return "qgemm_2x16c4__avx2";
+  default: return "qgemm_1x1c4__scalar";
+  }
+}
+
+/* ---------------------------------------------------------------- driver */
+static void task_prepare(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)j0;
+  (void)nj;
+  ql_qgemm_prepare_a(ctx, (int64_t)i0, (int64_t)(i0 + ni));
+}
+
+static void task_compute(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  ql_qgemm_compute(ctx, (int64_t)i0, (int64_t)(i0 + ni), (int64_t)j0, (int64_t)(j0 + nj));
+}
+
+ql_status ql_qgemm_run(const ql_qgemm_args *in, struct ql_threadpool *pool, ql_error *err) {
+  const ql_qgemm_packed_b *pb = in->pb;
+  if (!pb || !in->a || !in->c || in->m < 0 || in->lda < pb->k || in->ldc < pb->n)
+    return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "qgemm: bad arguments");
+  if (in->m == 0) return QL_OK;
+  if (in->a_zp < (in->a_signed ? -128 : 0) || in->a_zp > (in->a_signed ? 127 : 255))
+    return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "qgemm: a_zero_point %d out of range", (int)in->a_zp);
+  if (in->out_type == QL_QGEMM_OUT_U8 || in->out_type == QL_QGEMM_OUT_S8) {
+    int lo = in->out_type == QL_QGEMM_OUT_U8 ? 0 : -128, hi = lo + 255;
+    if (!in->mult || in->out_min < lo || in->out_max > hi || in->out_min > in->out_max ||
+        in->out_zp < lo || in->out_zp > hi)
+      return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "qgemm: bad requantization parameters");
+  } else if (in->out_type == QL_QGEMM_OUT_F32 && !in->mult) {
+    return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "qgemm: float output needs a multiplier");
+  }
+  ql_qgemm_args a = *in;
+  void *ws = NULL;
+  if (!a.workspace) {
+    ws = ql_malloc_aligned(ql_qgemm_workspace_size(pb, a.m));
+    if (!ws) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "qgemm: out of memory for the workspace");
+    a.workspace = ws;
+  }
+  int nt = ql_threadpool_size(pool);
+  /* phase 1: rows in chunks big enough to amortize the dispatch */
+  size_t rows_per = (size_t)(a.m + nt - 1) / (size_t)nt;
+  if (rows_per < 64) rows_per = 64;
+  ql_threadpool_parallel_for_2d(pool, task_prepare, &a, (size_t)a.m, 1, rows_per, 1);
+  /* phase 2: 32-aligned tiles, a few per thread for balance; B panels of a
+   * tile stay in L2 while the A rows stream past them */
+  int64_t tm = a.m >= 256 ? 128 : (a.m + 31) / 32 * 32;
+  int64_t tn = 256;
+  if (tm == 0) tm = 32;
+  int64_t tiles = ((a.m + tm - 1) / tm) * ((pb->n + tn - 1) / tn);
+  while (nt > 1 && tiles < 4 * nt && tn > 32) {
+    tn /= 2;
+    tiles = ((a.m + tm - 1) / tm) * ((pb->n + tn - 1) / tn);
+  }
+  ql_threadpool_parallel_for_2d(pool, task_compute, &a, (size_t)a.m, (size_t)pb->n, (size_t)tm, (size_t)tn);
+  ql_free_aligned(ws);
+  return QL_OK;
+}

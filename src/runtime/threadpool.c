@@ -1,0 +1,142 @@
+/* Persistent workers sleep on a condition variable between jobs; a job is a
+ * tile grid handed out through one atomic counter (dynamic scheduling, so a
+ * thread slowed by another process on a shared core does not hold the others
+ * back). The caller takes tiles too and then waits for the stragglers. */
+#include "threadpool.h"
+#include "../common/util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct ql_threadpool {
+  int n_threads;
+  pthread_t *workers;
+  int n_started;
+  pthread_mutex_t call_lock; /* one job at a time */
+  pthread_mutex_t lock;
+  pthread_cond_t wake, done;
+  uint64_t generation; /* bumped per job, under lock */
+  int stop;
+  int busy;            /* workers still inside the current job, under lock */
+  /* the current job */
+  ql_task_2d_fn fn;
+  void *ctx;
+  size_t range_i, range_j, tile_i, tile_j, tiles_j, n_tiles;
+  atomic_size_t next;
+};
+
+static _Thread_local int t_in_task;
+
+static void run_tiles(ql_threadpool *p) {
+  for (;;) {
+    size_t t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+    if (t >= p->n_tiles) break;
+    size_t i0 = (t / p->tiles_j) * p->tile_i, j0 = (t % p->tiles_j) * p->tile_j;
+    size_t ni = p->range_i - i0 < p->tile_i ? p->range_i - i0 : p->tile_i;
+    size_t nj = p->range_j - j0 < p->tile_j ? p->range_j - j0 : p->tile_j;
+    p->fn(p->ctx, i0, j0, ni, nj);
+  }
+}
+
+static void *worker_main(void *arg) {
+  ql_threadpool *p = arg;
+  uint64_t seen = 0;
+  t_in_task = 1; /* anything a task calls on a pool runs inline */
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    while (!p->stop && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
+    if (p->stop) break;
+    seen = p->generation;
+    pthread_mutex_unlock(&p->lock);
+    run_tiles(p);
+    pthread_mutex_lock(&p->lock);
+    if (--p->busy == 0) pthread_cond_signal(&p->done);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+ql_status ql_threadpool_create(int n_threads, ql_threadpool **out, ql_error *err) {
+  *out = NULL;
+  if (n_threads < 1) n_threads = 1;
+  ql_threadpool *p = ql_calloc(1, sizeof *p);
+  if (!p) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool");
+  p->n_threads = n_threads;
+  pthread_mutex_init(&p->call_lock, NULL);
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  pthread_cond_init(&p->done, NULL);
+  atomic_init(&p->next, 0);
+  if (n_threads > 1) {
+    p->workers = ql_calloc((size_t)n_threads - 1, sizeof *p->workers);
+    if (!p->workers) {
+      ql_threadpool_free(p);
+      return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool");
+    }
+    for (int i = 0; i < n_threads - 1; i++) {
+      if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) {
+        ql_threadpool_free(p);
+        return ql_errf(err, QL_ERR_INTERNAL, "cannot start thread %d of %d", i + 2, n_threads);
+      }
+      p->n_started++;
+    }
+  }
+  *out = p;
+  return QL_OK;
+}
+
+void ql_threadpool_free(ql_threadpool *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->lock);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < p->n_started; i++) pthread_join(p->workers[i], NULL);
+  ql_free(p->workers);
+  pthread_cond_destroy(&p->wake);
+  pthread_cond_destroy(&p->done);
+  pthread_mutex_destroy(&p->lock);
+  pthread_mutex_destroy(&p->call_lock);
+  ql_free(p);
+}
+
+int ql_threadpool_size(const ql_threadpool *p) { return p ? p->n_threads : 1; }
+
+static void run_inline(ql_task_2d_fn fn, void *ctx, size_t ri, size_t rj, size_t ti, size_t tj) {
+  for (size_t i = 0; i < ri; i += ti)
+    for (size_t j = 0; j < rj; j += tj) fn(ctx, i, j, ri - i < ti ? ri - i : ti, rj - j < tj ? rj - j : tj);
+}
+
+void ql_threadpool_parallel_for_2d(ql_threadpool *p, ql_task_2d_fn fn, void *ctx, size_t range_i,
+                                   size_t range_j, size_t tile_i, size_t tile_j) {
+  if (range_i == 0 || range_j == 0) return;
+  if (tile_i == 0) tile_i = 1;
+  if (tile_j == 0) tile_j = 1;
+  size_t tiles_i = (range_i + tile_i - 1) / tile_i, tiles_j = (range_j + tile_j - 1) / tile_j;
+  if (!p || p->n_started == 0 || t_in_task || tiles_i * tiles_j == 1) {
+    run_inline(fn, ctx, range_i, range_j, tile_i, tile_j);
+    return;
+  }
+  pthread_mutex_lock(&p->call_lock);
+  pthread_mutex_lock(&p->lock);
+  p->fn = fn;
+  p->ctx = ctx;
+  p->range_i = range_i;
+  p->range_j = range_j;
+  p->tile_i = tile_i;
+  p->tile_j = tile_j;
+  p->tiles_j = tiles_j;
+  p->n_tiles = tiles_i * tiles_j;
+  atomic_store(&p->next, 0);
+  p->busy = p->n_started;
+  p->generation++;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  t_in_task = 1;
+  run_tiles(p);
+  t_in_task = 0;
+  pthread_mutex_lock(&p->lock);
+  while (p->busy > 0) pthread_cond_wait(&p->done, &p->lock);
+  pthread_mutex_unlock(&p->lock);
+  pthread_mutex_unlock(&p->call_lock);
+}
