@@ -78,6 +78,14 @@ int64_t ql_quantize_value(float x, float scale, int64_t zp, ql_dtype t);
 ql_status ql_quantize_model(const ql_model *in, const ql_samples *calib, const ql_quant_options *o,
                             ql_model **out, ql_error *err);
 
+/* The two halves of ql_quantize_model, so that several quantizations
+ * (e.g. the --target-sqnr search) share one calibration: */
+ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql_quant_options *o, ql_model **folded,
+                           ql_ranges *ranges, ql_error *err);
+ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const ql_quant_options *o, ql_model **out,
+                         ql_error *err);
+ql_model *ql_model_clone(const ql_model *m);
+
 /* Constant folding at the IR level: nodes whose inputs are all constant are
  * replaced by initializers (Constant nodes too). */
 ql_status ql_fold_model(ql_model *m, ql_error *err);

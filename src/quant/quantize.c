@@ -91,24 +91,48 @@ static ql_status collect_names(const ql_graph *g, char ***names, size_t *n) {
   return QL_OK;
 }
 
-ql_status ql_quantize_model(const ql_model *in, const ql_samples *calib, const ql_quant_options *o, ql_model **out,
-                            ql_error *err) {
-  *out = NULL;
+ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql_quant_options *o, ql_model **folded,
+                           ql_ranges *ranges, ql_error *err) {
+  *folded = NULL;
+  memset(ranges, 0, sizeof *ranges);
   ql_model *m = ql_model_clone(in);
   if (!m) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory copying the model");
-  ql_ranges ranges = {0};
   char **names = NULL;
   size_t n_names = 0;
   ql_status st = ql_fold_model(m, err);
   if (!st && collect_names(m->graph, &names, &n_names)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  if (!st) st = ql_calibrate(m, calib, (const char *const *)names, n_names, o, &ranges, err);
-  if (!st) st = ql_quantize_qdq(m, &ranges, o, err);
+  if (!st) st = ql_calibrate(m, calib, (const char *const *)names, n_names, o, ranges, err);
   ql_free(names);
-  ql_ranges_free(&ranges);
+  if (st) {
+    ql_model_free(m);
+    return st;
+  }
+  *folded = m;
+  return QL_OK;
+}
+
+ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const ql_quant_options *o, ql_model **out,
+                         ql_error *err) {
+  *out = NULL;
+  ql_model *m = ql_model_clone(folded);
+  if (!m) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory copying the model");
+  ql_status st = ql_quantize_qdq(m, ranges, o, err);
   if (st) {
     ql_model_free(m);
     return st;
   }
   *out = m;
   return QL_OK;
+}
+
+ql_status ql_quantize_model(const ql_model *in, const ql_samples *calib, const ql_quant_options *o, ql_model **out,
+                            ql_error *err) {
+  ql_model *folded;
+  ql_ranges ranges;
+  ql_status st = ql_quant_prepare(in, calib, o, &folded, &ranges, err);
+  if (st) return st;
+  st = ql_quant_apply(folded, &ranges, o, out, err);
+  ql_ranges_free(&ranges);
+  ql_model_free(folded);
+  return st;
 }

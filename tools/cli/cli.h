@@ -11,6 +11,7 @@ int ql_cmd_test(int argc, char **argv);
 int ql_cmd_run(int argc, char **argv);
 int ql_cmd_inspect(int argc, char **argv);
 int ql_cmd_ops(int argc, char **argv);
+int ql_cmd_accuracy(int argc, char **argv);
 int ql_cmd_verify(int argc, char **argv) CLI_WEAK;
 int ql_cmd_annotate(int argc, char **argv) CLI_WEAK;
 int ql_cmd_quantize(int argc, char **argv) CLI_WEAK;

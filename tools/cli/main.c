@@ -41,6 +41,7 @@ static const struct {
     {"test", ql_cmd_test, "test [--verbose] DIR...        run ONNX backend-style test cases"},
     {"run", ql_cmd_run, "run MODEL --inputs DIR -o OUTDIR [--threads N] [-i NAME=FILE.pb]"},
     {"inspect", ql_cmd_inspect, "inspect MODEL [--json]        versions, I/O, ops, quantization style"},
+    {"accuracy", ql_cmd_accuracy, "accuracy MODEL (--samples DIR | --raw-u8 FILE) --labels FILE [--scale S]"},
     {"ops", ql_cmd_ops, "ops [--markdown]                 list the implemented operators"},
     {"verify", ql_cmd_verify, "verify MODEL [--json] [--strict]  check quantization parameters"},
     {"annotate", ql_cmd_annotate, "annotate IN OUT               write quantization_annotation"},
