@@ -6,11 +6,22 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SHARED ?= $(abspath ../shared)
 
-.PHONY: all build check check-asan demo bench install clean fuzz-smoke
+.PHONY: all deps build check check-asan demo bench install clean
+
+DEB_PACKAGES = gcc make cmake pkg-config libprotobuf-c-dev protobuf-c-compiler libcmocka-dev
 
 all: build
 
-build:
+# Installs the Debian packages the build needs when one is missing.
+deps:
+	@if ! command -v cmake >/dev/null || ! command -v protoc-c >/dev/null || ! command -v pkg-config >/dev/null \
+	    || ! pkg-config --exists libprotobuf-c || [ ! -f /usr/include/cmocka.h ]; then \
+	  echo "installing build dependencies: $(DEB_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+	fi
+
+build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQL_WERROR=ON -DQL_SHARED_DIR=$(SHARED) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
