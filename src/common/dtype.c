@@ -302,7 +302,7 @@ void ql_store_i64(ql_dtype t, void *p, int64_t i, int64_t v) {
 /* Float -> integer conversion as C/numpy casts do for in-range values;
  * out-of-range and NaN give a defined (wrapped) value instead of UB. */
 static int64_t f64_to_i64_wrap(double v) {
-  if (!(v == v)) return 0;
+  if (!(v == v) || isinf(v)) return 0;
   v = trunc(v);
   if (v >= -9.2e18 && v <= 9.2e18) return (int64_t)v;
   double m = fmod(v, 18446744073709551616.0);
