@@ -1,0 +1,1 @@
+By0J`‰Fn¿‰Fn¿‰Fn¿‰Fn¿Z3N?Z3N?Z3N?Z3N?Q{í>Q{í>Q{í>Q{í>‰Fn¿‰Fn¿‰Fn¿‰Fn¿Z3N?Z3N?Z3N?Z3N?Q{í>Q{í>Q{í>Q{í>
