@@ -1,0 +1,2 @@
+By0JðâBE^LÀCMß”EW¡µDáîC;û'EQäaE,¾iÄwíÚD8œ…DïŠEN"ˆEöDDI˜EpÂ›l‘D½•áCkAE=i(EÊUÁC¼-~ÃJ¯[EêŠE1MÄ¨\—EáŒJEÎ»=Äf+EE¦ùDŸ‡pEälD¥¶ÙÄ;tD%gEÁ¾-CmÆ.EXi‹E§VÔD62EÚLŽD®¶ÄWdÅf{ðÃï¬vEíåÅ<wE-xEêŽE-EÒ8ãÃÒE¥ReE}	
+Ehö Ä&/4Eª,Eýˆ+Äêè[Cô{Eóö°D

@@ -1,0 +1,1 @@
+By0JK{pu_alp~roThvynOeƒ|PavxsZ_V<&h\E1(rTJF]S502N;&7>`"D8HMIM50ghpWO‹‰nUm‚ŸŽ€

@@ -1,0 +1,1 @@
+@By0J€55555666677777888899999::::;;;;;<<<<=====>>>>?????@@@@AAAAABBBBCCCCCDDDDEEEEEFFFFGGGGGHHHHIIIIIJJJJKKKKKLLLLMMMMMNNNNOOOOOPPPPQQQQQRRRRSSSSSTTTTUUUUUVVVVWWWWWXXXXYYYZZ[\]]^_``abccdeffghiijkllmnoopqrrstuuvwxxyz{{|}~~

@@ -1,0 +1,1 @@
+@By0JАCCCCCCCCCCCDDDDDDDDDDDDDDEEEEEEEEEEFFFFFFFGGGGGGHHHHIIIIIJJJKKKKLLLMMNNNOOPPPQQRRSSTUUVVWXXYZZ[\\]^__`abccdefghijkllmnopqrstuvwxyz{|}~АБВГДЕЖЗИЙЙКЛМНОППРСТУУФХХЦЧШШЩЩЪЫЫЬЬЭЭЮЮЯЯааббвввггдддееежжжжззззииииийййййкккккклллллллллммммммммммммнннннннннннннннннн
