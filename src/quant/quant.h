@@ -86,6 +86,10 @@ ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const 
                          ql_error *err);
 ql_model *ql_model_clone(const ql_model *m);
 
+/* Other formats, applied to a folded float model: */
+ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *err);
+ql_status ql_quantize_nbits(ql_model *m, const ql_quant_options *o, int block_size, ql_error *err);
+
 /* Constant folding at the IR level: nodes whose inputs are all constant are
  * replaced by initializers (Constant nodes too). */
 ql_status ql_fold_model(ql_model *m, ql_error *err);

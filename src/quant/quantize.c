@@ -3,6 +3,7 @@
 #include "quant.h"
 
 ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_options *o, ql_error *err);
+ql_status ql_quant_to_qoperator(ql_model *m, ql_error *err);
 ql_status ql_graph_toposort(ql_graph *g, ql_error *err);
 void ql_graph_drop_unused_inits(ql_graph *g);
 
@@ -117,6 +118,7 @@ ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const 
   ql_model *m = ql_model_clone(folded);
   if (!m) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory copying the model");
   ql_status st = ql_quantize_qdq(m, ranges, o, err);
+  if (!st && o->format == QL_QFORMAT_QOPERATOR) st = ql_quant_to_qoperator(m, err);
   if (st) {
     ql_model_free(m);
     return st;

@@ -213,11 +213,11 @@ int ql_cmd_quantize(int argc, char **argv) {
     cli_error("%s", k_usage);
     return 2;
   }
-  if (dynamic || int4 || o.format == QL_QFORMAT_QOPERATOR) {
-    cli_error("quantize: %s is not implemented yet", dynamic ? "--dynamic" : int4 ? "--weight-only-int4" : "--format qoperator");
+  if (dynamic && int4) {
+    cli_error("quantize: --dynamic and --weight-only-int4 exclude each other");
     return 2;
   }
-  if (o.weight_type == QL_INT4 || o.weight_type == QL_UINT4) {
+  if (!int4 && (o.weight_type == QL_INT4 || o.weight_type == QL_UINT4)) {
     cli_error("quantize: 4-bit weights need --weight-only-int4 (MatMulNBits)");
     return 2;
   }
@@ -242,17 +242,28 @@ int ql_cmd_quantize(int argc, char **argv) {
   }
   size_t n_in = 0;
   for (size_t i = 0; i < fm->graph->n_inputs; i++) n_in += !ql_graph_find_init(fm->graph, fm->graph->inputs[i].name);
-  if (ql_samples_load(calib_dir, n_in, (size_t)max_samples, &calib, &err) ||
+  if ((calib_dir && ql_samples_load(calib_dir, n_in, (size_t)max_samples, &calib, &err)) ||
       (eval_dir && ql_samples_load(eval_dir, n_in, (size_t)max_samples, &eval, &err))) {
     cli_error("%s", err.msg);
     goto out;
+  }
+  const ql_samples *ev = eval_dir ? &eval : calib_dir ? &calib : NULL;
+  if (dynamic || int4) {
+    /* no calibration: weights are quantized from their values, activations at run time */
+    if (!(folded = ql_model_clone(fm)) || ql_fold_model(folded, &err) ||
+        !(qm = ql_model_clone(folded)) ||
+        (dynamic ? ql_quantize_dynamic(qm, &o, &err) : ql_quantize_nbits(qm, &o, block, &err)) ||
+        (ev && ql_quant_evaluate(fm, qm, ev, o.threads, &rep, &err))) {
+      cli_error("%s", err.msg[0] ? err.msg : "out of memory");
+      goto out;
+    }
+    goto verify;
   }
   if (!json) fprintf(stderr, "qlinear: %zu calibration samples from %s\n", calib.n, calib_dir);
   if (ql_quant_prepare(fm, &calib, &o, &folded, &ranges, &err)) {
     cli_error("%s", err.msg);
     goto out;
   }
-  const ql_samples *ev = eval_dir ? &eval : &calib;
   /* names past n_user_excl are added by --target-sqnr (strdup'd) */
   for (int iter = 0;; iter++) {
     ql_model_free(qm);
@@ -276,6 +287,7 @@ int ql_cmd_quantize(int argc, char **argv) {
     o.n_exclude = n_excl;
     if (!json) fprintf(stderr, "qlinear: output SQNR %.2f dB < %.2f: keeping '%s' in float\n", min_output_sqnr(&rep), target, keep);
   }
+verify:;
   ql_verify_options vo = {.strict = 1};
   if (ql_verify_model(qm, &vo, &vr, &err)) {
     cli_error("%s", err.msg);
@@ -295,7 +307,8 @@ int ql_cmd_quantize(int argc, char **argv) {
   }
   char opts[512];
   snprintf(opts, sizeof opts, "method=%s format=%s per_channel=%d activation=%s weight=%s calib=%zu samples",
-           o.method == QL_CALIB_MINMAX ? "minmax" : o.method == QL_CALIB_ENTROPY ? "entropy" : "percentile",
+           dynamic ? "dynamic" : int4 ? "weight-only-int4" : o.method == QL_CALIB_MINMAX ? "minmax"
+           : o.method == QL_CALIB_ENTROPY ? "entropy" : "percentile",
            o.format == QL_QFORMAT_QDQ ? "qdq" : "qoperator", o.per_channel, ql_dtype_name(o.activation_type),
            ql_dtype_name(o.weight_type), calib.n);
   if (report && ql_qreport_write_html(&rep, report, in_path, opts, &err)) {
