@@ -257,6 +257,98 @@ def gen_qdq():
                  out_types=[TensorProto.FLOAT], sub_byte={0: t, 2: t})
 
 
+
+# ------------------------------------------------------------ matrix ops
+def gen_qgemm():
+    combos = [(np.uint8, np.uint8, 'u8u8'), (np.uint8, np.int8, 'u8s8'), (np.int8, np.int8, 's8s8')]
+    cfgs = [dict(M=3, K=5, N=4), dict(M=4, K=7, N=3, transA=1), dict(M=2, K=9, N=5, transB=1),
+            dict(M=5, K=6, N=4, transA=1, transB=1, alpha=0.75)]
+    for r in range(5 if BIG else 1):
+        sfx = '_%d' % r if BIG else ''
+        for at, bt, tn in combos:
+            for k, cfg in enumerate(cfgs):
+                M, K, N = cfg['M'], cfg['K'], cfg['N']
+                if BIG:
+                    M, K, N = M * 5, K * 20, N * 7
+                attrs = {a: cfg[a] for a in ('transA', 'transB', 'alpha') if a in cfg}
+                A = qrand(at, (K, M) if cfg.get('transA') else (M, K))
+                B = qrand(bt, (N, K) if cfg.get('transB') else (K, N))
+                percol = k % 2 == 1
+                bs = rng.uniform(0.001, 0.05, N).astype(f32) if percol else scale(0.001, 0.05)
+                bz = qrand(bt, (N,)) if percol else zp(bt)
+                if bt == np.int8 and percol:
+                    bz = np.zeros(N, np.int8)
+                Cb = [None, rng.integers(-5000, 5000, (N,)).astype(np.int32), np.array(777, np.int32),
+                      rng.integers(-5000, 5000, (M, N)).astype(np.int32)][k]
+                ins = [A, scale(0.005, 0.05), zp(at), B, bs, bz, Cb]
+                case('qgemm_%s_%d_float%s' % (tn, k, sfx), 'QGemm', ins, attrs=attrs, out_types=[TensorProto.FLOAT])
+                yt = at
+                case('qgemm_%s_%d_quant%s' % (tn, k, sfx), 'QGemm', ins + [scale(0.5, 4) * (K / 5), zp(yt)], attrs=attrs,
+                     out_types=[NP2T[np.dtype(yt)]])
+
+
+def gen_matmul_int_float():
+    combos = [(np.uint8, np.uint8, 'u8u8'), (np.uint8, np.int8, 'u8s8'), (np.int8, np.int8, 's8s8')]
+    shapes = [((3, 5), (5, 4)), ((2, 3, 6), (6, 5)), ((7,), (7, 3)), ((2, 1, 3, 4), (3, 4, 2))]
+    for r in range(4 if BIG else 1):
+        sfx = '_%d' % r if BIG else ''
+        for at, bt, tn in combos:
+            for k, (sa, sb) in enumerate(shapes):
+                N = sb[-1]
+                percol = k % 2 == 0
+                bs = rng.uniform(0.001, 0.05, N).astype(f32) if percol else scale(0.001, 0.05)
+                bz = (qrand(bt, (N,)) if percol else zp(bt)) if k != 2 else None
+                bias = rng.standard_normal(N).astype(f32) if k in (0, 3) else None
+                case('matmulintegertofloat_%s_%d%s' % (tn, k, sfx), 'MatMulIntegerToFloat',
+                     [qrand(at, sa), qrand(bt, sb), scale(0.005, 0.05), bs, zp(at) if k != 2 else None, bz, bias],
+                     out_types=[TensorProto.FLOAT])
+                if at != np.uint8:
+                    continue
+                A = (rng.standard_normal(sa) * (k + 1)).astype(f32)
+                if k == 1:
+                    A = np.abs(A)  # min > 0: ORT widens the range to include 0
+                case('dynamicquantizematmul_%s_%d%s' % (tn[2:], k, sfx), 'DynamicQuantizeMatMul',
+                     [A, qrand(bt, sb), bs, bz, bias], out_types=[TensorProto.FLOAT])
+        case('dynamicquantizematmul_zeros%s' % sfx, 'DynamicQuantizeMatMul',
+             [np.zeros((2, 4), f32), qrand(np.int8, (4, 3)), scale(), None, rng.standard_normal(3).astype(f32)],
+             out_types=[TensorProto.FLOAT])
+
+
+def pack_bits(vals, bits):
+    """vals: uint array, last axis packed LSB-first into bytes (padded)."""
+    per = 8 // bits
+    n = vals.shape[-1]
+    nb = (n * bits + 7) // 8
+    out = np.zeros(vals.shape[:-1] + (nb,), np.uint8)
+    for j in range(n):
+        out[..., j // per] |= (vals[..., j].astype(np.uint8) << ((j % per) * bits)).astype(np.uint8)
+    return out
+
+
+def gen_matmulnbits():
+    cfgs = [(4, 16, 32, 8, 'packed'), (4, 32, 50, 6, 'none'), (4, 64, 128, 5, 'float'), (4, 128, 200, 3, 'packed'),
+            (8, 32, 40, 4, 'packed'), (2, 16, 40, 4, 'packed'), (4, 16, 48, 7, 'float_bias'), (8, 16, 20, 3, 'none')]
+    for r in range(3 if BIG else 1):
+        sfx = '_%d' % r if BIG else ''
+        for k, (bits, bsz, K, N, zmode) in enumerate(cfgs):
+            kb = (K + bsz - 1) // bsz
+            q = rng.integers(0, 2 ** bits, size=(N, kb, bsz)).astype(np.uint8)
+            B = pack_bits(q, bits)  # (N, kb, blob)
+            scales = rng.uniform(0.005, 0.05, N * kb).astype(f32)
+            zps = None
+            if zmode == 'packed':
+                zps = pack_bits(rng.integers(0, 2 ** bits, size=(N, kb)).astype(np.uint8), bits).reshape(-1)
+            elif zmode.startswith('float'):
+                zps = rng.uniform(0, 2 ** bits - 1, N * kb).astype(f32)
+            bias = rng.standard_normal(N).astype(f32) if zmode.endswith('bias') or k == 3 else None
+            A = rng.standard_normal((2, 3, K) if k % 2 else (4, K)).astype(f32)
+            ins = [A, B, scales, zps, None, bias]
+            if bias is None:
+                ins = ins[:4]
+            case('matmulnbits_b%d_bs%d_k%d_%s%s' % (bits, bsz, K, zmode, sfx), 'MatMulNBits', ins,
+                 attrs=dict(K=K, N=N, bits=bits, block_size=bsz), consts=(1, 2, 3, 5), out_types=[TensorProto.FLOAT])
+
+
 if __name__ == '__main__':
     os.makedirs(OUT, exist_ok=True)
     only = [a for a in sys.argv[1:] if a.startswith('gen_')]

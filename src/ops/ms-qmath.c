@@ -1,0 +1,339 @@
+/* ONNX Runtime com.microsoft quantized matrix ops: QGemm,
+ * MatMulIntegerToFloat, DynamicQuantizeMatMul and MatMulNBits.
+ *
+ * Integer products are exact (int32 accumulation, as in MLAS); the float
+ * epilogues follow ORT's order of operations (see docs/ms-ops.md). These are
+ * portable reference loops: correctness first, no blocking. */
+#include "op.h"
+#include <math.h>
+
+static int is_q8(ql_dtype t) { return t == QL_UINT8 || t == QL_INT8; }
+
+static int32_t ld8(ql_dtype t, const void *p, int64_t i) {
+  return t == QL_UINT8 ? ((const uint8_t *)p)[i] : ((const int8_t *)p)[i];
+}
+
+static float ldf(ql_dtype t, const void *p, int64_t i) {
+  return t == QL_FLOAT16 ? ql_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static void stf(ql_dtype t, void *p, int64_t i, float v) {
+  if (t == QL_FLOAT16) ((uint16_t *)p)[i] = ql_f32_to_f16(v);
+  else ((float *)p)[i] = v;
+}
+
+/* Per-tensor (1 element) or per-column (N elements) parameter. */
+static ql_status per_col(ql_op_ctx *c, const ql_tensor *t, const char *name, int64_t n, int *percol) {
+  *percol = 0;
+  if (!t || t->numel == 1) return QL_OK;
+  if (t->numel == n && t->rank >= 1 && t->dims[t->rank - 1] == n) {
+    *percol = 1;
+    return QL_OK;
+  }
+  return ql_op_fail(c, QL_ERR_UNSUPPORTED, "%s must have 1 or N=%lld elements, has %lld", name, (long long)n, (long long)t->numel);
+}
+
+/* numpy matmul shapes for A [.., M, K] x B [.., K, N]. */
+typedef struct {
+  int rank;                  /* output rank */
+  int64_t dims[QL_MAX_RANK]; /* output dims */
+  int64_t M, K, N, batch;
+  int a1, b1;                /* A / B were 1-D */
+  int ar, br, orank;         /* batch ranks of A, B and the output */
+  int64_t ad[QL_MAX_RANK], bd[QL_MAX_RANK], od[QL_MAX_RANK];
+} mm_shape;
+
+static ql_status mm_shapes(ql_op_ctx *c, const int64_t *adims, int ar, const int64_t *bdims, int br, mm_shape *s) {
+  if (ar < 1 || br < 1) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "matmul inputs must have rank >= 1");
+  memset(s, 0, sizeof *s);
+  s->a1 = ar == 1, s->b1 = br == 1;
+  s->M = s->a1 ? 1 : adims[ar - 2];
+  s->K = adims[ar - 1];
+  int64_t kb = s->b1 ? bdims[0] : bdims[br - 2];
+  s->N = s->b1 ? 1 : bdims[br - 1];
+  if (kb != s->K) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "inner dimensions differ: A has K=%lld, B has %lld", (long long)s->K, (long long)kb);
+  s->ar = s->a1 ? 0 : ar - 2, s->br = s->b1 ? 0 : br - 2;
+  for (int i = 0; i < s->ar; i++) s->ad[i] = adims[i];
+  for (int i = 0; i < s->br; i++) s->bd[i] = bdims[i];
+  int orank;
+  if (s->ar > QL_MAX_RANK - 2 || s->br > QL_MAX_RANK - 2 ||
+      ql_broadcast_shape(s->ar, s->ad, s->br, s->bd, &orank, s->od)) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "batch dimensions cannot be broadcast");
+  s->batch = 1;
+  for (int i = 0; i < orank; i++) s->batch *= s->od[i];
+  s->rank = 0;
+  for (int i = 0; i < orank; i++) s->dims[s->rank++] = s->od[i];
+  if (!s->a1) s->dims[s->rank++] = s->M;
+  if (!s->b1) s->dims[s->rank++] = s->N;
+  if (s->rank > QL_MAX_RANK) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "output rank too large");
+  s->orank = orank;
+  return QL_OK;
+}
+
+static int64_t mm_a_off(const mm_shape *s, int64_t b) {
+  return ql_broadcast_index(b, s->orank, s->od, s->ar, s->ad) * s->M * s->K;
+}
+static int64_t mm_b_off(const mm_shape *s, int64_t b) {
+  return ql_broadcast_index(b, s->orank, s->od, s->br, s->bd) * s->K * s->N;
+}
+
+/* acc[m*N+n] = sum_k (A[m,k] - az) * (B[k,n] - bz[n]) for one batch. */
+static void int_gemm(ql_dtype at, const void *a, int64_t aoff, int32_t az, ql_dtype bt, const void *b, int64_t boff,
+                     const ql_tensor *bzt, int bz_percol, int64_t M, int64_t K, int64_t N, int32_t *acc) {
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t n = 0; n < N; n++) {
+      int32_t bz = bzt ? ld8(bzt->dtype, bzt->data, bz_percol ? n : 0) : 0;
+      int64_t sum = 0;
+      for (int64_t k = 0; k < K; k++)
+        sum += (int64_t)(ld8(at, a, aoff + m * K + k) - az) * (ld8(bt, b, boff + k * N + n) - bz);
+      /* MLAS accumulates in int32 and wraps; int64 then truncation agrees */
+      acc[m * N + n] = (int32_t)(uint32_t)(uint64_t)sum;
+    }
+}
+
+/* ------------------------------------------------------------------ QGemm */
+
+static ql_status qgemm(ql_op_ctx *c) {
+  const ql_tensor *a = ql_op_in(c, 0), *as = ql_op_in(c, 1), *az = ql_op_in(c, 2), *b = ql_op_in(c, 3), *bs = ql_op_in(c, 4),
+                  *bz = ql_op_in(c, 5), *cc = ql_op_in(c, 6), *ys = ql_op_in(c, 7), *yz = ql_op_in(c, 8);
+  if (!a || !as || !az || !b || !bs || !bz) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A, a_scale, a_zero_point, B, b_scale, b_zero_point are required");
+  if (!is_q8(a->dtype) || !is_q8(b->dtype)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "A and B must be uint8 or int8");
+  if (az->dtype != a->dtype || bz->dtype != b->dtype) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "zero point types must match A and B");
+  if (as->dtype != QL_FLOAT || bs->dtype != QL_FLOAT || (ys && ys->dtype != QL_FLOAT)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "scales must be float32");
+  if (a->rank != 2 || b->rank != 2) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A and B must be 2-D");
+  if (as->numel != 1 || az->numel != 1) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "a_scale and a_zero_point must be scalars");
+  if ((ys == NULL) != (yz == NULL)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "y_scale and y_zero_point must be given together");
+  if (ys && (ys->numel != 1 || yz->numel != 1)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "y_scale and y_zero_point must be scalars");
+  if (yz && !is_q8(yz->dtype)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "y_zero_point must be uint8 or int8");
+  int ta = ql_attr_int(c->node, "transA", 0) != 0, tb = ql_attr_int(c->node, "transB", 0) != 0;
+  float alpha = ql_attr_float(c->node, "alpha", 1.0f);
+  int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
+  int64_t kb = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
+  if (K != kb) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A has K=%lld, B has %lld", (long long)K, (long long)kb);
+  int bpc, bzpc;
+  ql_status st;
+  if ((st = per_col(c, bs, "b_scale", N, &bpc)) || (st = per_col(c, bz, "b_zero_point", N, &bzpc))) return st;
+  if (bs->numel != bz->numel) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "b_scale and b_zero_point must have the same shape");
+  /* C: int32 scalar, [N], [1,N], [M,1] or [M,N] */
+  int cmode = 0; /* 0 none, 1 scalar, 2 row (N), 3 col (M), 4 full */
+  if (cc) {
+    if (cc->dtype != QL_INT32) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "C must be int32");
+    if (cc->numel == 1) cmode = 1;
+    else if ((cc->rank == 1 && cc->dims[0] == N) || (cc->rank == 2 && cc->dims[0] == 1 && cc->dims[1] == N)) cmode = 2;
+    else if (cc->rank == 2 && cc->dims[0] == M && cc->dims[1] == 1) cmode = 3;
+    else if (cc->rank == 2 && cc->dims[0] == M && cc->dims[1] == N) cmode = 4;
+    else return ql_op_fail(c, QL_ERR_INVALID_MODEL, "C cannot be broadcast to [%lld, %lld]", (long long)M, (long long)N);
+  }
+  int64_t od[2] = {M, N};
+  ql_tensor *y = ql_op_output(c, 0, ys ? yz->dtype : QL_FLOAT, 2, od);
+  if (!y) return c->err->code;
+  if (y->numel == 0) return QL_OK;
+  int32_t za = ld8(a->dtype, az->data, 0);
+  float sa = ((const float *)as->data)[0];
+  int64_t lo = 0, hi = 0;
+  int32_t zy = 0;
+  if (yz) {
+    ql_dtype_int_range(yz->dtype, &lo, &hi);
+    zy = ld8(yz->dtype, yz->data, 0);
+  }
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t n = 0; n < N; n++) {
+      int32_t zb = ld8(b->dtype, bz->data, bzpc ? n : 0);
+      int64_t sum = 0;
+      for (int64_t k = 0; k < K; k++) {
+        int32_t av = ld8(a->dtype, a->data, ta ? k * M + m : m * K + k);
+        int32_t bv = ld8(b->dtype, b->data, tb ? n * K + k : k * N + n);
+        sum += (int64_t)(av - za) * (bv - zb);
+      }
+      if (cmode) {
+        const int32_t *cd = cc->data;
+        sum += cd[cmode == 1 ? 0 : cmode == 2 ? n : cmode == 3 ? m : m * N + n];
+      }
+      int32_t acc = (int32_t)(uint32_t)(uint64_t)sum;
+      /* ORT: scale = alpha * a_scale * b_scale[n] (then / y_scale), one
+       * float multiply of the int32 accumulator, round half to even */
+      float scale = alpha * sa * ((const float *)bs->data)[bpc ? n : 0];
+      if (ys) {
+        scale /= ((const float *)ys->data)[0];
+        float v = (float)acc * scale;
+        float flo = (float)(lo - zy), fhi = (float)(hi - zy);
+        v = v > flo ? v : flo;
+        v = v < fhi ? v : fhi;
+        int32_t q = (int32_t)nearbyintf(v) + zy;
+        if (yz->dtype == QL_UINT8) ((uint8_t *)y->data)[m * N + n] = (uint8_t)q;
+        else ((int8_t *)y->data)[m * N + n] = (int8_t)q;
+      } else {
+        ((float *)y->data)[m * N + n] = (float)acc * scale;
+      }
+    }
+  return QL_OK;
+}
+
+/* ------------------------------- MatMulIntegerToFloat / DynamicQuantizeMatMul */
+
+/* Y = acc * (a_scale * b_scale[n]) + bias[n], numpy matmul shapes. */
+static ql_status int_matmul_to_float(ql_op_ctx *c, ql_dtype at, const void *adata, const int64_t *adims, int arank, int32_t za,
+                                     float sa, const ql_tensor *b, const ql_tensor *bs, const ql_tensor *bz,
+                                     const ql_tensor *bias, ql_dtype yt) {
+  mm_shape s;
+  ql_status st = mm_shapes(c, adims, arank, b->dims, b->rank, &s);
+  if (st) return st;
+  int bspc, bzpc;
+  if ((st = per_col(c, bs, "b_scale", s.N, &bspc)) || (st = per_col(c, bz, "b_zero_point", s.N, &bzpc))) return st;
+  if (bz && bz->dtype != b->dtype) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "b_zero_point type must match B");
+  if (bias && (bias->dtype != yt || bias->numel != s.N))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "bias must be a %s tensor of N=%lld elements", ql_dtype_name(yt), (long long)s.N);
+  ql_tensor *y = ql_op_output(c, 0, yt, s.rank, s.dims);
+  if (!y) return c->err->code;
+  if (y->numel == 0) return QL_OK;
+  size_t nacc;
+  if (ql_mul_overflow_size((size_t)s.M, (size_t)s.N, &nacc) || ql_mul_overflow_size(nacc, sizeof(int32_t), &nacc))
+    return ql_op_fail(c, QL_ERR_LIMIT, "matmul too large");
+  int32_t *acc = ql_malloc(nacc ? nacc : 1);
+  if (!acc) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  for (int64_t bt = 0; bt < s.batch; bt++) {
+    int_gemm(at, adata, mm_a_off(&s, bt), za, b->dtype, b->data, mm_b_off(&s, bt), bz, bzpc, s.M, s.K, s.N, acc);
+    for (int64_t m = 0; m < s.M; m++)
+      for (int64_t n = 0; n < s.N; n++) {
+        float scale = sa * ldf(bs->dtype, bs->data, bspc ? n : 0);
+        float v = (float)acc[m * s.N + n] * scale;
+        if (bias) v += ldf(bias->dtype, bias->data, n);
+        stf(yt, y->data, (bt * s.M + m) * s.N + n, v);
+      }
+  }
+  ql_free(acc);
+  return QL_OK;
+}
+
+static ql_status matmul_integer_to_float(ql_op_ctx *c) {
+  const ql_tensor *a = ql_op_in(c, 0), *b = ql_op_in(c, 1), *as = ql_op_in(c, 2), *bs = ql_op_in(c, 3),
+                  *az = ql_op_in(c, 4), *bz = ql_op_in(c, 5), *bias = ql_op_in(c, 6);
+  if (!a || !b || !as || !bs) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A, B, a_scale and b_scale are required");
+  if (!is_q8(a->dtype) || !is_q8(b->dtype)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "A and B must be uint8 or int8");
+  if ((as->dtype != QL_FLOAT && as->dtype != QL_FLOAT16) || bs->dtype != as->dtype)
+    return ql_op_fail(c, QL_ERR_UNSUPPORTED, "a_scale and b_scale must both be float32 or float16");
+  if (as->numel != 1) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "a_scale must be a scalar");
+  if (az && (az->dtype != a->dtype || az->numel != 1)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "a_zero_point must be a scalar of A's type");
+  int32_t za = az ? ld8(az->dtype, az->data, 0) : 0;
+  return int_matmul_to_float(c, a->dtype, a->data, a->dims, a->rank, za, ldf(as->dtype, as->data, 0), b, bs, bz, bias, as->dtype);
+}
+
+/* ORT's dynamic quantization of A (GetQuantizationParameter): range
+ * widened to include 0, scale (max - min) / 255 or 1 when the range is
+ * empty, zero point clamped then rounded half to even, values quantized by
+ * float division (MlasQuantizeLinear). */
+static ql_status dynamic_quantize_matmul(ql_op_ctx *c) {
+  const ql_tensor *a = ql_op_in(c, 0), *b = ql_op_in(c, 1), *bs = ql_op_in(c, 2), *bz = ql_op_in(c, 3), *bias = ql_op_in(c, 4);
+  if (!a || !b || !bs) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A, B and b_scale are required");
+  if (a->dtype != QL_FLOAT) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "A must be float32");
+  if (!is_q8(b->dtype)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "B must be uint8 or int8");
+  if (bs->dtype != QL_FLOAT) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "b_scale must be float32");
+  const float *ad = a->data;
+  float mn = 0.0f, mx = 0.0f;
+  for (int64_t i = 0; i < a->numel; i++) {
+    mn = ad[i] < mn ? ad[i] : mn;
+    mx = ad[i] > mx ? ad[i] : mx;
+  }
+  float scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
+  float zpf = 0.0f - mn / scale;
+  zpf = zpf < 0.0f ? 0.0f : zpf > 255.0f ? 255.0f : zpf;
+  int32_t zp = (int32_t)nearbyintf(zpf);
+  uint8_t *aq = ql_malloc(a->numel ? (size_t)a->numel : 1);
+  if (!aq) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  for (int64_t i = 0; i < a->numel; i++) {
+    float q = ad[i] / scale, flo = (float)(0 - zp), fhi = (float)(255 - zp);
+    q = q > flo ? q : flo;
+    q = q < fhi ? q : fhi;
+    aq[i] = (uint8_t)((int32_t)nearbyintf(q) + zp);
+  }
+  ql_status st = int_matmul_to_float(c, QL_UINT8, aq, a->dims, a->rank, zp, scale, b, bs, bz, bias, QL_FLOAT);
+  ql_free(aq);
+  return st;
+}
+
+/* -------------------------------------------------------------- MatMulNBits */
+
+static uint32_t get_bits(const uint8_t *p, int64_t idx, int bits) {
+  int64_t bit = idx * bits;
+  return (p[bit >> 3] >> (bit & 7)) & ((1u << bits) - 1);
+}
+
+/* Weight-only quantized MatMul. B holds column n of the K x N weight as
+ * row n, blocks of block_size along K, elements packed LSB first;
+ * W[k][n] = (q - zp) * scale. The float product is accumulated in double,
+ * so results can differ from ORT's float32 (or, with accuracy_level 4,
+ * int8-quantized A) kernels in the last bits; accuracy_level is accepted and
+ * ignored. */
+static ql_status matmul_nbits(ql_op_ctx *c) {
+  const ql_tensor *a = ql_op_in(c, 0), *b = ql_op_in(c, 1), *sc = ql_op_in(c, 2), *zp = ql_op_in(c, 3),
+                  *gidx = ql_op_in(c, 4), *bias = ql_op_in(c, 5);
+  const ql_node *nd = c->node;
+  const ql_attr *ka = ql_node_attr(nd, "K"), *na = ql_node_attr(nd, "N"), *bsa = ql_node_attr(nd, "block_size");
+  if (!ka || !na || !bsa) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "attributes K, N and block_size are required");
+  int64_t K = ka->i, N = na->i, bsz = bsa->i, bits = ql_attr_int(nd, "bits", 4);
+  if (!a || !b || !sc) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A, B and scales are required");
+  if (gidx) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "g_idx is not supported");
+  if (ql_attr_int(nd, "weight_prepacked", 0)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "prepacked weights are not supported");
+  if (bits != 2 && bits != 4 && bits != 8) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "bits=%lld is not supported (2, 4, 8)", (long long)bits);
+  if (K < 1 || N < 1 || bsz < 16 || (bsz & (bsz - 1)) || K > ((int64_t)1 << 40) || N > ((int64_t)1 << 40))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "invalid K=%lld, N=%lld or block_size=%lld", (long long)K, (long long)N, (long long)bsz);
+  if (a->dtype != QL_FLOAT && a->dtype != QL_FLOAT16) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "A must be float32 or float16");
+  if (sc->dtype != a->dtype) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scales must have A's type");
+  if (a->rank < 1 || a->dims[a->rank - 1] != K) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A's last dimension must be K=%lld", (long long)K);
+  int64_t kblocks = (K + bsz - 1) / bsz, blob = bsz * bits / 8;
+  if (b->dtype != QL_UINT8 || b->numel != N * kblocks * blob)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "B must be uint8 [N, k_blocks, blob] = [%lld, %lld, %lld]", (long long)N,
+                      (long long)kblocks, (long long)blob);
+  if (sc->numel != N * kblocks) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scales must have N*k_blocks=%lld elements", (long long)(N * kblocks));
+  int64_t zrow = (kblocks * bits + 7) / 8;
+  int zp_packed = 0;
+  if (zp) {
+    if (zp->dtype == QL_UINT8) {
+      zp_packed = 1;
+      if (zp->numel != N * zrow) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "packed zero_points must have %lld elements", (long long)(N * zrow));
+    } else if (zp->dtype == a->dtype) {
+      if (zp->numel != N * kblocks) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "zero_points must have %lld elements", (long long)(N * kblocks));
+    } else {
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "zero_points must be uint8 or A's type");
+    }
+  }
+  if (bias && (bias->dtype != a->dtype || bias->numel != N)) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "bias must have N elements of A's type");
+  int64_t dims[QL_MAX_RANK];
+  memcpy(dims, a->dims, sizeof(int64_t) * (size_t)a->rank);
+  dims[a->rank - 1] = N;
+  ql_tensor *y = ql_op_output(c, 0, a->dtype, a->rank, dims);
+  if (!y) return c->err->code;
+  if (y->numel == 0) return QL_OK;
+  int64_t rows = a->numel / K;
+  size_t wbytes;
+  if (ql_mul_overflow_size((size_t)K, sizeof(float), &wbytes)) return ql_op_fail(c, QL_ERR_LIMIT, "K too large");
+  float *w = ql_malloc(wbytes);
+  if (!w) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  const uint8_t *bd = b->data;
+  float zdef = (float)(1 << (bits - 1));
+  for (int64_t n = 0; n < N; n++) {
+    /* dequantize column n of W once, then dot it with every row of A */
+    for (int64_t kb = 0; kb < kblocks; kb++) {
+      float s = ldf(sc->dtype, sc->data, n * kblocks + kb);
+      float z = zdef;
+      if (zp) z = zp_packed ? (float)get_bits((const uint8_t *)zp->data + n * zrow, kb, (int)bits) : ldf(zp->dtype, zp->data, n * kblocks + kb);
+      const uint8_t *blk = bd + (n * kblocks + kb) * blob;
+      for (int64_t j = 0; j < bsz && kb * bsz + j < K; j++) w[kb * bsz + j] = ((float)get_bits(blk, j, (int)bits) - z) * s;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+      double acc = 0.0;
+      for (int64_t k = 0; k < K; k++) acc += (double)ldf(a->dtype, a->data, r * K + k) * w[k];
+      if (bias) acc += ldf(bias->dtype, bias->data, n);
+      stf(a->dtype, y->data, r * N + n, (float)acc);
+    }
+  }
+  ql_free(w);
+  return QL_OK;
+}
+
+const ql_op_def ql_ops_ms_qmath[] = {
+    {"com.microsoft", "QGemm", 1, 1, qgemm},
+    {"com.microsoft", "MatMulIntegerToFloat", 1, 1, matmul_integer_to_float},
+    {"com.microsoft", "DynamicQuantizeMatMul", 1, 1, dynamic_quantize_matmul},
+    {"com.microsoft", "MatMulNBits", 1, 1, matmul_nbits},
+    {0},
+};

@@ -1,0 +1,1 @@
+By0J(&рaAж·^AW▓LAd╓АAїЖ░Al-хA¤kAz╠Aчн╨Ae░оA
