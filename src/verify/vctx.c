@@ -124,6 +124,8 @@ static const ql_tensor *constant_value(vctx *c, const ql_node *n) {
 static int is_op(const ql_node *n, const char *op) { return !strcmp(n->op_type, op); }
 static int is_ms(const ql_node *n) { return !strcmp(n->domain, "com.microsoft"); }
 
+int vis_real_float(ql_dtype t) { return t == QL_FLOAT || t == QL_FLOAT16 || t == QL_BFLOAT16 || t == QL_DOUBLE; }
+
 int vis_quant_node(const ql_node *n) {
   const char *d = ql_domain_canon(n->domain);
   if (*d && strcmp(d, "com.microsoft")) return 0;

@@ -123,6 +123,8 @@ void vuf_union(vctx *c, int a, int b);
 /* formats a parameter value list ("0.5", "[0.5, 0.25, ...]") */
 void vfmt_values(const ql_tensor *t, char *buf, size_t n);
 int vis_quant_node(const ql_node *n);
+/* float32/float16/bfloat16/float64: the unquantized side (float8/float4 are quantized types) */
+int vis_real_float(ql_dtype t);
 /* ops that pass quantized integer values through unchanged (QOperator form) */
 int vis_value_preserving(const ql_node *n);
 /* ops whose QDQ-form input and output parameters must be equal */

@@ -138,7 +138,7 @@ void vcheck_values(vctx *c) {
 /* ---------------------------------------------------------------- comparing parameters */
 static int near(double a, double b) {
   if (a == b) return 1;
-  if (isnan(a) || isnan(b)) return 0;
+  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b); /* invalid either way: scale-invalid says so */
   return fabs(a - b) <= REL_TOL * fmax(fabs(a), fabs(b));
 }
 
@@ -218,7 +218,7 @@ void vlink_groups(vctx *c) {
     if (vis_value_preserving(n)) {
       for (size_t i = 0; i < n_data; i++) {
         int in = vctx_find(c, n->inputs[i]);
-        if (in < 0 || ql_dtype_is_float(c->vals[in].dtype)) continue;
+        if (in < 0 || vis_real_float(c->vals[in].dtype)) continue;
         for (size_t o = 0; o < n->n_outputs; o++) {
           if (is_op(n, "MaxPool") && o == 1) continue;
           vuf_union(c, in, vctx_find(c, n->outputs[o]));
@@ -567,7 +567,7 @@ static int parse_range(const char *s, ql_dtype t, int64_t *lo, int64_t *hi) {
 /* Every tensor with a (scale, zero point) meaning: the tensors of declarations
  * with a scale, and tensors that inherit one through value-preserving ops. */
 int vquantized(vctx *c, int v) {
-  if (ql_dtype_is_float(c->vals[v].dtype)) return 0;
+  if (vis_real_float(c->vals[v].dtype)) return 0;
   return vdecl_of(c, v) != NULL;
 }
 
@@ -607,7 +607,7 @@ void vcheck_annotations(vctx *c) {
     /* the quantized tensor: this one, or the other side of a Q or DQ */
     int qt = v;
     const vdecl *d = vdecl_of(c, v);
-    if (!d || ql_dtype_is_float(c->vals[v].dtype)) {
+    if (!d || vis_real_float(c->vals[v].dtype)) {
       int dq = producer_if(c, v, is_dq);
       if (dq >= 0) qt = vctx_find(c, g->nodes[dq]->inputs[0]);
       for (int j = c->cons_at[v]; dq < 0 && j < c->cons_at[v + 1]; j++) {
