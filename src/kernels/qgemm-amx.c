@@ -37,19 +37,48 @@ static void config_tiles(void) {
       _tile_dpbusd(c, a, b);                                                                                 \
   } while (0)
 
+/* A finished block waiting for its epilogue, which runs a few rows at a time
+ * between the tile multiplies of the next block: the AMX unit and the
+ * AVX-512 ports then work at once instead of taking turns. */
+typedef struct pending {
+  int live;
+  int two_m, two_n;
+  int64_t m, pn;
+  int units, done; /* rows x panels */
+  ql_epi512 e[2];
+  int32_t (*buf)[16][16];
+} pending;
+
+static inline __attribute__((always_inline)) void drain(pending *q, const ql_qgemm_args *args,
+                                                        const ql_qgemm_prep *p, const ql_qgemm_out ot,
+                                                        int64_t m_end, int quota) {
+  if (!q->live) return;
+  int stop = q->done + quota < q->units ? q->done + quota : q->units;
+  for (; q->done < stop; q->done++) {
+    /* unit u: panel j = u & two_n, row (u >> two_n) of 16 or 32 */
+    int u = q->done, j = q->two_n ? u & 1 : 0, row = q->two_n ? u >> 1 : u, h = row >> 4, r = row & 15;
+    int64_t mm = q->m + row;
+    if (mm < m_end) ql_epi512_store(&q->e[j], args, p, ot, mm, _mm512_load_si512((const void *)q->buf[2 * h + j][r]));
+  }
+  if (q->done == q->units) q->live = 0;
+}
+
 static inline __attribute__((always_inline)) void block(const ql_qgemm_args *args, const ql_qgemm_prep *p,
-                                                        const int sa, const int two_m, const int two_n,
+                                                        const int sa, const ql_qgemm_out ot, const int two_m,
+                                                        const int two_n,
                                                         int64_t m, int64_t m_end, int64_t pn, int64_t nb,
-                                                        int64_t ne, int32_t (*buf)[16][16]) {
+                                                        int64_t ne, int32_t (*buf)[16][16], pending *q) {
   const int64_t kp = p->kp;
-  const uint8_t *a0 = p->a + m * kp, *a1 = a0 + 16 * kp;
+  int64_t lda;
+  const uint8_t *a0 = ql_qgemm_a_block(p, m, two_m ? 32 : 16, &lda), *a1 = a0 + 16 * lda;
   const int8_t *b0 = args->pb->data + pn * kp, *b1 = b0 + 16 * kp;
+  const int quota = q->live ? (int)((q->units + kp / 64 - 1) / (kp / 64)) : 0;
   _tile_zero(0);
   if (two_n) _tile_zero(1);
   if (two_m) _tile_zero(2);
   if (two_m && two_n) _tile_zero(3);
   for (int64_t k = 0; k < kp; k += 64) {
-    _tile_loadd(4, a0 + k, kp);
+    _tile_loadd(4, a0 + k, lda);
     _tile_loadd(6, b0 + k * 16, 64);
     DP(sa, 0, 4, 6);
     if (two_n) {
@@ -57,53 +86,67 @@ static inline __attribute__((always_inline)) void block(const ql_qgemm_args *arg
       DP(sa, 1, 4, 7);
     }
     if (two_m) {
-      _tile_loadd(5, a1 + k, kp);
+      _tile_loadd(5, a1 + k, lda);
       DP(sa, 2, 5, 6);
       if (two_n) DP(sa, 3, 5, 7);
     }
+    drain(q, args, p, ot, m_end, quota);
   }
+  drain(q, args, p, ot, m_end, 1 << 30);
   _tile_stored(0, buf[0], 64);
   if (two_n) _tile_stored(1, buf[1], 64);
   if (two_m) _tile_stored(2, buf[2], 64);
   if (two_m && two_n) _tile_stored(3, buf[3], 64);
-  for (int j = 0; j < 1 + two_n; j++) {
-    ql_epi512 e;
-    ql_epi512_init(&e, args, p, pn + 16 * j, nb, ne);
-    for (int h = 0; h < 1 + two_m; h++) {
-      int64_t rows = m_end - (m + 16 * h);
-      if (rows > 16) rows = 16;
-      for (int64_t r = 0; r < rows; r++)
-        ql_epi512_store(&e, args, p, m + 16 * h + r, _mm512_load_si512((const void *)buf[2 * h + j][r]));
-    }
-  }
+  q->live = 1;
+  q->two_m = two_m;
+  q->two_n = two_n;
+  q->m = m;
+  q->pn = pn;
+  q->units = (two_m ? 32 : 16) * (two_n ? 2 : 1);
+  q->done = 0;
+  q->buf = buf;
+  ql_epi512_init(&q->e[0], args, p, pn, nb, ne);
+  if (two_n) ql_epi512_init(&q->e[1], args, p, pn + 16, nb, ne);
 }
 
 static inline __attribute__((always_inline)) void compute(const ql_qgemm_args *args, const ql_qgemm_prep *p,
-                                                          const int sa, int64_t m0, int64_t m1, int64_t n0,
-                                                          int64_t n1) {
-  _Alignas(64) int32_t buf[4][16][16];
+                                                          const int sa, const ql_qgemm_out ot, int64_t m0,
+                                                          int64_t m1, int64_t n0, int64_t n1) {
+  _Alignas(64) int32_t buf[2][4][16][16]; /* double buffered: one drains while the other fills */
+  pending q = {0};
+  int cur = 0;
   for (int64_t pn = n0 / 16 * 16; pn < n1; pn += 32) {
     const int two_n = pn + 16 < n1;
-    for (int64_t m = m0; m < m1; m += 32) {
+    for (int64_t m = m0; m < m1; m += 32, cur ^= 1) {
       const int two_m = m + 16 < m1;
       if (two_m && two_n)
-        block(args, p, sa, 1, 1, m, m1, pn, n0, n1, buf);
+        block(args, p, sa, ot, 1, 1, m, m1, pn, n0, n1, buf[cur], &q);
       else if (two_m)
-        block(args, p, sa, 1, 0, m, m1, pn, n0, n1, buf);
+        block(args, p, sa, ot, 1, 0, m, m1, pn, n0, n1, buf[cur], &q);
       else if (two_n)
-        block(args, p, sa, 0, 1, m, m1, pn, n0, n1, buf);
+        block(args, p, sa, ot, 0, 1, m, m1, pn, n0, n1, buf[cur], &q);
       else
-        block(args, p, sa, 0, 0, m, m1, pn, n0, n1, buf);
+        block(args, p, sa, ot, 0, 0, m, m1, pn, n0, n1, buf[cur], &q);
     }
   }
+  drain(&q, args, p, ot, m1, 1 << 30);
 }
 
 void ql_qgemm_compute__amx(const ql_qgemm_args *args, const ql_qgemm_prep *p, int64_t m0, int64_t m1, int64_t n0,
                            int64_t n1) {
   config_tiles();
-  if (args->a_signed)
-    compute(args, p, 1, m0, m1, n0, n1);
-  else
-    compute(args, p, 0, m0, m1, n0, n1);
+#define CASE(sa, ot)                                                                                         \
+  case 4 * (sa) + (ot): compute(args, p, sa, ot, m0, m1, n0, n1); break
+  switch (4 * !!args->a_signed + (int)args->out_type) {
+    CASE(0, QL_QGEMM_OUT_I32);
+    CASE(0, QL_QGEMM_OUT_U8);
+    CASE(0, QL_QGEMM_OUT_S8);
+    CASE(0, QL_QGEMM_OUT_F32);
+    CASE(1, QL_QGEMM_OUT_I32);
+    CASE(1, QL_QGEMM_OUT_U8);
+    CASE(1, QL_QGEMM_OUT_S8);
+    CASE(1, QL_QGEMM_OUT_F32);
+  }
+#undef CASE
   _tile_release();
 }

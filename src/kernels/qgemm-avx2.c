@@ -8,7 +8,8 @@ static inline __attribute__((always_inline)) void kernel(const ql_qgemm_args *ar
                                                          const int MR, int64_t m, int64_t m_end, int64_t pn,
                                                          int64_t nb, int64_t ne) {
   const int64_t kp = p->kp, kq = (args->pb->k + 3) / 4;
-  const uint8_t *a = p->a + m * kp;
+  int64_t lda;
+  const uint8_t *a = ql_qgemm_a_block(p, m, MR, &lda);
   const int8_t *b = args->pb->data + pn * kp;
   /* acc[r][c]: columns 4c..4c+3, two pair sums each */
   __m256i acc[2][4];
@@ -19,7 +20,7 @@ static inline __attribute__((always_inline)) void kernel(const ql_qgemm_args *ar
     __m256i av[2];
 #pragma GCC unroll 2
     for (int r = 0; r < MR; r++)
-      av[r] = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(ql_load4(a + r * kp + g * 4))));
+      av[r] = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(ql_load4(a + r * lda + g * 4))));
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
       __m256i bw = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(b + g * 64 + c * 16)));

@@ -15,7 +15,8 @@ static inline __attribute__((always_inline)) void kernel_mxn(const ql_qgemm_args
                                                              const int MR, const int NP, int64_t m, int64_t m_end,
                                                              int64_t pn, int64_t nb, int64_t ne) {
   const int64_t kp = p->kp, kq = (args->pb->k + 3) / 4;
-  const uint8_t *a = p->a + m * kp;
+  int64_t lda;
+  const uint8_t *a = ql_qgemm_a_block(p, m, MR, &lda);
   const int8_t *b = args->pb->data + pn * kp;
   const size_t pstride = (size_t)(QL_QGEMM_NR * kp);
   __m512i acc[8][2];
@@ -29,7 +30,7 @@ static inline __attribute__((always_inline)) void kernel_mxn(const ql_qgemm_args
     for (int j = 0; j < NP; j++) bv[j] = _mm512_load_si512((const void *)(b + j * pstride + g * 64));
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
-      __m512i av = _mm512_set1_epi32(load4(a + r * kp + g * 4));
+      __m512i av = _mm512_set1_epi32(load4(a + r * lda + g * 4));
 #pragma GCC unroll 2
       for (int j = 0; j < NP; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, bv[j]);
     }
@@ -40,7 +41,7 @@ static inline __attribute__((always_inline)) void kernel_mxn(const ql_qgemm_args
     ql_epi512_init(&e, args, p, pn + 16 * j, nb, ne);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
-      if (m + r < m_end) ql_epi512_store(&e, args, p, m + r, acc[r][j]);
+      if (m + r < m_end) ql_epi512_store(&e, args, p, args->out_type, m + r, acc[r][j]);
   }
 }
 
@@ -49,7 +50,9 @@ static inline __attribute__((always_inline)) void kernel_gemv(const ql_qgemm_arg
                                                               const int NP, int64_t m, int64_t pn, int64_t nb,
                                                               int64_t ne) {
   const int64_t kp = p->kp, kq = (args->pb->k + 3) / 4;
-  const uint8_t *a = p->a + m * kp;
+  int64_t lda;
+  const uint8_t *a = ql_qgemm_a_block(p, m, 1, &lda);
+  (void)lda;
   const int8_t *b = args->pb->data + pn * kp;
   const size_t pstride = (size_t)(QL_QGEMM_NR * kp);
   __m512i acc0[4], acc1[4];
@@ -74,7 +77,7 @@ static inline __attribute__((always_inline)) void kernel_gemv(const ql_qgemm_arg
   for (int j = 0; j < NP; j++) {
     ql_epi512 e;
     ql_epi512_init(&e, args, p, pn + 16 * j, nb, ne);
-    ql_epi512_store(&e, args, p, m, _mm512_add_epi32(acc0[j], acc1[j]));
+    ql_epi512_store(&e, args, p, args->out_type, m, _mm512_add_epi32(acc0[j], acc1[j]));
   }
 }
 

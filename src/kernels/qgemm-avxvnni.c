@@ -6,7 +6,8 @@ static inline __attribute__((always_inline)) void kernel(const ql_qgemm_args *ar
                                                          const int MR, int64_t m, int64_t m_end, int64_t pn,
                                                          int64_t nb, int64_t ne) {
   const int64_t kp = p->kp, kq = (args->pb->k + 3) / 4;
-  const uint8_t *a = p->a + m * kp;
+  int64_t lda;
+  const uint8_t *a = ql_qgemm_a_block(p, m, MR, &lda);
   const int8_t *b = args->pb->data + pn * kp;
   __m256i acc[4][2];
 #pragma GCC unroll 4
@@ -16,7 +17,7 @@ static inline __attribute__((always_inline)) void kernel(const ql_qgemm_args *ar
     __m256i b1 = _mm256_load_si256((const __m256i *)(b + g * 64 + 32));
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r++) {
-      __m256i av = _mm256_set1_epi32(ql_load4(a + r * kp + g * 4));
+      __m256i av = _mm256_set1_epi32(ql_load4(a + r * lda + g * 4));
       acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], av, b0);
       acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], av, b1);
     }

@@ -40,14 +40,15 @@ static inline __attribute__((always_inline)) void ql_epi512_init(ql_epi512 *e, c
   e->zp = _mm512_set1_epi32(args->out_zp);
 }
 
-/* dot: the raw 16 sums of row m. */
+/* dot: the raw 16 sums of row m. ot is args->out_type, passed separately so
+ * that callers may make it a compile-time constant. */
 static inline __attribute__((always_inline)) void ql_epi512_store(const ql_epi512 *e, const ql_qgemm_args *args,
-                                                                  const ql_qgemm_prep *p, int64_t m,
-                                                                  __m512i dot) {
+                                                                  const ql_qgemm_prep *p, const ql_qgemm_out ot,
+                                                                  int64_t m, __m512i dot) {
   __m512i acc = _mm512_add_epi32(dot, e->colterm);
   if (p->rowsum) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(e->bzp, _mm512_set1_epi32(p->rowsum[m])));
   size_t off = (size_t)(m * args->ldc + e->n0);
-  switch (args->out_type) {
+  switch (ot) {
   case QL_QGEMM_OUT_I32: _mm512_mask_storeu_epi32((int32_t *)args->c + off, e->mask, acc); break;
   case QL_QGEMM_OUT_F32: {
     __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), e->mult);

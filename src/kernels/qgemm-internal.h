@@ -7,19 +7,34 @@
 #include <string.h>
 
 /* Where phase 1 left A for phase 2 (derived from args alone, so both phases
- * agree without shared state). */
+ * agree without shared state). Kernels read A in blocks of up to 32 rows
+ * through ql_qgemm_a_block(). When A can be used as it is (no transform,
+ * K already a multiple of the kernel's k step), only the last rows are
+ * copied, into a zero-padded tail buffer, so that blocks running past row M
+ * stay in bounds; otherwise all of A is copied there. */
 typedef struct ql_qgemm_prep {
   ql_isa path;          /* kernel family used for this run */
   int xor_a;            /* A stored as a ^ 0x80 (int8 A on a u8 x s8 kernel) */
-  const uint8_t *a;     /* mp rows of kp bytes, zero padded */
-  int32_t *rowsum;      /* [mp], sum of the stored A bytes; NULL if not needed */
+  int direct;           /* rows [0, m) read in place from args->a */
+  const uint8_t *a;     /* args->a when direct */
+  int64_t lda;
+  uint8_t *tail;        /* rows [tail_start, m) + 32 zero rows, stride ts */
+  int64_t tail_start;
+  int32_t *rowsum;      /* [m], sum of the stored A bytes; NULL if not needed */
   int32_t a_zp;         /* zero point of the stored A */
-  int64_t kp, mp;
+  int64_t kp, ts, m;
 } ql_qgemm_prep;
 
-/* Rows of packed A: M rounded up to 16 plus 16 spare zero rows, so a kernel
- * may run a full block of up to 32 rows from any starting row < M. */
-static inline int64_t ql_qgemm_mp(int64_t m) { return ((m + 15) & ~(int64_t)15) + 16; }
+/* The block of rows [m, m + rows) (rows <= 32, m < M): its first row and
+ * the stride between rows. */
+static inline const uint8_t *ql_qgemm_a_block(const ql_qgemm_prep *p, int64_t m, int64_t rows, int64_t *stride) {
+  if (p->direct && m + rows <= p->m) {
+    *stride = p->lda;
+    return p->a + m * p->lda;
+  }
+  *stride = p->ts;
+  return p->tail + (m - p->tail_start) * p->ts;
+}
 
 void ql_qgemm_get_prep(const ql_qgemm_args *args, ql_qgemm_prep *p);
 

@@ -5,30 +5,31 @@
 void ql_qgemm_prepare_a__scalar(const ql_qgemm_args *args, const ql_qgemm_prep *p, int64_t m0, int64_t m1) {
   const int64_t k = args->pb->k, kp = p->kp;
   const uint8_t x = p->xor_a ? 0x80 : 0;
-  uint8_t *dst0 = (uint8_t *)p->a;
   for (int64_t m = m0; m < m1; m++) {
     const uint8_t *src = (const uint8_t *)args->a + m * args->lda;
-    uint8_t *dst = dst0 + m * kp;
-    if (x) {
-      for (int64_t i = 0; i < k; i++) dst[i] = src[i] ^ x;
-    } else {
-      memcpy(dst, src, (size_t)k);
+    if (m >= p->tail_start) {
+      uint8_t *dst = p->tail + (m - p->tail_start) * p->ts;
+      if (x) {
+        for (int64_t i = 0; i < k; i++) dst[i] = src[i] ^ x;
+      } else {
+        memcpy(dst, src, (size_t)k);
+      }
+      memset(dst + k, 0, (size_t)(kp - k));
     }
-    memset(dst + k, 0, (size_t)(kp - k));
     if (p->rowsum) {
+      /* of the stored bytes: unsigned on u8 kernels, A's type on AMX/scalar */
       int32_t s = 0;
-      /* the stored bytes: unsigned for u8 kernels, as A's type for AMX/scalar */
-      if (args->a_signed && !p->xor_a)
-        for (int64_t i = 0; i < k; i++) s += (int8_t)dst[i];
+      if (x)
+        for (int64_t i = 0; i < k; i++) s += (uint8_t)(src[i] ^ x);
+      else if (args->a_signed)
+        for (int64_t i = 0; i < k; i++) s += (int8_t)src[i];
       else
-        for (int64_t i = 0; i < k; i++) s += dst[i];
+        for (int64_t i = 0; i < k; i++) s += src[i];
       p->rowsum[m] = s;
     }
   }
-  if (m1 == args->m) { /* the spare rows, so kernels read zeros there */
-    memset(dst0 + m1 * kp, 0, (size_t)((p->mp - m1) * kp));
-    if (p->rowsum) memset(p->rowsum + m1, 0, (size_t)(p->mp - m1) * sizeof(int32_t));
-  }
+  if (m1 == args->m) /* the spare rows, so kernels read zeros there */
+    memset(p->tail + (m1 - p->tail_start) * p->ts, 0, (size_t)(32 * p->ts));
 }
 
 void ql_qgemm_compute__scalar(const ql_qgemm_args *args, const ql_qgemm_prep *p, int64_t m0, int64_t m1,
@@ -37,7 +38,9 @@ void ql_qgemm_compute__scalar(const ql_qgemm_args *args, const ql_qgemm_prep *p,
   const int64_t kp = p->kp;
   const int sa = args->a_signed && !p->xor_a;
   for (int64_t m = m0; m < m1; m++) {
-    const uint8_t *a = p->a + m * kp;
+    int64_t lda;
+    const uint8_t *a = ql_qgemm_a_block(p, m, 1, &lda);
+    (void)lda;
     for (int64_t n = n0; n < n1; n++) {
       const int8_t *b = pb->data + (n / QL_QGEMM_NR) * QL_QGEMM_NR * kp + (n % QL_QGEMM_NR) * 4;
       uint32_t dot = 0;

@@ -87,9 +87,25 @@ void ql_qgemm_packed_b_free(ql_qgemm_packed_b *pb) {
   ql_free(pb);
 }
 
+/* Copied rows of A: all of them, or the last 32, plus 32 zero rows. */
+static int64_t tail_start(const ql_qgemm_packed_b *pb, int64_t m, int direct) {
+  (void)pb;
+  return direct ? (m > 32 ? m - 32 : 0) : 0;
+}
+
+/* In place when no transform or padding is needed; for AMX also only when
+ * rows are cache-line aligned (a 64-byte tile row that straddles two lines
+ * costs two loads). */
+static int can_use_a_directly(const ql_qgemm_args *args, ql_isa path, int xor_a) {
+  if (xor_a || args->pb->kp != args->pb->k || path == QL_ISA_SCALAR) return 0;
+  if (path == QL_ISA_AMX) return (uintptr_t)args->a % 64 == 0 && args->lda % 64 == 0;
+  return 1;
+}
+
 size_t ql_qgemm_workspace_size(const ql_qgemm_packed_b *pb, int64_t m) {
-  size_t mp = (size_t)ql_qgemm_mp(m);
-  return round_up((int64_t)(mp * (size_t)pb->kp), 64) + mp * sizeof(int32_t);
+  /* the larger of the two layouts: A's sign is not known here */
+  size_t rows = (size_t)m + 32;
+  return (size_t)round_up((int64_t)(rows * (size_t)(pb->kp + 64)), 64) + (size_t)m * sizeof(int32_t) + 64;
 }
 
 void ql_qgemm_get_prep(const ql_qgemm_args *args, ql_qgemm_prep *p) {
@@ -97,11 +113,19 @@ void ql_qgemm_get_prep(const ql_qgemm_args *args, ql_qgemm_prep *p) {
   p->path = path_for(pb, args->m);
   /* u8 x s8 kernels need A unsigned; AMX (tdpbssd) and scalar take int8 A */
   p->xor_a = args->a_signed && p->path != QL_ISA_AMX && p->path != QL_ISA_SCALAR;
+  p->direct = can_use_a_directly(args, p->path, p->xor_a);
+  p->a = args->a;
+  p->lda = args->lda;
   p->a_zp = args->a_zp + (p->xor_a ? 128 : 0);
   p->kp = pb->kp;
-  p->mp = ql_qgemm_mp(args->m);
-  p->a = args->workspace;
-  p->rowsum = pb->need_rowsum ? (int32_t *)((char *)args->workspace + round_up(p->mp * p->kp, 64)) : NULL;
+  p->m = args->m;
+  /* a row stride of a multiple of 1 KiB puts the 16 rows of a tile load in
+   * a few L1 sets (4K aliasing); one more cache line spreads them */
+  p->ts = p->kp % 1024 == 0 ? p->kp + 64 : p->kp;
+  p->tail_start = tail_start(pb, args->m, p->direct);
+  p->tail = args->workspace;
+  size_t tail_bytes = (size_t)round_up((args->m - p->tail_start + 32) * p->ts, 64);
+  p->rowsum = pb->need_rowsum ? (int32_t *)((char *)args->workspace + tail_bytes) : NULL;
 }
 
 void ql_qgemm_prepare_a(const ql_qgemm_args *args, int64_t m0, int64_t m1) {
@@ -175,14 +199,14 @@ ql_status ql_qgemm_run(const ql_qgemm_args *in, struct ql_threadpool *pool, ql_e
   size_t rows_per = (size_t)(a.m + nt - 1) / (size_t)nt;
   if (rows_per < 64) rows_per = 64;
   ql_threadpool_parallel_for_2d(pool, task_prepare, &a, (size_t)a.m, 1, rows_per, 1);
-  /* phase 2: 32-aligned tiles, a few per thread for balance; B panels of a
-   * tile stay in L2 while the A rows stream past them */
-  int64_t tm = a.m >= 256 ? 128 : (a.m + 31) / 32 * 32;
-  int64_t tn = 256;
-  if (tm == 0) tm = 32;
+  /* phase 2: tiles of few rows and many columns, so that the rows of A a
+   * tile reads stay in L1 while B streams past them from L2 (measured best
+   * for AMX; VNNI does not care much); split N further for balance */
+  int64_t tm = path_for(pb, a.m) == QL_ISA_AMX ? 32 : 64;
+  int64_t tn = pb->n < 1024 ? (pb->n + 31) / 32 * 32 : 1024;
   int64_t tiles = ((a.m + tm - 1) / tm) * ((pb->n + tn - 1) / tn);
   while (nt > 1 && tiles < 4 * nt && tn > 32) {
-    tn /= 2;
+    tn = (tn / 2 + 31) / 32 * 32;
     tiles = ((a.m + tm - 1) / tm) * ((pb->n + tn - 1) / tn);
   }
   ql_threadpool_parallel_for_2d(pool, task_compute, &a, (size_t)a.m, (size_t)pb->n, (size_t)tm, (size_t)tn);
