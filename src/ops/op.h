@@ -75,6 +75,8 @@ typedef struct ql_op_resolution {
  * QL_ERR_UNSUPPORTED with a message naming op, domain and version if none. */
 ql_status ql_op_resolve(const char *domain, const char *op_type, int64_t opset, ql_op_resolution *out,
                         ql_error *err);
+/* The schema version (since_version) an op has at an opset; 0 if none. */
+int ql_op_schema_version(const char *domain, const char *op_type, int64_t opset);
 /* Iterate all registered ops (for docs/tests). NULL at the end. */
 const ql_op_def *ql_op_registry_at(size_t i);
 

@@ -51,6 +51,11 @@ static int effective_version(const char *dom, const char *op_type, int64_t opset
   return *dom && opset >= 1 ? 1 : 0;
 }
 
+int ql_op_schema_version(const char *domain, const char *op_type, int64_t opset) {
+  int first;
+  return effective_version(ql_domain_canon(domain), op_type, opset, &first);
+}
+
 ql_status ql_op_resolve(const char *domain, const char *op_type, int64_t opset, ql_op_resolution *out,
                         ql_error *err) {
   const char *dom = ql_domain_canon(domain);

@@ -10,6 +10,7 @@
 #include "quant.h"
 #include <math.h>
 #include <stdio.h>
+#include <unistd.h>
 
 typedef struct {
   ql_strmap idx;
@@ -23,6 +24,7 @@ static void observe(cal_state *c, size_t k, const ql_tensor *t) {
   ql_range *r = &c->rs->r[k];
   if (t->dtype != QL_FLOAT) return;
   r->seen_float = 1;
+  r->rank = t->rank;
   if (t->numel == 0) return;
   const float *x = t->data;
   if (c->pass == 1) {
@@ -84,7 +86,11 @@ static ql_status run_pass(ql_session *s, const ql_samples *smp, cal_state *c, co
       ql_tensor_free(out[j]);
       out[j] = NULL;
     }
-    if (o->progress) {
+    /* a bar on a terminal; otherwise a line every 10% */
+    if (o->progress && !isatty(2)) {
+      if ((i + 1) * 10 / smp->n != i * 10 / smp->n || i + 1 == smp->n)
+        fprintf(stderr, "%s %zu/%zu\n", label, i + 1, smp->n);
+    } else if (o->progress) {
       int w = 30, done = (int)((i + 1) * (size_t)w / smp->n);
       fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", label, done, "==============================", w - done, "", i + 1,
               smp->n);

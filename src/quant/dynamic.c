@@ -153,8 +153,9 @@ ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *
   size_t n0 = g->n_nodes;
   ql_status st = QL_OK;
   int sym = o->symmetric_weights >= 0 ? o->symmetric_weights : ql_dtype_is_signed(o->weight_type);
-  int64_t opset = ql_model_opset(m, "");
-  if (opset < 11) opset = 11; /* DynamicQuantizeLinear */
+  /* DynamicQuantizeLinear needs 11; 13 keeps per-channel scales simple */
+  ql_error e13 = {0};
+  if (ql_upgrade_opset(m, 13, NULL, &e13) && (st = ql_upgrade_opset(m, 11, NULL, err))) return st;
   for (size_t i = 0; i < n0 && !st; i++) {
     ql_node *n = g->nodes[i];
     int is_mm = !strcmp(n->op_type, "MatMul"), is_conv = !strcmp(n->op_type, "Conv");
@@ -262,10 +263,9 @@ ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *
   }
   g->n_nodes = w;
   if (st) return st;
-  for (size_t i = 0; i < m->n_opsets; i++)
-    if (!*ql_domain_canon(m->opsets[i].domain) && m->opsets[i].version < opset) m->opsets[i].version = opset;
   if ((st = ql_graph_toposort(g, err))) return st;
   ql_graph_drop_unused_inits(g);
+  ql_graph_drop_init_inputs(g);
   return QL_OK;
 }
 
@@ -367,5 +367,6 @@ ql_status ql_quantize_nbits(ql_model *m, const ql_quant_options *o, int block, q
     op[m->n_opsets++].version = 1;
   }
   ql_graph_drop_unused_inits(g);
+  ql_graph_drop_init_inputs(g);
   return QL_OK;
 }

@@ -387,6 +387,16 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
   qctx q = {.m = m, .o = o, .ranges = ranges, .err = err, .g = m->graph};
   ql_graph *g = m->graph;
   ql_status st = QL_OK;
+  /* per-axis DequantizeLinear needs opset 13; if the model cannot be raised
+   * that far, 10 (Q/DQ exist) with com.microsoft DequantizeLinear for axes */
+  ql_error e13 = {0};
+  if (ql_upgrade_opset(m, 13, ranges, &e13)) {
+    if (e13.code != QL_ERR_UNSUPPORTED) {
+      if (err) *err = e13;
+      return e13.code;
+    }
+    if ((st = ql_upgrade_opset(m, 10, ranges, err))) return st;
+  }
   q.per_channel_ok = ql_model_opset(m, "") >= 13;
   size_t n0 = g->n_nodes;
   uint8_t *sel = ql_calloc(n0 + 1, 1);

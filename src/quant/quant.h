@@ -48,6 +48,7 @@ typedef struct ql_range {
   float rmin, rmax;        /* final range (after the method) */
   float obs_min, obs_max;  /* observed extremes */
   int seen_float;          /* a float32 tensor was observed under this name */
+  int rank;                /* rank of the observed tensor */
   /* histogram for entropy/percentile and for the report */
   size_t nbins;
   double *hist;
@@ -85,6 +86,13 @@ ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql
 ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const ql_quant_options *o, ql_model **out,
                          ql_error *err);
 ql_model *ql_model_clone(const ql_model *m);
+void ql_graph_drop_init_inputs(ql_graph *g);
+
+/* Raises the ai.onnx opset of m to `target` (Q/DQ need 10, per-axis DQ 13),
+ * rewriting the nodes whose schema changed in between (attributes that
+ * became inputs, Softmax axis semantics). QL_ERR_UNSUPPORTED, with m
+ * unchanged, when a node cannot be converted. ranges gives tensor ranks. */
+ql_status ql_upgrade_opset(ql_model *m, int64_t target, const ql_ranges *ranges, ql_error *err);
 
 /* Other formats, applied to a folded float model: */
 ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *err);

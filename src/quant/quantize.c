@@ -7,6 +7,18 @@ ql_status ql_quant_to_qoperator(ql_model *m, ql_error *err);
 ql_status ql_graph_toposort(ql_graph *g, ql_error *err);
 void ql_graph_drop_unused_inits(ql_graph *g);
 
+/* Initializers listed as graph inputs (IR < 4 required it) are overridable
+ * inputs; in a quantized model the float originals are gone, so they are not
+ * inputs any more. */
+void ql_graph_drop_init_inputs(ql_graph *g) {
+  size_t w = 0;
+  for (size_t i = 0; i < g->n_inputs; i++) {
+    if (!ql_graph_find_init(g, g->inputs[i].name)) g->inputs[w++] = g->inputs[i];
+    else ql_value_info_clear(&g->inputs[i]);
+  }
+  g->n_inputs = w;
+}
+
 ql_model *ql_model_clone(const ql_model *src) {
   ql_model *m = ql_model_new();
   if (!m) return NULL;
@@ -119,6 +131,7 @@ ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const 
   if (!m) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory copying the model");
   ql_status st = ql_quantize_qdq(m, ranges, o, err);
   if (!st && o->format == QL_QFORMAT_QOPERATOR) st = ql_quant_to_qoperator(m, err);
+  if (!st) ql_graph_drop_init_inputs(m->graph);
   if (st) {
     ql_model_free(m);
     return st;
