@@ -126,7 +126,7 @@ void vcheck_values(vctx *c) {
       char idx[32] = "";
       if (z->numel > 1) snprintf(idx, sizeof idx, "[%lld]", (long long)k);
       vreport(c, "zero-point-invalid", QL_VERROR, d->node, vname(c, d->tensor),
-              "%s '%s'%s is %.9g; a %s tensor's zero point must be 0%s", zp_operand(d, op, sizeof op),
+              "%s '%s'%s is %.9g; the zero point of a %s tensor must be 0%s", zp_operand(d, op, sizeof op),
               vname(c, d->zp), idx, v, ql_dtype_name(tt),
               f8 ? " (float8/float4 quantization has no zero point)" : " (int32 is used for biases, stored unshifted)");
       break;
@@ -270,12 +270,12 @@ void vcheck_groups(vctx *c) {
       const ql_node *rn = c->g->nodes[ref->node];
       if (d->tensor == ref->tensor)
         vreport(c, "tensor-params-conflict", QL_VERROR, d->node, vname(c, d->tensor),
-                "%s here, but node '%s' (%s) gives this tensor other parameters: %s", d->operand,
+                "operand %s uses other parameters for this tensor than node '%s' (%s): %s (there vs here)", d->operand,
                 vnode_label(c, ref->node, lbl, sizeof lbl), rn->op_type, why);
       else
         vreport(c, "tensor-params-conflict", QL_VERROR, d->node, vname(c, d->tensor),
                 "tensor holds the values of '%s' (passed through value-preserving ops), which node '%s' (%s) "
-                "quantizes differently: %s",
+                "quantizes differently: %s (there vs here)",
                 vname(c, ref->tensor), vnode_label(c, ref->node, lbl, sizeof lbl), rn->op_type, why);
     }
     s = e;
