@@ -260,9 +260,8 @@ static uint32_t get_bits(const uint8_t *p, int64_t idx, int bits) {
 /* Weight-only quantized MatMul. B holds column n of the K x N weight as
  * row n, blocks of block_size along K, elements packed LSB first;
  * W[k][n] = (q - zp) * scale. The float product is accumulated in double,
- * so results can differ from ORT's float32 (or, with accuracy_level 4,
- * int8-quantized A) kernels in the last bits; accuracy_level is accepted and
- * ignored. */
+ * so results can differ from ORT's float32 kernels in the last bits.
+ * accuracy_level 4 is emulated (see below); levels 1-3 compute like 0. */
 static ql_status matmul_nbits(ql_op_ctx *c) {
   const ql_tensor *a = ql_op_in(c, 0), *b = ql_op_in(c, 1), *sc = ql_op_in(c, 2), *zp = ql_op_in(c, 3),
                   *gidx = ql_op_in(c, 4), *bias = ql_op_in(c, 5);
@@ -310,7 +309,53 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
   if (!w) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
   const uint8_t *bd = b->data;
   float zdef = (float)(1 << (bits - 1));
+  /* accuracy_level 4 (int8 compute, 4/8-bit weights, uint8 or no zero
+   * points): ORT quantizes each block of A symmetrically to int8 (scale =
+   * max|a| / 127, round half to even) and sums integer block dot products
+   * scaled by a_scale * b_scale. We do the same so results stay within
+   * float tolerance of ORT's. Other combinations use the float path. */
+  int int8_path = ql_attr_int(nd, "accuracy_level", 0) == 4 && (bits == 4 || bits == 8) && a->dtype == QL_FLOAT && (!zp || zp_packed);
+  float *ascale = NULL;
+  int8_t *aq = NULL;
+  if (int8_path) {
+    size_t na;
+    if (ql_mul_overflow_size((size_t)rows, (size_t)(kblocks * bsz), &na)) {
+      ql_free(w);
+      return ql_op_fail(c, QL_ERR_LIMIT, "A too large");
+    }
+    aq = ql_malloc(na ? na : 1);
+    ascale = ql_malloc(sizeof(float) * (size_t)(rows * kblocks));
+    if (!aq || !ascale) {
+      ql_free(w), ql_free(aq), ql_free(ascale);
+      return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    const float *ad = a->data;
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t kb = 0; kb < kblocks; kb++) {
+        float amax = 0.0f;
+        for (int64_t j = 0; j < bsz && kb * bsz + j < K; j++) amax = fmaxf(amax, fabsf(ad[r * K + kb * bsz + j]));
+        float s = amax / 127.0f, inv = amax != 0.0f ? 127.0f / amax : 0.0f;
+        ascale[r * kblocks + kb] = s;
+        for (int64_t j = 0; j < bsz; j++)
+          aq[(r * kblocks + kb) * bsz + j] = kb * bsz + j < K ? (int8_t)nearbyintf(ad[r * K + kb * bsz + j] * inv) : 0;
+      }
+  }
   for (int64_t n = 0; n < N; n++) {
+    if (int8_path) {
+      for (int64_t r = 0; r < rows; r++) {
+        float acc = 0.0f;
+        for (int64_t kb = 0; kb < kblocks; kb++) {
+          int32_t z = zp ? (int32_t)get_bits((const uint8_t *)zp->data + n * zrow, kb, (int)bits) : 1 << (bits - 1);
+          const uint8_t *blk = bd + (n * kblocks + kb) * blob;
+          int32_t dot = 0;
+          for (int64_t j = 0; j < bsz; j++) dot += aq[(r * kblocks + kb) * bsz + j] * ((int32_t)get_bits(blk, j, (int)bits) - z);
+          acc += (float)dot * (ascale[r * kblocks + kb] * ((const float *)sc->data)[n * kblocks + kb]);
+        }
+        if (bias) acc += ((const float *)bias->data)[n];
+        ((float *)y->data)[r * N + n] = acc;
+      }
+      continue;
+    }
     /* dequantize column n of W once, then dot it with every row of A */
     for (int64_t kb = 0; kb < kblocks; kb++) {
       float s = ldf(sc->dtype, sc->data, n * kblocks + kb);
@@ -326,6 +371,8 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
       stf(a->dtype, y->data, r * N + n, (float)acc);
     }
   }
+  ql_free(aq);
+  ql_free(ascale);
   ql_free(w);
   return QL_OK;
 }

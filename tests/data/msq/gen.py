@@ -345,8 +345,17 @@ def gen_matmulnbits():
             ins = [A, B, scales, zps, None, bias]
             if bias is None:
                 ins = ins[:4]
-            case('matmulnbits_b%d_bs%d_k%d_%s%s' % (bits, bsz, K, zmode, sfx), 'MatMulNBits', ins,
-                 attrs=dict(K=K, N=N, bits=bits, block_size=bsz), consts=(1, 2, 3, 5), out_types=[TensorProto.FLOAT])
+            for lvl in (0, 4):
+                case('matmulnbits_b%d_bs%d_k%d_%s%s%s' % (bits, bsz, K, zmode, '_acc4' if lvl else '', sfx), 'MatMulNBits',
+                     ins, attrs=dict(K=K, N=N, bits=bits, block_size=bsz, accuracy_level=lvl), consts=(1, 2, 3, 5),
+                     out_types=[TensorProto.FLOAT])
+        case('matmulnbits_f16%s' % sfx, 'MatMulNBits',
+             [rng.standard_normal((3, 64)).astype(np.float16), pack_bits(rng.integers(0, 16, (5, 2, 32)).astype(np.uint8), 4),
+              rng.uniform(0.005, 0.05, 10).astype(np.float16)], attrs=dict(K=64, N=5, bits=4, block_size=32),
+             consts=(1, 2), out_types=[TensorProto.FLOAT16])
+        case('matmulintegertofloat_f16%s' % sfx, 'MatMulIntegerToFloat',
+             [qrand(np.uint8, (3, 5)), qrand(np.int8, (5, 4)), np.float16(0.02), np.float16(0.03), np.uint8(3), None,
+              rng.standard_normal(4).astype(np.float16)], out_types=[TensorProto.FLOAT16])
 
 
 if __name__ == '__main__':
