@@ -9,11 +9,14 @@
 
 static int is_op(const ql_node *n, const char *op) { return !strcmp(n->op_type, op); }
 static int is_onnx(const ql_node *n) { return !*ql_domain_canon(n->domain); }
+/* Q/DQ with at least x and one output (malformed nodes are skipped) */
 static int is_q(const ql_node *n) {
-  return is_op(n, "QuantizeLinear") && (is_onnx(n) || !strcmp(n->domain, "com.microsoft"));
+  return is_op(n, "QuantizeLinear") && (is_onnx(n) || !strcmp(n->domain, "com.microsoft")) && n->n_inputs &&
+         n->n_outputs;
 }
 static int is_dq(const ql_node *n) {
-  return is_op(n, "DequantizeLinear") && (is_onnx(n) || !strcmp(n->domain, "com.microsoft"));
+  return is_op(n, "DequantizeLinear") && (is_onnx(n) || !strcmp(n->domain, "com.microsoft")) && n->n_inputs &&
+         n->n_outputs;
 }
 static const char *vname(const vctx *c, int v) { return v >= 0 ? c->vals[v].name : ""; }
 static const ql_tensor *sval(const vctx *c, int v) { return v >= 0 && c->vals[v].is_static ? c->vals[v].value : NULL; }
