@@ -235,7 +235,7 @@ static ql_status dynamic_quantize_matmul(ql_op_ctx *c) {
   }
   float scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
   float zpf = 0.0f - mn / scale;
-  zpf = zpf < 0.0f ? 0.0f : zpf > 255.0f ? 255.0f : zpf;
+  zpf = !(zpf >= 0.0f) ? 0.0f : zpf > 255.0f ? 255.0f : zpf; /* NaN (non-finite A) -> 0 */
   int32_t zp = (int32_t)nearbyintf(zpf);
   uint8_t *aq = ql_malloc(a->numel ? (size_t)a->numel : 1);
   if (!aq) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
@@ -251,6 +251,14 @@ static ql_status dynamic_quantize_matmul(ql_op_ctx *c) {
 }
 
 /* -------------------------------------------------------------- MatMulNBits */
+
+/* float -> int8 as ORT's vector code does it (cvtps then saturating packs):
+ * NaN and out-of-range values saturate, NaN to -128. */
+static int8_t sat_i8(float v) {
+  if (!(v >= -128.0f)) return -128;
+  if (v > 127.0f) return 127;
+  return (int8_t)nearbyintf(v);
+}
 
 static uint32_t get_bits(const uint8_t *p, int64_t idx, int bits) {
   int64_t bit = idx * bits;
@@ -273,24 +281,26 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
   if (gidx) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "g_idx is not supported");
   if (ql_attr_int(nd, "weight_prepacked", 0)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "prepacked weights are not supported");
   if (bits != 2 && bits != 4 && bits != 8) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "bits=%lld is not supported (2, 4, 8)", (long long)bits);
-  if (K < 1 || N < 1 || bsz < 16 || (bsz & (bsz - 1)) || K > ((int64_t)1 << 40) || N > ((int64_t)1 << 40))
+  if (K < 1 || N < 1 || bsz < 16 || bsz > (1 << 24) || (bsz & (bsz - 1)) || K > ((int64_t)1 << 40) || N > ((int64_t)1 << 40))
     return ql_op_fail(c, QL_ERR_INVALID_MODEL, "invalid K=%lld, N=%lld or block_size=%lld", (long long)K, (long long)N, (long long)bsz);
   if (a->dtype != QL_FLOAT && a->dtype != QL_FLOAT16) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "A must be float32 or float16");
   if (sc->dtype != a->dtype) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scales must have A's type");
   if (a->rank < 1 || a->dims[a->rank - 1] != K) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "A's last dimension must be K=%lld", (long long)K);
-  int64_t kblocks = (K + bsz - 1) / bsz, blob = bsz * bits / 8;
-  if (b->dtype != QL_UINT8 || b->numel != N * kblocks * blob)
+  int64_t kblocks = (K + bsz - 1) / bsz, blob = bsz * bits / 8, nkb, nbytes;
+  if (ql_mul_overflow_i64(N, kblocks, &nkb) || ql_mul_overflow_i64(nkb, blob, &nbytes))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "K, N and block_size describe a weight too large");
+  if (b->dtype != QL_UINT8 || b->numel != nbytes)
     return ql_op_fail(c, QL_ERR_INVALID_MODEL, "B must be uint8 [N, k_blocks, blob] = [%lld, %lld, %lld]", (long long)N,
                       (long long)kblocks, (long long)blob);
-  if (sc->numel != N * kblocks) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scales must have N*k_blocks=%lld elements", (long long)(N * kblocks));
+  if (sc->numel != nkb) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "scales must have N*k_blocks=%lld elements", (long long)(N * kblocks));
   int64_t zrow = (kblocks * bits + 7) / 8;
   int zp_packed = 0;
   if (zp) {
     if (zp->dtype == QL_UINT8) {
       zp_packed = 1;
-      if (zp->numel != N * zrow) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "packed zero_points must have %lld elements", (long long)(N * zrow));
+      if (zp->numel / zrow != N || zp->numel % zrow) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "packed zero_points must have %lld elements", (long long)(N * zrow));
     } else if (zp->dtype == a->dtype) {
-      if (zp->numel != N * kblocks) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "zero_points must have %lld elements", (long long)(N * kblocks));
+      if (zp->numel != nkb) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "zero_points must have %lld elements", (long long)(N * kblocks));
     } else {
       return ql_op_fail(c, QL_ERR_INVALID_MODEL, "zero_points must be uint8 or A's type");
     }
@@ -337,7 +347,7 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
         float s = amax / 127.0f, inv = amax != 0.0f ? 127.0f / amax : 0.0f;
         ascale[r * kblocks + kb] = s;
         for (int64_t j = 0; j < bsz; j++)
-          aq[(r * kblocks + kb) * bsz + j] = kb * bsz + j < K ? (int8_t)nearbyintf(ad[r * K + kb * bsz + j] * inv) : 0;
+          aq[(r * kblocks + kb) * bsz + j] = kb * bsz + j < K ? sat_i8(ad[r * K + kb * bsz + j] * inv) : 0;
       }
   }
   for (int64_t n = 0; n < N; n++) {

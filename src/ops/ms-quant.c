@@ -630,7 +630,8 @@ static ql_status qlinear_average_pool(ql_op_ctx *c) {
     in[i] = x->dims[cl ? 1 + i : 2 + i];
     k[i] = ks[i];
     s[i] = sa ? sa[i] : 1;
-    if (k[i] < 1 || s[i] < 1) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "kernel_shape and strides must be positive");
+    if (k[i] < 1 || s[i] < 1 || k[i] > INT32_MAX || s[i] > INT32_MAX)
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "kernel_shape and strides must be in [1, 2^31)");
     if (!strcmp(ap, "NOTSET")) {
       ph[i] = pa ? pa[i] : 0, pt[i] = pa ? pa[nsp + i] : 0;
       if (ph[i] < 0 || pt[i] < 0 || ph[i] >= k[i] || pt[i] >= k[i])
