@@ -4,8 +4,15 @@
  * as the ONNX reference does: for each resized axis a per-output-index table
  * of taps (input index, weight) is built from the coordinate transform and
  * the interpolation kernel, then applied along that axis. Values travel in
- * double and are rounded once into the output type (integers: round half to
- * even, then saturate, as the reference's saturate_cast does). */
+ * double and are converted once into the output type.
+ *
+ * Integer outputs: the spec does not say how an interpolated value becomes
+ * an integer. The ONNX reference rounds half to even; ONNX Runtime
+ * truncates toward zero (static_cast in its NCHW kernels). Real int8 models
+ * are built and checked with ONNX Runtime, and rounding instead moves
+ * NanoDet-Plus-int8 outputs by up to 20 quantization steps, so qlinear
+ * saturates and truncates like ONNX Runtime (NanoDet-Plus-int8 then matches
+ * it bit for bit). */
 #include "op.h"
 #include <math.h>
 
@@ -241,7 +248,7 @@ static ql_status resize_core(ql_op_ctx *c, const ql_tensor *x, const resize_opts
       int64_t lo, hi;
       ql_dtype_int_range(x->dtype, &lo, &hi);
       for (int64_t i = 0; i < y->numel; i++) {
-        double v = nearbyint(buf[i]);
+        double v = trunc(buf[i]);
         if (!(v == v)) v = 0;
         if (v <= (double)lo) ql_store_i64(x->dtype, y->data, i, lo);
         else if (v >= (double)hi) ql_store_i64(x->dtype, y->data, i, hi);

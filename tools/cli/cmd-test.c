@@ -1,6 +1,8 @@
 /* qlinear test DIR...: ONNX backend-style cases (model.onnx plus
  * test_data_set_N/input_N.pb, output_N.pb). Integer outputs must match
- * exactly; floats within |a-b| <= 1e-7 + 1e-3*|b|, NaN equal to NaN. */
+ * exactly; floats within |a-b| <= 1e-7 + 1e-3*|b|, NaN equal to NaN.
+ * An optional DIR/tolerance.txt overrides the float tolerance per output:
+ * lines "J ATOL RTOL" (J an output index or '*'), '#' starts a comment. */
 #include "cli.h"
 #include <dirent.h>
 #include <math.h>
@@ -12,8 +14,33 @@
 
 static int is_float_type(ql_dtype t) { return ql_dtype_is_float(t); }
 
+typedef struct tolerance {
+  double atol, rtol;
+} tolerance;
+
+/* Float tolerance of output j from DIR/tolerance.txt, or the default. */
+static tolerance case_tolerance(const char *dir, size_t j) {
+  tolerance t = {1e-7, 1e-3};
+  char path[4096], line[256];
+  snprintf(path, sizeof path, "%s/tolerance.txt", dir);
+  FILE *f = fopen(path, "r");
+  if (!f) return t;
+  while (fgets(line, sizeof line, f)) {
+    char idx[32];
+    double a, r;
+    if (line[0] == '#' || sscanf(line, "%31s %lf %lf", idx, &a, &r) != 3) continue;
+    if (!strcmp(idx, "*") || (size_t)strtoul(idx, NULL, 10) == j) {
+      t.atol = a;
+      t.rtol = r;
+      if (strcmp(idx, "*")) break; /* a line for j wins over '*' */
+    }
+  }
+  fclose(f);
+  return t;
+}
+
 /* 0 when equal; otherwise writes the reason. */
-static int compare(const ql_tensor *got, const ql_tensor *exp, char *why, size_t n) {
+static int compare(const ql_tensor *got, const ql_tensor *exp, tolerance tol, char *why, size_t n) {
   if (got->dtype != exp->dtype) {
     snprintf(why, n, "type %s, expected %s", ql_dtype_name(got->dtype), ql_dtype_name(exp->dtype));
     return 1;
@@ -38,7 +65,7 @@ static int compare(const ql_tensor *got, const ql_tensor *exp, char *why, size_t
       double a = ql_load_f64(got->dtype, got->data, i), b = ql_load_f64(exp->dtype, exp->data, i);
       if (isnan(a) && isnan(b)) continue;
       if (isinf(b) && a == b) continue;
-      if (!(fabs(a - b) <= 1e-7 + 1e-3 * fabs(b))) {
+      if (!(fabs(a - b) <= tol.atol + tol.rtol * fabs(b))) {
         snprintf(why, n, "index %lld: got %.9g, expected %.9g", (long long)i, a, b);
         return 1;
       }
@@ -115,7 +142,7 @@ static int run_case(const char *dir, char *why, size_t wn) {
         break;
       }
       char r[400];
-      if (compare(out[j], exp, r, sizeof r)) {
+      if (compare(out[j], exp, case_tolerance(dir, j), r, sizeof r)) {
         snprintf(why, wn, "%s: output %zu ('%s'): %s", sets[k], j, ql_session_output_name(s, j), r);
         rc = 1;
       }
