@@ -417,7 +417,9 @@ static ql_status split(ql_op_ctx *c) {
   int64_t *tmp = NULL;
   const ql_tensor *st_in = c->version >= 13 || c->version == 1 ? ql_op_in(c, 1) : NULL;
   if (st_in) {
-    if ((st_in->dtype != QL_INT64 && !(c->version == 1 && st_in->dtype == QL_INT32)) || st_in->rank > 1) {
+    /* Split-1 declares `split` of type T (a float type); later versions int64 */
+    int ok = c->version == 1 ? ql_dtype_is_int(st_in->dtype) || ql_dtype_is_float(st_in->dtype) : st_in->dtype == QL_INT64;
+    if (!ok || st_in->rank > 1) {
       st = ql_op_fail(c, QL_ERR_INVALID_MODEL, "split must be a 1-D int64 tensor");
       goto out;
     }
@@ -624,8 +626,9 @@ static ql_status tile(ql_op_ctx *c) {
   if (c->version < 6) {
     /* Tile-1: `tiles` copies along the single axis `axis` */
     const ql_tensor *tt = ql_op_in(c, 1), *ta = ql_op_in(c, 2);
-    if (!tt || !ta || tt->numel != 1 || ta->numel != 1 || ql_dtype_is_float(tt->dtype) || ql_dtype_is_float(ta->dtype))
-      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "tiles and axis must be integer scalars");
+    /* the schema types them T (the data's float type); their values are counts */
+    if (!tt || !ta || tt->numel != 1 || ta->numel != 1 || tt->dtype == QL_STRING || ta->dtype == QL_STRING)
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "tiles and axis must be scalars");
     int64_t a = ql_load_i64(ta->dtype, ta->data, 0);
     int ax = ql_norm_axis(a, r);
     if (ax < 0) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "axis %lld is out of range for rank %d", (long long)a, r);

@@ -198,6 +198,18 @@ make_case("transpose_v1_perm", 1, "Transpose", [("x", S)], {"perm": [1, 0, 2]},
 make_case("expand_v8_bidirectional", 8, "Expand", [("x", f32(3, 1)), ("s", np.array([2, 1, 4], np.int64))])
 make_case("tile_v6", 6, "Tile", [("x", f32(2, 3)), ("r", np.array([2, 3], np.int64))],
           )
+T1 = f32(2, 3)
+make_case("tile_v1_float_tiles_axis", 1, "Tile", [("x", T1), ("t", np.array(2, np.float32)), ("a", np.array(1, np.float32))],
+          expected=lambda: [np.tile(T1, (1, 2))], prefer="hand")
+SP1 = np.arange(12, dtype=np.float32).reshape(6, 2)
+make_case("split_v1_float_split_input", 1, "Split", [("x", SP1), ("s", np.array([2, 4], np.float32))], {"axis": 0}, n_out=2,
+          expected=lambda: [SP1[:2], SP1[2:]], prefer="hand")
+PD1 = np.arange(6, dtype=np.float32).reshape(2, 3)
+make_case("pad_v1_paddings_edge", 1, "Pad", [("x", PD1)], {"paddings": [1, 0, 0, 2], "mode": "edge"},
+          expected=lambda: [np.pad(PD1, ((1, 0), (0, 2)), mode="edge")], prefer="hand")
+CL1 = f32(3, 4) * 3
+make_case("clip_v1_min_only", 1, "Clip", [("x", CL1)], {"min": -0.5},
+          expected=lambda: [np.maximum(CL1, np.float32(-0.5))], prefer="hand")
 make_case("gather_v13_neg_int32", 13, "Gather", [("x", S), ("i", np.array([[-1, 0], [2, -4]], np.int32))], {"axis": 1})
 make_case("gather_v11_scalar_index", 11, "Gather", [("x", S), ("i", np.array(-1, np.int64))], {"axis": 0})
 make_case("gather_elements_v13_neg", 13, "GatherElements", [("x", S[:, :2, :]), ("i", np.array([[[0, -1, 2, 3, -5]], [[1, 1, 1, -1, 0]]], np.int64))], {"axis": 2})
