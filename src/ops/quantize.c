@@ -242,11 +242,29 @@ static ql_status quantize_linear(ql_op_ctx *c) {
   int is_int = ql_dtype_is_int(yt);
   int64_t lo = 0, hi = 0;
   if (is_int) ql_dtype_int_range(yt, &lo, &hi);
+  /* float32 x and scale into (u)int8, the common case, stays in float32:
+   * the same float division and RNE as the general path below. */
+  int fast = x->dtype == QL_FLOAT && ct == QL_FLOAT && (yt == QL_UINT8 || yt == QL_INT8);
+  int64_t sstep = g.mode == 2 ? 1 : 0;
   for (int64_t o = 0; o < g.outer; o++) {
     for (int64_t j = 0; j < g.d; j++) {
+      int64_t row = (o * g.d + j) * g.inner, sbase = scale_index(&g, o, j, 0);
+      if (fast) {
+        const float *xf = (const float *)x->data + row;
+        float flo = (float)lo, fhi = (float)hi;
+        for (int64_t k = 0; k < g.inner; k++) {
+          int64_t si = sbase + sstep * k;
+          /* |r| >= 2^24 makes r + zp inexact, but then it saturates anyway */
+          float r = nearbyintf(xf[k] / (float)sv[si]) + (float)zv[si];
+          int32_t out = r >= flo ? (r <= fhi ? (int32_t)r : (int32_t)hi) : (int32_t)lo; /* NaN: lo */
+          if (yt == QL_UINT8) ((uint8_t *)y->data)[row + k] = (uint8_t)out;
+          else ((int8_t *)y->data)[row + k] = (int8_t)out;
+        }
+        continue;
+      }
       for (int64_t k = 0; k < g.inner; k++) {
-        int64_t i = (o * g.d + j) * g.inner + k;
-        int64_t si = scale_index(&g, o, j, k);
+        int64_t i = row + k;
+        int64_t si = sbase + sstep * k;
         double q = round_to(ct, round_to(ct, load_num(x->dtype, x->data, i)) / sv[si]);
         if (is_int) {
           double r = nearbyint(q); /* default FE mode: ties to even */
@@ -314,11 +332,25 @@ static ql_status dequantize_linear(ql_op_ctx *c) {
   for (int64_t i = 0; i < scale->numel; i++) sv[i] = (float)ql_load_f64(scale->dtype, scale->data, i);
 
   int int_x = ql_dtype_is_int(x->dtype);
+  /* (u)int8 into float32, the common case: same arithmetic, no dispatch */
+  int fast = yt == QL_FLOAT && (x->dtype == QL_UINT8 || x->dtype == QL_INT8);
+  int64_t sstep = g.mode == 2 ? 1 : 0;
   for (int64_t o = 0; o < g.outer; o++) {
     for (int64_t j = 0; j < g.d; j++) {
+      int64_t row = (o * g.d + j) * g.inner, sbase = scale_index(&g, o, j, 0);
+      if (fast) {
+        float *yf = (float *)y->data + row;
+        for (int64_t k = 0; k < g.inner; k++) {
+          int64_t si = sbase + sstep * k;
+          int32_t q = x->dtype == QL_UINT8 ? ((const uint8_t *)x->data)[row + k] : ((const int8_t *)x->data)[row + k];
+          if (zp) q -= x->dtype == QL_UINT8 ? ((const uint8_t *)zp->data)[si] : ((const int8_t *)zp->data)[si];
+          yf[k] = (float)q * sv[si];
+        }
+        continue;
+      }
       for (int64_t k = 0; k < g.inner; k++) {
-        int64_t i = (o * g.d + j) * g.inner + k;
-        int64_t si = scale_index(&g, o, j, k);
+        int64_t i = row + k;
+        int64_t si = sbase + sstep * k;
         float d;
         if (int_x) {
           /* exact difference, rounded once to float32 (only int32 can round) */
