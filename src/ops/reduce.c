@@ -51,7 +51,7 @@ static ql_status read_axes(ql_op_ctx *c, int rank, int input_from, int *red) {
 }
 
 /* Calls body(in_index, out_index) for every input element, in input order. */
-#define FOR_EACH_IN_OUT(x, ost, BODY)                                                                    \
+#define FOR_EACH_IN_OUT(x, ost, ...)                                                                    \
   do {                                                                                                   \
     int r_ = (x)->rank;                                                                                  \
     int64_t inner_ = r_ ? (x)->dims[r_ - 1] : 1, is_ = r_ ? (ost)[r_ - 1] : 0;                          \
@@ -59,7 +59,7 @@ static ql_status read_axes(ql_op_ctx *c, int rank, int input_from, int *red) {
     for (int64_t base_ = 0; inner_ > 0 && base_ < (x)->numel; base_ += inner_) {                        \
       for (int64_t j_ = 0; j_ < inner_; j_++) {                                                          \
         int64_t ii = base_ + j_, oi = off_ + j_ * is_;                                                   \
-        BODY;                                                                                            \
+        __VA_ARGS__;                                                                                     \
       }                                                                                                  \
       for (int d_ = r_ - 2; d_ >= 0; d_--) {                                                             \
         off_ += (ost)[d_];                                                                               \
@@ -122,7 +122,22 @@ static ql_status run_reduce(ql_op_ctx *c, red_op op, int input_from) {
       for (int64_t i = 0; i < on; i++)
         if (!isfinite(mx[i])) mx[i] = 0;
     }
-    if (t == QL_FLOAT && (op == R_SUM || op == R_MEAN)) {
+    if (t == QL_FLOAT && (op == R_SUM || op == R_MEAN) && x->rank && red[x->rank - 1]) {
+      /* the innermost dim is reduced: sum whole rows, four partial sums */
+      const float *xp = x->data;
+      int64_t w = x->dims[x->rank - 1];
+      ql_tensor rows = *x;
+      rows.dims[rows.rank - 1] = 1;
+      rows.numel = w ? x->numel / w : 0;
+      FOR_EACH_IN_OUT(&rows, ost, {
+        const float *r = xp + ii * w;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int64_t k = 0;
+        for (; k + 4 <= w; k += 4) s0 += r[k], s1 += r[k + 1], s2 += r[k + 2], s3 += r[k + 3];
+        for (; k < w; k++) s0 += r[k];
+        acc[oi] += (s0 + s1) + (s2 + s3);
+      });
+    } else if (t == QL_FLOAT && (op == R_SUM || op == R_MEAN)) {
       const float *xp = x->data;
       FOR_EACH_IN_OUT(x, ost, acc[oi] += xp[ii]);
     } else {
@@ -301,6 +316,33 @@ static ql_status run_softmax(ql_op_ctx *c, sm_op op) {
   ql_tensor *y = ql_op_output(c, 0, t, r, x->dims);
   if (!y) return c->err->code;
   if (x->numel == 0) return QL_OK;
+  if (t == QL_FLOAT && op != SM_HARDMAX) {
+    /* float32: expf, sums in double */
+    const float *xp = x->data;
+    float *yp = y->data;
+    for (int64_t o = 0; o < outer; o++)
+      for (int64_t in = 0; in < inner; in++) {
+        const float *xr = xp + o * n * inner + in;
+        float *yr = yp + o * n * inner + in;
+        float m = -INFINITY;
+        for (int64_t k = 0; k < n; k++) m = xr[k * inner] > m ? xr[k * inner] : m;
+        if (!isfinite(m)) m = m != m ? m : 0;
+        double s = 0;
+        for (int64_t k = 0; k < n; k++) {
+          float e = expf(xr[k * inner] - m);
+          if (op == SM_SOFTMAX) yr[k * inner] = e;
+          s += e;
+        }
+        if (op == SM_SOFTMAX) {
+          float inv = (float)(1 / s);
+          for (int64_t k = 0; k < n; k++) yr[k * inner] *= inv;
+        } else {
+          float ls = (float)log(s);
+          for (int64_t k = 0; k < n; k++) yr[k * inner] = xr[k * inner] - m - ls;
+        }
+      }
+    return QL_OK;
+  }
   for (int64_t o = 0; o < outer; o++)
     for (int64_t in = 0; in < inner; in++) {
       int64_t base = o * n * inner + in;
