@@ -414,7 +414,7 @@ static ql_status qlinear_softmax(ql_op_ctx *c) {
         if (vsum == 0.0f) continue; /* ORT leaves such rows unwritten */
         for (int64_t k = 0; k < d; k++) {
           float vt = table[(uint8_t)(adj + xd[base + k * inner])];
-          int32_t vq = cvt_i32(nearbyintf(vt * yscale / vsum)) + yz;
+          int64_t vq = (int64_t)cvt_i32(nearbyintf(vt * yscale / vsum)) + yz;
           /* saturates (ORT 1.32; older sources wrapped to int8 instead) */
           yd[base + k * inner] = (int8_t)clamp_i32(vq, -128, 127);
         }
