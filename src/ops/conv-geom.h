@@ -95,9 +95,12 @@ ql_status ql_conv_geom_forward(ql_op_ctx *c, const ql_conv_attrs *a, const int64
  *   SAME_*:             out = in * s, total pad = max(0, full - out)
  *   NOTSET/VALID:       out = full - pb - pe (must be >= 0)
  * Split of a total pad t: SAME_UPPER begin = t/2; otherwise (SAME_LOWER and,
- * per the ONNX text, NOTSET with output_shape) begin = t - t/2. Clamping t at
- * 0 keeps the pads non-negative; the extra output is then zero (+ bias) at
- * the end, as in ONNX Runtime. */
+ * per the ONNX text, NOTSET with output_shape) begin = t - t/2.
+ * t < 0 (the requested output is larger than `full`) is clamped to 0, so the
+ * extra outputs are zero (+ bias) at the end: ONNX Runtime does this for
+ * output_shape. For SAME_* with ek + output_padding < s ORT instead shrinks
+ * the output to `full` and the ONNX reference shifts by a negative pad; we
+ * keep the documented out = in * s. */
 ql_status ql_conv_geom_transpose(ql_op_ctx *c, const ql_conv_attrs *a, const int64_t *in, const int64_t *kernel,
                                  const int64_t *output_padding, const int64_t *output_shape, ql_conv_geom *g);
 
