@@ -1,10 +1,10 @@
 /* ONNX Runtime com.microsoft quantized matrix ops: QGemm,
- * MatMulIntegerToFloat, DynamicQuantizeMatMul and MatMulNBits.
+ * MatMulIntegerToFloat, DynamicQuantizeMatMul, MatMulNBits and QLinearConv.
  *
  * Integer products are exact (int32 accumulation, as in MLAS); the float
  * epilogues follow ORT's order of operations (see docs/ms-ops.md). These are
  * portable reference loops: correctness first, no blocking. */
-#include "op.h"
+#include "conv-geom.h"
 #include <math.h>
 
 static int is_q8(ql_dtype t) { return t == QL_UINT8 || t == QL_INT8; }
@@ -387,10 +387,89 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
   return QL_OK;
 }
 
+/* ------------------------------------------------- QLinearConv (com.microsoft) */
+
+/* As ONNX QLinearConv, plus channels_last (x is N x spatial... x C and y
+ * likewise). ORT requantizes each output channel with the float multiplier
+ * x_scale * w_scale[m] / y_scale (in that order) applied once to the int32
+ * accumulator, rounding half to even. Weights are always OIHW. */
+static ql_status ms_qlinear_conv(ql_op_ctx *c) {
+  const ql_tensor *x = ql_op_in(c, 0), *xs = ql_op_in(c, 1), *xz = ql_op_in(c, 2), *w = ql_op_in(c, 3), *ws = ql_op_in(c, 4),
+                  *wz = ql_op_in(c, 5), *ys = ql_op_in(c, 6), *yz = ql_op_in(c, 7), *bias = ql_op_in(c, 8);
+  if (!x || !xs || !xz || !w || !ws || !wz || !ys || !yz) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "the first 8 inputs are required");
+  if (!is_q8(x->dtype) || !is_q8(w->dtype) || !is_q8(yz->dtype)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "x, w and y must be uint8 or int8");
+  if (xz->dtype != x->dtype || wz->dtype != w->dtype) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "zero point types must match x and w");
+  if (xs->dtype != QL_FLOAT || ws->dtype != QL_FLOAT || ys->dtype != QL_FLOAT) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "scales must be float32");
+  if (xs->numel != 1 || xz->numel != 1 || ys->numel != 1 || yz->numel != 1)
+    return ql_op_fail(c, QL_ERR_UNSUPPORTED, "x and y scales and zero points must be scalars");
+  if (x->rank < 3 || w->rank != x->rank) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "x and w must have the same rank >= 3");
+  int cl = ql_attr_int(c->node, "channels_last", 0) != 0, nsp = x->rank - 2;
+  int64_t xin[QL_CONV_MAX_SPATIAL], N = x->dims[0], C = cl ? x->dims[x->rank - 1] : x->dims[1], M;
+  for (int i = 0; i < nsp; i++) xin[i] = x->dims[cl ? 1 + i : 2 + i];
+  ql_conv_attrs a;
+  ql_conv_geom g;
+  ql_status st;
+  if ((st = ql_conv_attrs_read(c, nsp, &a)) || (st = ql_conv_geom_forward(c, &a, xin, w->dims + 2, &g)) ||
+      (st = ql_conv_check_channels(c, 0, a.group, C, w->dims[0], w->dims[1], &M)))
+    return st;
+  int wspc, wzpc;
+  if ((st = per_col(c, ws, "w_scale", M, &wspc)) || (st = per_col(c, wz, "w_zero_point", M, &wzpc))) return st;
+  if (bias && (bias->dtype != QL_INT32 || bias->numel != M)) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "B must be int32 with M=%lld elements", (long long)M);
+  int64_t yd[QL_MAX_RANK];
+  yd[0] = N;
+  for (int i = 0; i < nsp; i++) yd[cl ? 1 + i : 2 + i] = g.out[i];
+  yd[cl ? x->rank - 1 : 1] = M;
+  ql_tensor *y = ql_op_output(c, 0, yz->dtype, x->rank, yd);
+  if (!y) return c->err->code;
+  if (y->numel == 0) return QL_OK;
+  int64_t cg = w->dims[1], mg = M / a.group, lo, hi;
+  ql_dtype_int_range(yz->dtype, &lo, &hi);
+  int32_t zx = ld8(x->dtype, xz->data, 0), zy = ld8(yz->dtype, yz->data, 0);
+  float sx = ((const float *)xs->data)[0], sy = ((const float *)ys->data)[0];
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t m = 0; m < M; m++) {
+      int64_t grp = m / mg;
+      int32_t zw = ld8(w->dtype, wz->data, wzpc ? m : 0);
+      float scale = sx * ((const float *)ws->data)[wspc ? m : 0] / sy;
+      float flo = (float)(lo - zy), fhi = (float)(hi - zy);
+      for (int64_t o = 0; o < g.out_size; o++) {
+        int64_t op[QL_CONV_MAX_SPATIAL], t = o;
+        for (int i = nsp - 1; i >= 0; i--) op[i] = t % g.out[i], t /= g.out[i];
+        int64_t sum = bias ? ((const int32_t *)bias->data)[m] : 0;
+        for (int64_t k = 0; k < g.kernel_size; k++) {
+          int64_t kp[QL_CONV_MAX_SPATIAL], ip = 0, inside = 1;
+          t = k;
+          for (int i = nsp - 1; i >= 0; i--) kp[i] = t % g.kernel[i], t /= g.kernel[i];
+          for (int i = 0; i < nsp; i++) {
+            int64_t q = op[i] * g.stride[i] + kp[i] * g.dilation[i] - g.pad_begin[i];
+            if (q < 0 || q >= g.in[i]) inside = 0;
+            ip = ip * g.in[i] + q;
+          }
+          if (!inside) continue; /* padding holds x_zero_point: contributes 0 */
+          for (int64_t ci = 0; ci < cg; ci++) {
+            int64_t ch = grp * cg + ci;
+            int64_t xi = cl ? (n * g.in_size + ip) * C + ch : (n * C + ch) * g.in_size + ip;
+            int32_t wv = ld8(w->dtype, w->data, (m * cg + ci) * g.kernel_size + k);
+            sum += (int64_t)(ld8(x->dtype, x->data, xi) - zx) * (wv - zw);
+          }
+        }
+        float v = (float)(int32_t)(uint32_t)(uint64_t)sum * scale;
+        v = v > flo ? v : flo;
+        v = v < fhi ? v : fhi;
+        int32_t q = (int32_t)nearbyintf(v) + zy;
+        int64_t yi = cl ? (n * g.out_size + o) * M + m : (n * M + m) * g.out_size + o;
+        if (yz->dtype == QL_UINT8) ((uint8_t *)y->data)[yi] = (uint8_t)q;
+        else ((int8_t *)y->data)[yi] = (int8_t)q;
+      }
+    }
+  return QL_OK;
+}
+
 const ql_op_def ql_ops_ms_qmath[] = {
     {"com.microsoft", "QGemm", 1, 1, qgemm},
     {"com.microsoft", "MatMulIntegerToFloat", 1, 1, matmul_integer_to_float},
     {"com.microsoft", "DynamicQuantizeMatMul", 1, 1, dynamic_quantize_matmul},
     {"com.microsoft", "MatMulNBits", 1, 1, matmul_nbits},
+    {"com.microsoft", "QLinearConv", 1, 1, ms_qlinear_conv},
     {0},
 };

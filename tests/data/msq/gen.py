@@ -358,6 +358,41 @@ def gen_matmulnbits():
               rng.standard_normal(4).astype(np.float16)], out_types=[TensorProto.FLOAT16])
 
 
+
+def gen_qlinearconv():
+    combos = [(np.uint8, np.uint8, 'u8u8'), (np.uint8, np.int8, 'u8s8'), (np.int8, np.int8, 's8s8')]
+    cfgs = [((1, 3, 6, 6), (4, 3, 3, 3), dict()),
+            ((2, 4, 7, 5), (6, 2, 3, 2), dict(group=2, pads=[1, 0, 1, 1], strides=[2, 1])),
+            ((1, 4, 6, 6), (4, 1, 3, 3), dict(group=4, pads=[1, 1, 1, 1])),  # depthwise
+            ((1, 2, 9), (3, 2, 3), dict(dilations=[2], strides=[2])),
+            ((1, 3, 5, 5), (2, 3, 1, 1), dict()),
+            ((1, 2, 6, 5), (3, 2, 2, 3), dict(auto_pad='SAME_UPPER'))]
+    for r in range(4 if BIG else 1):
+        sfx = '_%d' % r if BIG else ''
+        for xt, wt, tn in combos:
+            for k, (xs, wsh, attrs) in enumerate(cfgs):
+                if BIG:
+                    xs = xs[:2] + tuple(d * 2 for d in xs[2:])
+                M = wsh[0]
+                percol = k % 2 == 0
+                wscale = rng.uniform(0.001, 0.02, M).astype(f32) if percol else scale(0.001, 0.02)
+                wzp = (np.full(M, zp(wt) if wt == np.uint8 else 0, wt)) if percol else (zp(wt) if wt == np.uint8 else wt(0))
+                bias = rng.integers(-3000, 3000, M).astype(np.int32) if k % 3 != 1 else None
+                X = qrand(xt, xs)
+                W = qrand(wt, wsh)
+                ksz = int(np.prod(wsh[1:]))
+                ins = [X, scale(0.01, 0.05), zp(xt), W, wscale, wzp, scale(0.002, 0.01) * ksz ** 0.5, zp(xt), bias]
+                if bias is None:
+                    ins = ins[:8]
+                for cl in (0, 1):
+                    a = dict(attrs)
+                    if cl:
+                        a['channels_last'] = 1
+                        ins = [np.ascontiguousarray(np.moveaxis(X, 1, -1))] + ins[1:]
+                    case('qlinearconv_%s_%d%s%s' % (tn, k, '_nhwc' if cl else '', sfx), 'QLinearConv', ins, attrs=a,
+                         consts=(3, 4, 5, 8), out_types=[NP2T[np.dtype(xt)]])
+
+
 if __name__ == '__main__':
     os.makedirs(OUT, exist_ok=True)
     only = [a for a in sys.argv[1:] if a.startswith('gen_')]
