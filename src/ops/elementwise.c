@@ -83,8 +83,14 @@ static void bc_run(const bc_iter *it, bc_fn fn, void *ctx) {
   }
 }
 
+/* Broadcasting can make an output far larger than any input ([N,1] + [1,N]);
+ * such outputs are capped like the loader caps tensors, so that a small
+ * hostile model cannot ask for terabytes. */
+#define QL_BCAST_MAX_BYTES ((int64_t)1 << 31)
+
 /* Output shape of inputs broadcast together (numpy rules). */
-static ql_status bc_shape(ql_op_ctx *c, size_t n, const ql_tensor *const *in, int *rank, int64_t *dims) {
+static ql_status bc_shape(ql_op_ctx *c, size_t n, const ql_tensor *const *in, ql_dtype out_type, int *rank,
+                          int64_t *dims) {
   *rank = in[0]->rank;
   for (int i = 0; i < in[0]->rank; i++) dims[i] = in[0]->dims[i];
   for (size_t k = 1; k < n; k++) {
@@ -96,6 +102,9 @@ static ql_status bc_shape(ql_op_ctx *c, size_t n, const ql_tensor *const *in, in
     *rank = r;
     memcpy(dims, tmp, sizeof(int64_t) * (size_t)r);
   }
+  int64_t numel = ql_dims_numel(*rank, dims), bytes;
+  if (numel < 0 || ql_mul_overflow_i64(numel, (int64_t)ql_dtype_size(out_type), &bytes) || bytes > QL_BCAST_MAX_BYTES)
+    return ql_op_fail(c, QL_ERR_LIMIT, "broadcast output exceeds the %lld-byte limit", (long long)QL_BCAST_MAX_BYTES);
   return QL_OK;
 }
 
@@ -405,8 +414,9 @@ static ql_status run_binary(ql_op_ctx *c, bin_op op, int legacy_below) {
   const ql_tensor *in[2] = {a, b};
   int rank;
   int64_t dims[QL_MAX_RANK];
-  if ((st = bc_shape(c, 2, in, &rank, dims))) return st;
-  ql_tensor *y = ql_op_output(c, 0, bin_is_cmp(op) ? QL_BOOL : a->dtype, rank, dims);
+  ql_dtype ty = bin_is_cmp(op) ? QL_BOOL : a->dtype;
+  if ((st = bc_shape(c, 2, in, ty, &rank, dims))) return st;
+  ql_tensor *y = ql_op_output(c, 0, ty, rank, dims);
   if (!y) return c->err->code;
   return bin_apply(c, op, a, b, y);
 }
@@ -452,7 +462,7 @@ static ql_status run_variadic(ql_op_ctx *c, bin_op op, int mean) {
   }
   int rank;
   int64_t dims[QL_MAX_RANK];
-  ql_status st = bc_shape(c, c->n_in, c->in, &rank, dims);
+  ql_status st = bc_shape(c, c->n_in, c->in, c->in[0]->dtype, &rank, dims);
   if (st) return st;
   if (c->version < 8)
     for (size_t k = 0; k < c->n_in; k++)
@@ -506,7 +516,7 @@ static ql_status op_where(ql_op_ctx *c) {
   if (in[1]->dtype != in[2]->dtype) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "X and Y types differ");
   int rank;
   int64_t dims[QL_MAX_RANK];
-  ql_status st = bc_shape(c, 3, in, &rank, dims);
+  ql_status st = bc_shape(c, 3, in, in[1]->dtype, &rank, dims);
   if (st) return st;
   ql_tensor *y = ql_op_output(c, 0, in[1]->dtype, rank, dims);
   if (!y) return c->err->code;

@@ -787,6 +787,8 @@ static ql_status gather(ql_op_ctx *c) {
       return ql_op_fail(c, QL_ERR_INVALID_ARGUMENT, "index %lld is out of range [-%lld, %lld)", (long long)v,
                         (long long)dim, (long long)dim);
   }
+  ql_status st = check_out_size(c, x->dtype, r, d);
+  if (st) return st;
   ql_tensor *y = ql_op_output(c, 0, x->dtype, r, d);
   if (!y) return c->err->code;
   int64_t outer = 1, inner = 1;

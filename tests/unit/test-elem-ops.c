@@ -268,6 +268,15 @@ static void test_runaway_sizes_are_refused(void **state) {
   const float f0 = 0, f1 = INFINITY, f2 = 1;
   ql_tensor *in7[] = {tensor(QL_FLOAT, 0, NULL, &f0), tensor(QL_FLOAT, 0, NULL, &f1), tensor(QL_FLOAT, 0, NULL, &f2)};
   expect_fail(mk(11, "Range", 3, 1), in7, QL_ERR_INVALID_ARGUMENT, "finite");
+  /* small inputs whose broadcast (or gather) would be 2^32 elements */
+  int64_t dc[] = {1 << 16, 1}, dr[] = {1, 1 << 16}, d2[] = {2, 1 << 16}, di[] = {1 << 16};
+  ql_tensor *in9[] = {ql_tensor_new(QL_FLOAT, 2, dc, NULL), ql_tensor_new(QL_FLOAT, 2, dr, NULL)};
+  expect_fail(mk(14, "Add", 2, 1), in9, QL_ERR_LIMIT, "limit");
+  ql_tensor *in10[] = {ql_tensor_new(QL_BOOL, 2, dc, NULL), ql_tensor_new(QL_FLOAT, 2, dr, NULL),
+                       ql_tensor_new(QL_FLOAT, 0, NULL, NULL)};
+  expect_fail(mk(16, "Where", 3, 1), in10, QL_ERR_LIMIT, "limit");
+  ql_tensor *in11[] = {ql_tensor_new(QL_FLOAT, 2, d2, NULL), ql_tensor_new(QL_INT64, 1, di, NULL)};
+  expect_fail(mk(13, "Gather", 2, 1), in11, QL_ERR_LIMIT, "limit");
   const int64_t pads[] = {INT64_C(1) << 40, 0};
   ql_tensor *in8[] = {vec_f32(1, x), vec_i64(2, pads)};
   expect_fail(mk(13, "Pad", 2, 1), in8, QL_ERR_LIMIT, "limit");
