@@ -32,10 +32,18 @@ for d in "$fixtures"/*/; do
     for f in "$s"*.pb.gz; do gzip -dc "$f" >"$sd/$(basename "$f" .gz)"; done
     for f in "$s"*.pb; do ln -s "$f" "$sd/"; done
   done
-  out=$("$QLINEAR" test --verbose "$c" 2>&1 | head -1)
+  full=$("$QLINEAR" test --verbose "$c" 2>&1)
+  rc=$?
+  out=$(printf '%s\n' "$full" | head -1)
   echo "$out"
   case "$out" in
-  PASS*) ;;
+  PASS*)
+    # a clean exit too (sanitizer reports come after the PASS line)
+    if [ $rc -ne 0 ]; then
+      printf '%s\n' "$full"
+      status=1
+    fi
+    ;;
   SKIP*)
     if [ -f "$pending" ] && grep -qx "$name" "$pending"; then
       echo "  (pending: $name is listed in pending.txt)"

@@ -1,0 +1,1 @@
+ByJ<mrJytJEJytJEB68¾lw<,eYwb,eðjb/JÉ~MC5Nxux]^xxGE^xli0)j{s^

@@ -1,0 +1,1 @@
+ByJ<~‚•_*ˆ‰••”’Œ‚ˆ”’‚Kfidrf’„“ˆf‡”‹u\I”kV”’…tbRq…Nyjkuƒ}~ouyp~
