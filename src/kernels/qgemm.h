@@ -38,6 +38,20 @@
  * on the int8 B, so A is never transformed there. The AVX2 fallback has no
  * exact 8-bit multiply-add (vpmaddubsw saturates), so it widens to 16 bits
  * and uses vpmaddwd.
+ *
+ * ---- Using it from the ops ----
+ * MatMulInteger (2-D slice): pack_b(B, b_signed, K, N, N, 1, b_zp, per_col)
+ *   once; run with out_type I32, a_zp = the scalar a_zero_point.
+ * QLinearMatMul: the same with out_type U8/S8, mult[n] = a_scale * b_scale[n]
+ *   / y_scale computed in float32 (as the reference op does), out_zp =
+ *   y_zero_point, out_min/out_max = the type's range.
+ * QLinearConv / ConvInteger, group g: A = im2col rows (one output pixel per
+ *   row, K = C/group*kh*kw, padding filled with x_zero_point), B = the
+ *   weights of the group, which are N x K (OIHW): pack_b(w + g*N*K, ..., K,
+ *   N, 1, K, ...); bias goes in args.bias (int32, added before requant).
+ * Per-row a_zero_point is not supported (ORT refuses it too).
+ * A needs no alignment; 64-byte aligned rows with lda % 64 == 0 and K % 64
+ * == 0 let the AMX path read A in place instead of copying it.
  */
 #ifndef QL_KERNELS_QGEMM_H
 #define QL_KERNELS_QGEMM_H
