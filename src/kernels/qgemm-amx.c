@@ -58,7 +58,7 @@ static inline __attribute__((always_inline)) void drain(pending *q, const ql_qge
     /* unit u: panel j = u & two_n, row (u >> two_n) of 16 or 32 */
     int u = q->done, j = q->two_n ? u & 1 : 0, row = q->two_n ? u >> 1 : u, h = row >> 4, r = row & 15;
     int64_t mm = q->m + row;
-    if (mm < m_end) ql_epi512_store(&q->e[j], args, p, ot, mm, _mm512_load_si512((const void *)q->buf[2 * h + j][r]));
+    if (mm < m_end) ql_epi512_store(&q->e[j], args, p, ot, 0, mm, _mm512_load_si512((const void *)q->buf[2 * h + j][r]));
   }
   if (q->done == q->units) q->live = 0;
 }
@@ -67,16 +67,19 @@ static inline __attribute__((always_inline)) void block(const ql_qgemm_args *arg
                                                         const int sa, const ql_qgemm_out ot, const int two_m,
                                                         const int two_n,
                                                         int64_t m, int64_t m_end, int64_t pn, int64_t nb,
-                                                        int64_t ne, int32_t (*buf)[16][16], pending *q) {
+                                                        int64_t ne, const int32_t (*ct)[16], int32_t (*buf)[16][16],
+                                                        pending *q) {
   const int64_t kp = p->kp;
   int64_t lda;
   const uint8_t *a0 = ql_qgemm_a_block(p, m, two_m ? 32 : 16, &lda), *a1 = a0 + 16 * lda;
   const int8_t *b0 = args->pb->data + pn * kp, *b1 = b0 + 16 * kp;
   const int quota = q->live ? (int)((q->units + kp / 64 - 1) / (kp / 64)) : 0;
-  _tile_zero(0);
-  if (two_n) _tile_zero(1);
-  if (two_m) _tile_zero(2);
-  if (two_m && two_n) _tile_zero(3);
+  /* the accumulators start from bias + a_zp' * colk (ct, one row read 16
+   * times with stride 0): one add less in the epilogue */
+  _tile_loadd(0, ct[0], 0);
+  if (two_n) _tile_loadd(1, ct[1], 0);
+  if (two_m) _tile_loadd(2, ct[0], 0);
+  if (two_m && two_n) _tile_loadd(3, ct[1], 0);
   for (int64_t k = 0; k < kp; k += 64) {
     _tile_loadd(4, a0 + k, lda);
     _tile_loadd(6, b0 + k * 16, 64);
@@ -93,6 +96,16 @@ static inline __attribute__((always_inline)) void block(const ql_qgemm_args *arg
     drain(q, args, p, ot, m_end, quota);
   }
   drain(q, args, p, ot, m_end, 1 << 30);
+  if (ot == QL_QGEMM_OUT_I32 && !p->rowsum && two_m && two_n && m + 32 <= m_end && pn >= nb && pn + 32 <= ne) {
+    /* int32 output of a whole block needs no epilogue at all */
+    int32_t *c = (int32_t *)args->c + m * args->ldc + pn;
+    const size_t ldc = (size_t)args->ldc * 4;
+    _tile_stored(0, c, ldc);
+    _tile_stored(1, c + 16, ldc);
+    _tile_stored(2, c + 16 * args->ldc, ldc);
+    _tile_stored(3, c + 16 * args->ldc + 16, ldc);
+    return;
+  }
   _tile_stored(0, buf[0], 64);
   if (two_n) _tile_stored(1, buf[1], 64);
   if (two_m) _tile_stored(2, buf[2], 64);
@@ -115,18 +128,24 @@ static inline __attribute__((always_inline)) void compute(const ql_qgemm_args *a
   _Alignas(64) int32_t buf[2][4][16][16]; /* double buffered: one drains while the other fills */
   pending q = {0};
   int cur = 0;
+  _Alignas(64) int32_t ct[2][16];
   for (int64_t pn = n0 / 16 * 16; pn < n1; pn += 32) {
     const int two_n = pn + 16 < n1;
+    for (int j = 0; j < 1 + two_n; j++) {
+      ql_epi512 e;
+      ql_epi512_init(&e, args, p, pn + 16 * j, n0, n1);
+      _mm512_store_si512((void *)ct[j], e.colterm);
+    }
     for (int64_t m = m0; m < m1; m += 32, cur ^= 1) {
       const int two_m = m + 16 < m1;
       if (two_m && two_n)
-        block(args, p, sa, ot, 1, 1, m, m1, pn, n0, n1, buf[cur], &q);
+        block(args, p, sa, ot, 1, 1, m, m1, pn, n0, n1, (const int32_t(*)[16])ct, buf[cur], &q);
       else if (two_m)
-        block(args, p, sa, ot, 1, 0, m, m1, pn, n0, n1, buf[cur], &q);
+        block(args, p, sa, ot, 1, 0, m, m1, pn, n0, n1, (const int32_t(*)[16])ct, buf[cur], &q);
       else if (two_n)
-        block(args, p, sa, ot, 0, 1, m, m1, pn, n0, n1, buf[cur], &q);
+        block(args, p, sa, ot, 0, 1, m, m1, pn, n0, n1, (const int32_t(*)[16])ct, buf[cur], &q);
       else
-        block(args, p, sa, ot, 0, 0, m, m1, pn, n0, n1, buf[cur], &q);
+        block(args, p, sa, ot, 0, 0, m, m1, pn, n0, n1, (const int32_t(*)[16])ct, buf[cur], &q);
     }
   }
   drain(&q, args, p, ot, m1, 1 << 30);

@@ -41,7 +41,7 @@ static inline __attribute__((always_inline)) void kernel_mxn(const ql_qgemm_args
     ql_epi512_init(&e, args, p, pn + 16 * j, nb, ne);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
-      if (m + r < m_end) ql_epi512_store(&e, args, p, args->out_type, m + r, acc[r][j]);
+      if (m + r < m_end) ql_epi512_store(&e, args, p, args->out_type, 1, m + r, acc[r][j]);
   }
 }
 
@@ -77,7 +77,7 @@ static inline __attribute__((always_inline)) void kernel_gemv(const ql_qgemm_arg
   for (int j = 0; j < NP; j++) {
     ql_epi512 e;
     ql_epi512_init(&e, args, p, pn + 16 * j, nb, ne);
-    ql_epi512_store(&e, args, p, args->out_type, m, _mm512_add_epi32(acc0[j], acc1[j]));
+    ql_epi512_store(&e, args, p, args->out_type, 1, m, _mm512_add_epi32(acc0[j], acc1[j]));
   }
 }
 

@@ -40,12 +40,13 @@ static inline __attribute__((always_inline)) void ql_epi512_init(ql_epi512 *e, c
   e->zp = _mm512_set1_epi32(args->out_zp);
 }
 
-/* dot: the raw 16 sums of row m. ot is args->out_type, passed separately so
- * that callers may make it a compile-time constant. */
+/* dot: the raw 16 sums of row m, or (add_colterm 0) sums that started from
+ * e->colterm already. ot is args->out_type, passed separately so that
+ * callers may make it a compile-time constant. */
 static inline __attribute__((always_inline)) void ql_epi512_store(const ql_epi512 *e, const ql_qgemm_args *args,
                                                                   const ql_qgemm_prep *p, const ql_qgemm_out ot,
-                                                                  int64_t m, __m512i dot) {
-  __m512i acc = _mm512_add_epi32(dot, e->colterm);
+                                                                  const int add_colterm, int64_t m, __m512i dot) {
+  __m512i acc = add_colterm ? _mm512_add_epi32(dot, e->colterm) : dot;
   if (p->rowsum) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(e->bzp, _mm512_set1_epi32(p->rowsum[m])));
   size_t off = (size_t)(m * args->ldc + e->n0);
   switch (ot) {
