@@ -288,6 +288,60 @@ static ql_status global_max_pool(ql_op_ctx *c) { return global_pool(c, POOL_MAX)
 static ql_status global_average_pool(ql_op_ctx *c) { return global_pool(c, POOL_AVG); }
 static ql_status global_lp_pool(ql_op_ctx *c) { return global_pool(c, POOL_LP); }
 
+/* Scatters X into a zero tensor at the flat indices I (MaxPool's second
+ * output), which index the inferred shape (in - 1) * stride + kernel - pads
+ * per spatial axis. A larger output_shape keeps that block at its start and
+ * zero-fills the rest (as the reference and ONNX Runtime do). */
+static ql_status max_unpool(ql_op_ctx *c) {
+  const ql_tensor *x = ql_op_in(c, 0), *ix = ql_op_in(c, 1), *os = ql_op_in(c, 2);
+  if (!x || !ix) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "inputs X and I are required");
+  if (!pool_type_ok(POOL_AVG, x->dtype))
+    return ql_op_fail(c, QL_ERR_UNSUPPORTED, "input type %s is not supported", ql_dtype_name(x->dtype));
+  if (x->rank < 3) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "X has rank %d, expected >= 3", x->rank);
+  if (ix->dtype != QL_INT64 || ix->rank != x->rank || memcmp(ix->dims, x->dims, sizeof(int64_t) * (size_t)x->rank))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "I must be int64 with the shape of X");
+  int n = x->rank - 2;
+  int64_t k[SP_MAX], st[SP_MAX], pads[2 * SP_MAX], ydims[QL_MAX_RANK];
+  size_t kn = 0;
+  if (!ql_attr_ints(c->node, "kernel_shape", &kn)) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "kernel_shape is required");
+  ql_status s;
+  if ((s = read_list(c, "kernel_shape", n, 1, 1, k)) || (s = read_list(c, "strides", n, 1, 1, st)) ||
+      (s = read_list(c, "pads", 2 * n, 0, 0, pads)))
+    return s;
+  int64_t inf[QL_MAX_RANK];
+  inf[0] = x->dims[0];
+  inf[1] = x->dims[1];
+  for (int i = 0; i < n; i++) inf[i + 2] = (x->dims[i + 2] - 1) * st[i] + k[i] - pads[i] - pads[i + n];
+  memcpy(ydims, inf, sizeof inf);
+  if (os && os->numel > 0 && ql_tensor_to_i64s(os, ydims, QL_MAX_RANK) != x->rank)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "output_shape must list %d dims", x->rank);
+  for (int i = 0; i < x->rank; i++)
+    if (inf[i] < 0 || ydims[i] < inf[i])
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "output dim %d is %lld, the unpooled size is %lld", i,
+                        (long long)ydims[i], (long long)inf[i]);
+  int64_t inf_numel = ql_dims_numel(x->rank, inf);
+  if (inf_numel < 0 || ql_dims_numel(x->rank, ydims) < 0)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "output shape overflows");
+  ql_tensor *y = ql_op_output(c, 0, x->dtype, x->rank, ydims);
+  if (!y) return c->err->code;
+  size_t es = ql_dtype_size(x->dtype);
+  for (int64_t i = 0; i < x->numel; i++) {
+    int64_t at = ((const int64_t *)ix->data)[i];
+    if (at < 0 || at >= inf_numel)
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "index %lld is outside the unpooled tensor (%lld elements)",
+                        (long long)at, (long long)inf_numel);
+    /* the same coordinates in the (possibly larger) output */
+    int64_t r = at, o = 0, stride = 1;
+    for (int d = x->rank - 1; d >= 0; d--) {
+      o += (r % inf[d]) * stride;
+      r /= inf[d];
+      stride *= ydims[d];
+    }
+    memcpy((char *)y->data + (size_t)o * es, (const char *)x->data + (size_t)i * es, es);
+  }
+  return QL_OK;
+}
+
 const ql_op_def ql_ops_pool[] = {
     {"", "MaxPool", 1, 22, max_pool},
     {"", "AveragePool", 1, 22, average_pool},
@@ -295,5 +349,6 @@ const ql_op_def ql_ops_pool[] = {
     {"", "GlobalMaxPool", 1, 22, global_max_pool},
     {"", "GlobalAveragePool", 1, 22, global_average_pool},
     {"", "GlobalLpPool", 1, 22, global_lp_pool},
+    {"", "MaxUnpool", 9, 22, max_unpool},
     {0},
 };
