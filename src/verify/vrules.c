@@ -688,15 +688,23 @@ static void why_dynamic(const vctx *c, int v, char *buf, size_t n) {
   else snprintf(buf, n, "not defined anywhere in the graph");
 }
 
+/* Parameters made by DynamicQuantizeLinear are the standard dynamic scheme:
+ * the model says so through the op itself, so they stay warnings under
+ * --strict. Anything else computed at run time where a static model is
+ * claimed (--strict) is an error. */
+static int from_dynamic_q(const vctx *c, int v) {
+  return v >= 0 && c->vals[v].producer >= 0 && is_op(c->g->nodes[c->vals[v].producer], "DynamicQuantizeLinear");
+}
+
 void vcheck_dynamic(vctx *c) {
-  ql_vseverity sev = c->opt.strict ? QL_VERROR : QL_VWARNING;
+  ql_vseverity strict_sev = c->opt.strict ? QL_VERROR : QL_VWARNING, sev;
   for (size_t i = 0; i < c->n_decls; i++) {
     const vdecl *d = &c->decls[i];
     if (d->implicit) continue;
     const ql_node *n = c->g->nodes[d->node];
     if (is_op(n, "DynamicQuantizeLinear")) {
       c->rep->dynamic_params += 2;
-      vreport(c, "dynamic-params", sev, d->node, vname(c, d->tensor),
+      vreport(c, "dynamic-params", QL_VWARNING, d->node, vname(c, d->tensor),
               "y_scale '%s' and y_zero_point '%s' are computed at run time (dynamic quantization)", vname(c, d->scale),
               vname(c, d->zp));
       continue;
@@ -704,12 +712,14 @@ void vcheck_dynamic(vctx *c) {
     char why[160], op[64];
     if (d->has_scale && d->scale >= 0 && !c->vals[d->scale].is_static) {
       c->rep->dynamic_params++;
+      sev = from_dynamic_q(c, d->scale) ? QL_VWARNING : strict_sev;
       why_dynamic(c, d->scale, why, sizeof why);
       vreport(c, "dynamic-params", sev, d->node, vname(c, d->tensor), "%s '%s' is %s, not an initializer or Constant",
               scale_operand(d, op, sizeof op), vname(c, d->scale), why);
     }
     if (d->zp >= 0 && !c->vals[d->zp].is_static) {
       c->rep->dynamic_params++;
+      sev = from_dynamic_q(c, d->zp) ? QL_VWARNING : strict_sev;
       why_dynamic(c, d->zp, why, sizeof why);
       vreport(c, "dynamic-params", sev, d->node, vname(c, d->tensor), "%s '%s' is %s, not an initializer or Constant",
               zp_operand(d, op, sizeof op), vname(c, d->zp), why);
