@@ -542,7 +542,10 @@ static ql_status slice(ql_op_ctx *c) {
       s = s < 0 ? -1 : s > dim - 1 ? dim - 1 : s;
       e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
     }
-    int64_t len = step > 0 ? (e > s ? (e - s - 1) / step + 1 : 0) : (s > e ? (s - e - 1) / (-step) + 1 : 0);
+    /* unsigned: -step overflows for INT64_MIN */
+    uint64_t ustep = step > 0 ? (uint64_t)step : 0 - (uint64_t)step;
+    int64_t len = step > 0 ? (e > s ? (int64_t)((uint64_t)(e - s - 1) / ustep) + 1 : 0)
+                           : (s > e ? (int64_t)((uint64_t)(s - e - 1) / ustep) + 1 : 0);
     b[a] = s;
     st[a] = step;
     d[a] = len;

@@ -209,6 +209,14 @@ static void test_slice_clamping(void **state) {
   const float want[] = {5, 3, 1};
   for (int i = 0; i < 3; i++) assert_true(((float *)out[0]->data)[i] == want[i]);
   ql_tensor_free(out[0]);
+  /* the most negative step takes just the start element */
+  one_node o2 = mk(13, "Slice", 5, 1);
+  const int64_t s2[] = {-1}, e2[] = {INT64_MIN}, st2[] = {INT64_MIN};
+  ql_tensor *in2[] = {vec_f32(6, x), vec_i64(1, s2), vec_i64(1, e2), vec_i64(1, ax), vec_i64(1, st2)}, *out2[1] = {0};
+  assert_int_equal(run(&o2, in2, out2, &e), QL_OK);
+  assert_int_equal(out2[0]->numel, 1);
+  assert_true(((float *)out2[0]->data)[0] == 5);
+  ql_tensor_free(out2[0]);
 }
 
 /* ---------------------------------------------------------------- refusals */
