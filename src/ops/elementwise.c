@@ -112,7 +112,7 @@ static ql_status bc_shape(ql_op_ctx *c, size_t n, const ql_tensor *const *in, ql
 
 typedef enum {
   B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MOD, B_FMOD, B_MIN, B_MAX, B_PRELU,
-  B_EQ, B_LT, B_LE, B_GT, B_GE, B_AND, B_OR, B_XOR, B_COPY, B_BAND, B_BOR, B_BXOR, B_SHL, B_SHR
+  B_EQ, B_LT, B_LE, B_GT, B_GE, B_AND, B_OR, B_XOR, B_COPY
 } bin_op;
 
 static int bin_is_cmp(bin_op op) { return op >= B_EQ && op <= B_XOR; }
@@ -143,8 +143,8 @@ static inline double bin_f64(bin_op op, double a, double b) {
   case B_OR: return (a != 0) | (b != 0);
   case B_XOR: return (a != 0) ^ (b != 0);
   case B_COPY: return a;
-  default: return 0; /* bitwise ops take integers only */
   }
+  return 0;
 }
 
 static inline float bin_f32(bin_op op, float a, float b) {
@@ -211,11 +211,8 @@ static inline int64_t bin_i64(bin_op op, int64_t a, int64_t b, int *bad) {
   case B_OR: return (a != 0) | (b != 0);
   case B_XOR: return (a != 0) ^ (b != 0);
   case B_COPY: return a;
-  case B_BAND: return a & b;
-  case B_BOR: return a | b;
-  case B_BXOR: return a ^ b;
-  default: return 0; /* shifts are unsigned-only */
   }
+  return 0;
 }
 
 static inline uint64_t bin_u64(bin_op op, uint64_t a, uint64_t b, int *bad) {
@@ -244,12 +241,6 @@ static inline uint64_t bin_u64(bin_op op, uint64_t a, uint64_t b, int *bad) {
   case B_OR: return (a != 0) | (b != 0);
   case B_XOR: return (a != 0) ^ (b != 0);
   case B_COPY: return a;
-  case B_BAND: return a & b;
-  case B_BOR: return a | b;
-  case B_BXOR: return a ^ b;
-  /* shifting by the width or more leaves no bits (numpy), never C's UB */
-  case B_SHL: return b >= 64 ? 0 : a << b;
-  case B_SHR: return b >= 64 ? 0 : a >> b;
   }
   return 0;
 }
@@ -355,12 +346,6 @@ static ql_status check_bin_types(ql_op_ctx *c, bin_op op, ql_dtype ta, ql_dtype 
     if (ta != QL_BOOL || tb != QL_BOOL) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "inputs must be bool");
     return QL_OK;
   }
-  if (op >= B_BAND) {
-    if (ta != tb || !ql_dtype_is_int(ta) || (op >= B_SHL && ql_dtype_is_signed(ta)))
-      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "inputs must be %sinteger tensors of one type",
-                        op >= B_SHL ? "unsigned " : "");
-    return QL_OK;
-  }
   if (op != B_POW && ta != tb)
     return ql_op_fail(c, QL_ERR_INVALID_MODEL, "input types differ (%s and %s)", ql_dtype_name(ta), ql_dtype_name(tb));
   if (op == B_EQ && (ta == QL_STRING || ta == QL_BOOL)) return QL_OK;
@@ -450,15 +435,6 @@ static ql_status op_greater_equal(ql_op_ctx *c) { return run_binary(c, B_GE, 0);
 static ql_status op_and(ql_op_ctx *c) { return run_binary(c, B_AND, 7); }
 static ql_status op_or(ql_op_ctx *c) { return run_binary(c, B_OR, 7); }
 static ql_status op_xor(ql_op_ctx *c) { return run_binary(c, B_XOR, 7); }
-static ql_status op_bitwise_and(ql_op_ctx *c) { return run_binary(c, B_BAND, 0); }
-static ql_status op_bitwise_or(ql_op_ctx *c) { return run_binary(c, B_BOR, 0); }
-static ql_status op_bitwise_xor(ql_op_ctx *c) { return run_binary(c, B_BXOR, 0); }
-static ql_status op_bitshift(ql_op_ctx *c) {
-  const char *d = ql_attr_string(c->node, "direction", "");
-  if (!strcmp(d, "LEFT")) return run_binary(c, B_SHL, 0);
-  if (!strcmp(d, "RIGHT")) return run_binary(c, B_SHR, 0);
-  return ql_op_fail(c, QL_ERR_INVALID_MODEL, "direction must be \"LEFT\" or \"RIGHT\", not \"%s\"", d);
-}
 
 /* PRelu: slope broadcasts to X (unidirectionally); the output has X's shape. */
 static ql_status op_prelu(ql_op_ctx *c) {
@@ -558,7 +534,7 @@ typedef enum {
   U_ABS, U_NEG, U_RELU, U_SIGMOID, U_HSIGMOID, U_HSWISH, U_TANH, U_ERF, U_GELU, U_GELU_TANH, U_EXP, U_LOG,
   U_SQRT, U_RECIP, U_LEAKY, U_SIGN, U_SOFTPLUS, U_ELU, U_SELU, U_MISH, U_ROUND, U_FLOOR, U_CEIL, U_SOFTSIGN,
   U_THRELU, U_CELU, U_SIN, U_COS, U_TAN, U_ASIN, U_ACOS, U_ATAN, U_SINH, U_COSH, U_ASINH, U_ACOSH, U_ATANH,
-  U_SHRINK, U_SWISH, U_NOT, U_BNOT
+  U_SHRINK, U_SWISH, U_NOT
 } un_op;
 
 typedef struct {
@@ -609,8 +585,8 @@ static inline double un_f64(un_op op, double x, const un_params *p) {
   case U_SHRINK: return x < -p->alpha ? x + p->beta : x > p->alpha ? x - p->beta : 0;
   case U_SWISH: return x / (1 + exp(-p->alpha * x));
   case U_NOT: return x == 0;
-  default: return 0;
   }
+  return 0;
 }
 
 /* Integer forms (the ops whose schemas allow integer types). */
@@ -621,7 +597,6 @@ static inline int64_t un_i64(un_op op, int64_t x) {
   case U_RELU: return x < 0 ? 0 : x;
   case U_SIGN: return x > 0 ? 1 : x < 0 ? -1 : 0;
   case U_NOT: return x == 0;
-  case U_BNOT: return ~x;
   default: return x;
   }
 }
@@ -705,14 +680,13 @@ static ql_status run_unary(ql_op_ctx *c, un_op op, const un_params *p, int types
   if (!y) return c->err->code;
   if (t == QL_FLOAT) {
     un_f32_loop(op, x->data, y->data, x->numel, p);
-  } else if (kind == T_FLOAT ||
-             !(op == U_ABS || op == U_NEG || op == U_RELU || op == U_SIGN || op == U_NOT || op == U_BNOT)) {
+  } else if (kind == T_FLOAT || !(op == U_ABS || op == U_NEG || op == U_RELU || op == U_SIGN || op == U_NOT)) {
     /* integer Erf and friends: the real result converted back (truncated) */
     for (int64_t i = 0; i < x->numel; i++) ql_store_f64(t, y->data, i, un_f64(op, ql_load_f64(t, x->data, i), p));
   } else if (t == QL_UINT64) {
     for (int64_t i = 0; i < x->numel; i++) {
       uint64_t v = ((const uint64_t *)x->data)[i];
-      ((uint64_t *)y->data)[i] = op == U_SIGN ? v != 0 : op == U_NEG ? 0 - v : op == U_BNOT ? ~v : v;
+      ((uint64_t *)y->data)[i] = op == U_SIGN ? v != 0 : op == U_NEG ? 0 - v : v;
     }
   } else {
     for (int64_t i = 0; i < x->numel; i++) ql_store_i64(t, y->data, i, un_i64(op, ql_load_i64(t, x->data, i)));
@@ -755,7 +729,6 @@ UNARY(op_asinh, U_ASINH, T_FLOAT)
 UNARY(op_acosh, U_ACOSH, T_FLOAT)
 UNARY(op_atanh, U_ATANH, T_FLOAT)
 UNARY(op_not, U_NOT, T_BOOL)
-UNARY(op_bitwise_not, U_BNOT, T_SINT | T_UINT)
 
 static ql_status op_relu(ql_op_ctx *c) {
   un_params p = {0, 0, 0};
@@ -957,11 +930,6 @@ const ql_op_def ql_ops_elementwise[] = {
     {"", "And", 1, 7, op_and},
     {"", "Or", 1, 7, op_or},
     {"", "Xor", 1, 7, op_xor},
-    {"", "BitwiseAnd", 18, 18, op_bitwise_and},
-    {"", "BitwiseOr", 18, 18, op_bitwise_or},
-    {"", "BitwiseXor", 18, 18, op_bitwise_xor},
-    {"", "BitwiseNot", 18, 18, op_bitwise_not},
-    {"", "BitShift", 11, 11, op_bitshift},
     {"", "Where", 9, 16, op_where},
     {"", "PRelu", 1, 16, op_prelu},
     {"", "Clip", 1, 13, op_clip},
