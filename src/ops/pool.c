@@ -156,60 +156,57 @@ static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
   double *xv = to_f64(c, x);
   if (!xv) return c->err->code;
 
-  int64_t planes = x->dims[0] * x->dims[1], in_plane = 1, out_plane = 1, ktaps = 1;
+  int64_t planes = x->dims[0] * x->dims[1], in_plane = 1, out_plane = 1;
   int64_t cm_stride[SP_MAX]; /* column-major strides for storage_order 1 */
   for (int i = 0; i < n; i++) {
     cm_stride[i] = in_plane;
     in_plane *= g.in[i];
     out_plane *= g.out[i];
-    ktaps *= g.k[i];
   }
-  int64_t opos[SP_MAX], kpos[SP_MAX], start[SP_MAX];
+  /* Only the taps that land inside the input are visited, in row-major
+   * order: t in [lo, hi] per axis. The cost stays bounded by the input even
+   * for absurd kernels or pads. */
+  int64_t opos[SP_MAX], kpos[SP_MAX], start[SP_MAX], lo[SP_MAX], hi[SP_MAX];
   for (int64_t pl = 0; pl < planes; pl++) {
     const double *xp = xv + pl * in_plane;
     for (int i = 0; i < n; i++) opos[i] = 0;
     for (int64_t o = 0; o < out_plane; o++) {
       /* one window */
       int64_t inpad = 1; /* taps inside the (explicitly) padded input */
+      int empty = 0;
       for (int i = 0; i < n; i++) {
         start[i] = opos[i] * g.s[i] - g.pb[i];
-        kpos[i] = 0;
+        lo[i] = start[i] >= 0 ? 0 : ceil_div(-start[i], g.d[i]);
+        hi[i] = floor_div(g.in[i] - 1 - start[i], g.d[i]);
+        if (hi[i] > g.k[i] - 1) hi[i] = g.k[i] - 1;
+        if (hi[i] < lo[i]) empty = 1;
+        kpos[i] = lo[i];
+        int64_t phi = floor_div(g.in[i] + g.pe[i] - 1 - start[i], g.d[i]); /* start >= -pb always */
+        inpad *= phi < 0 ? 0 : (phi > g.k[i] - 1 ? g.k[i] - 1 : phi) + 1;
       }
       double acc = 0;
       int64_t cnt = 0, best = -1;
-      for (int i = 0; i < n; i++) {
-        int64_t ins = 0;
-        for (int64_t t = 0; t < g.k[i]; t++) {
-          int64_t q = start[i] + t * g.d[i];
-          ins += q >= -g.pb[i] && q < g.in[i] + g.pe[i];
-        }
-        inpad *= ins;
-      }
-      for (int64_t t = 0; t < ktaps; t++) {
-        int64_t idx = 0, ok = 1;
-        for (int i = 0; i < n && ok; i++) {
-          int64_t q = start[i] + kpos[i] * g.d[i];
-          if (q < 0 || q >= g.in[i]) ok = 0;
-          idx = idx * g.in[i] + q;
-        }
-        if (ok) {
-          double v = xp[idx];
-          if (kind == POOL_MAX) {
-            if (best < 0 || v > acc) {
-              acc = v;
-              best = idx;
-            }
-          } else if (kind == POOL_AVG) {
-            acc += v;
-          } else {
-            acc += pow(fabs(v), p);
+      while (!empty) {
+        int64_t idx = 0;
+        for (int i = 0; i < n; i++) idx = idx * g.in[i] + start[i] + kpos[i] * g.d[i];
+        double v = xp[idx];
+        if (kind == POOL_MAX) {
+          if (best < 0 || v > acc) {
+            acc = v;
+            best = idx;
           }
-          cnt++;
+        } else if (kind == POOL_AVG) {
+          acc += v;
+        } else {
+          acc += pow(fabs(v), p);
         }
-        for (int i = n - 1; i >= 0; i--) {
-          if (++kpos[i] < g.k[i]) break;
-          kpos[i] = 0;
+        cnt++;
+        int i = n - 1;
+        for (; i >= 0; i--) {
+          if (++kpos[i] <= hi[i]) break;
+          kpos[i] = lo[i];
         }
+        if (i < 0) break;
       }
       int64_t oi = pl * out_plane + o;
       if (kind == POOL_AVG) acc /= (double)(count_include_pad ? inpad : cnt);

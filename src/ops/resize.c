@@ -99,19 +99,16 @@ static double cubic_w(double x, double a) {
 static ql_status build_taps(ql_op_ctx *c, const resize_opts *o, int64_t in, int64_t out, double scale,
                             double outw, double r0, double r1, axis_taps *t) {
   double s = o->antialias && scale < 1 ? scale : 1; /* filter stretch when downscaling */
-  int64_t start;
-  int n;
-  if (o->mode == M_NEAREST) {
-    start = 0;
-    n = 1;
-  } else if (o->mode == M_LINEAR) {
-    start = (int64_t)floor(-1 / s) + 1;
-    n = (int)(2 - 2 * start);
-  } else {
-    start = (int64_t)floor(-2 / s) + 1;
-    n = (int)(2 - 2 * start);
-  }
-  if (n > 4096) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "antialias filter of %d taps (scale %g) is too wide", n, scale);
+  /* taps start..start+n-1 around x_original; the support is 1 (linear) or
+   * 2 (cubic) pixels each side, stretched by 1/s */
+  double support = o->mode == M_NEAREST ? 0 : o->mode == M_LINEAR ? 1 : 2;
+  double fstart = o->mode == M_NEAREST ? 0 : floor(-support / s) + 1;
+  /* out >= 1 implies scale >= ~1/(2 in), so a stretched filter spans at most
+   * a few times the input; anything wider is a broken scale */
+  if (!(fstart >= -(2.0 * (double)in + 8)) || fstart < -1e9)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "antialias filter for scale %g is wider than the input", scale);
+  int64_t start = (int64_t)fstart;
+  int n = o->mode == M_NEAREST ? 1 : (int)(2 - 2 * start);
   t->n = n;
   size_t cnt = (size_t)out * (size_t)n;
   t->idx = ql_malloc((cnt ? cnt : 1) * sizeof *t->idx);
