@@ -21,3 +21,17 @@ double ql_probe_avx512vnni_ops(long iters) {
                      "xmm31", "cc");
   return (double)n * 20 * 16 * 4 * 2;
 }
+
+/* Read-bandwidth probe: sums n bytes (n % 256 == 0) with four independent
+ * 64-byte load streams, as the GEMV kernel reads its packed B. */
+int64_t ql_probe_read(const void *p, size_t n) {
+  const __m512i *v = p;
+  __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i < n / 64; i += 4) {
+    s0 = _mm512_add_epi64(s0, _mm512_load_si512(v + i));
+    s1 = _mm512_add_epi64(s1, _mm512_load_si512(v + i + 1));
+    s2 = _mm512_add_epi64(s2, _mm512_load_si512(v + i + 2));
+    s3 = _mm512_add_epi64(s3, _mm512_load_si512(v + i + 3));
+  }
+  return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+}

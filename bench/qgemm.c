@@ -224,6 +224,21 @@ int main(int argc, char **argv) {
     }
     char shape[32];
     snprintf(shape, sizeof shape, "%ld,%ld,%ld", m, k, n);
+    if (m == 1 && nc > 0 && ql_isa_supported(QL_ISA_AVX512VNNI)) {
+      /* GEMV streams B: compare with reading as many bytes as fast as possible */
+      size_t bytes = (size_t)(cfg[0].pb->kp * cfg[0].pb->np);
+      double best = 1e9;
+      volatile int64_t sink = 0;
+      for (int r = 0; r < reps; r++) {
+        double t0 = cpu_now();
+        sink += ql_probe_read(cfg[0].pb->data, bytes / 256 * 256);
+        double t = cpu_now() - t0;
+        if (t < best) best = t;
+      }
+      (void)sink;
+      printf("%-16s read probe over the packed B (%.1f MB): %.1f GB/s per thread (best of %d)\n", shape, bytes / 1e6,
+             bytes / best * 1e-9, reps);
+    }
     for (int i = 0; i < nc; i++) {
       qsort(cfg[i].samples, (size_t)reps, sizeof(double), cmp_double);
       qsort(cfg[i].cpu_samples, (size_t)reps, sizeof(double), cmp_double);
@@ -231,8 +246,11 @@ int main(int argc, char **argv) {
       double t = cfg[i].samples[reps / 2], gops = ops / t * 1e-9, cgops = ops / cfg[i].cpu_samples[reps / 2] * 1e-9;
       char pk[16] = "-";
       if (cfg[i].ratio[reps / 2] > 0) snprintf(pk, sizeof pk, "%.0f%%", 100 * cfg[i].ratio[reps / 2]);
-      printf("%-16s %-11s %-26s %3d %9.3f %9.1f %9.1f %6s\n", shape, ql_isa_name(cfg[i].isa),
+      printf("%-16s %-11s %-26s %3d %9.3f %9.1f %9.1f %6s", shape, ql_isa_name(cfg[i].isa),
              ql_qgemm_kernel_name(cfg[i].pb, m), threads[cfg[i].threads], t * 1e3, gops, cgops, pk);
+      if (m == 1) /* B bytes over the per-thread CPU time: bandwidth if the threads had the cores */
+        printf("  B at %.1f GB/s", (double)(cfg[i].pb->kp * cfg[i].pb->np) / cfg[i].cpu_samples[reps / 2] * 1e-9);
+      printf("\n");
     }
     for (int i = 0; i < nc; i += n_threads) ql_qgemm_packed_b_free(cfg[i].pb);
     free(ws);
