@@ -55,23 +55,23 @@ ql_status ql_qgemm_pack_b(const void *b, int b_signed, int64_t k, int64_t n, int
   pb->need_rowsum = 0;
   for (int64_t p0 = 0; p0 < pb->np; p0 += QL_QGEMM_NR) {
     int8_t *panel = pb->data + p0 * pb->kp;
+    const int64_t cols = n - p0 < QL_QGEMM_NR ? n - p0 : QL_QGEMM_NR;
+    uint32_t sum[QL_QGEMM_NR] = {0};
+    /* k outer: a row-major B is then read 16 contiguous bytes at a time */
+    for (int64_t kk = 0; kk < k; kk++) {
+      const uint8_t *row = src + kk * stride_k + p0 * stride_n;
+      int8_t *dst = panel + (kk / 4) * 64 + (kk % 4);
+      for (int64_t j = 0; j < cols; j++) {
+        int v = b_signed ? (int8_t)row[j * stride_n] : (int)row[j * stride_n] - shift;
+        dst[j * 4] = (int8_t)v;
+        sum[j] += (uint32_t)v;
+      }
+    }
     for (int64_t j = 0; j < QL_QGEMM_NR; j++) {
       int64_t col = p0 + j;
-      if (col >= n) {
-        pb->bzp[col] = 0;
-        pb->colk[col] = 0;
-        continue;
-      }
-      uint32_t sum = 0;
-      for (int64_t kk = 0; kk < k; kk++) {
-        uint8_t raw = src[kk * stride_k + col * stride_n];
-        int v = b_signed ? (int8_t)raw : (int)raw - shift;
-        panel[(kk / 4) * 64 + j * 4 + (kk % 4)] = (int8_t)v;
-        sum += (uint32_t)v;
-      }
-      int32_t zp = (b_zp ? b_zp[b_zp_per_col ? col : 0] : 0) - shift;
+      int32_t zp = j < cols ? (b_zp ? b_zp[b_zp_per_col ? col : 0] : 0) - shift : 0;
       pb->bzp[col] = zp;
-      pb->colk[col] = (int32_t)((uint32_t)k * (uint32_t)zp - sum);
+      pb->colk[col] = j < cols ? (int32_t)((uint32_t)k * (uint32_t)zp - sum[j]) : 0;
       if (zp) pb->need_rowsum = 1;
     }
   }

@@ -52,6 +52,7 @@ typedef struct gcase {
   int clamp; /* narrower out_min/out_max */
   int split; /* run compute over odd sub-ranges instead of ql_qgemm_run */
   int big;   /* values at the extremes (wrap test) */
+  int trans_b; /* B given N x K (conv weights) */
 } gcase;
 
 static size_t out_size(ql_qgemm_out o) { return o == QL_QGEMM_OUT_U8 || o == QL_QGEMM_OUT_S8 ? 1 : 4; }
@@ -87,8 +88,8 @@ static int run_case(ql_isa isa, const gcase *gc, ql_threadpool *pool) {
   }
   ql_qgemm_packed_b *pb = NULL;
   ql_error err = {0};
-  assert_int_equal(ql_qgemm_pack_b(b, gc->b_signed, k, n, n, 1, gc->bzp_mode ? bzp : NULL, gc->bzp_mode == 2, isa,
-                                   &pb, &err),
+  assert_int_equal(ql_qgemm_pack_b(b, gc->b_signed, k, n, gc->trans_b ? 1 : n, gc->trans_b ? k : 1,
+                                   gc->bzp_mode ? bzp : NULL, gc->bzp_mode == 2, isa, &pb, &err),
                    QL_OK);
   size_t es = out_size(gc->out);
   size_t cbytes = (size_t)((m - 1) * ldc + n) * es + 64;
@@ -128,7 +129,8 @@ static int run_case(ql_isa isa, const gcase *gc, ql_threadpool *pool) {
       int32_t zb = gc->bzp_mode ? bzp[gc->bzp_mode == 2 ? j : 0] : 0;
       for (int64_t kk = 0; kk < k; kk++) {
         int32_t av = gc->a_signed ? (int8_t)a[i * lda + kk] : a[i * lda + kk];
-        int32_t bv = gc->b_signed ? (int8_t)b[kk * n + j] : b[kk * n + j];
+        uint8_t braw = gc->trans_b ? b[j * k + kk] : b[kk * n + j];
+        int32_t bv = gc->b_signed ? (int8_t)braw : braw;
         s += (int64_t)(av - gc->a_zp) * (bv - zb);
       }
       if (gc->bias) s += bias[j];
@@ -207,6 +209,7 @@ static int sweep(ql_isa isa, ql_threadpool *pool) {
         gc.lda_extra = (t & 2) ? 7 : 0;
         gc.ldc_extra = (t == 1) ? 5 : 0;
         gc.split = (int)((ki + t) % 3 == 0);
+        gc.trans_b = (int)(t == 3);
         fails += run_case(isa, &gc, pool);
         cases++;
       }
@@ -242,6 +245,7 @@ static int sweep(ql_isa isa, ql_threadpool *pool) {
           gc.mult_mode = mm;
           gc.bias = 1;
           gc.fbias = mm & 1;
+          gc.trans_b = (o + zi) & 1;
           fails += run_case(isa, &gc, pool);
           cases++;
         }
