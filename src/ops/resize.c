@@ -190,6 +190,55 @@ static void apply_taps(const double *src, double *dst, int64_t outer, int64_t in
   }
 }
 
+/* Nearest without extrapolation only moves elements, so it works on every
+ * element type (strings, bool, complex included) and skips the conversion
+ * to double: per-axis source indices, then one gather. */
+static ql_status nearest_gather(ql_op_ctx *c, const ql_tensor *x, ql_tensor *y, const resize_opts *o,
+                                const int64_t *out_dims, const double *scales, const double *outw) {
+  int r = x->rank;
+  int64_t *map[QL_MAX_RANK] = {0}, stride[QL_MAX_RANK], opos[QL_MAX_RANK] = {0};
+  ql_status st = QL_OK;
+  int64_t sacc = 1;
+  for (int a = r - 1; a >= 0; a--) {
+    stride[a] = sacc;
+    sacc *= x->dims[a];
+  }
+  for (int a = 0; a < r && !st; a++) {
+    if (!(map[a] = ql_malloc((size_t)out_dims[a] * sizeof *map[a]))) {
+      st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+      break;
+    }
+    if (scales[a] == 1 && out_dims[a] == x->dims[a]) {
+      for (int64_t i = 0; i < out_dims[a]; i++) map[a][i] = i;
+      continue;
+    }
+    axis_taps t = {0};
+    st = build_taps(c, o, x->dims[a], out_dims[a], scales[a], outw[a], 0, 1, &t);
+    if (!st)
+      for (int64_t i = 0; i < out_dims[a]; i++) map[a][i] = t.idx[i];
+    taps_free(&t);
+  }
+  if (!st) {
+    size_t es = ql_dtype_size(x->dtype);
+    for (int64_t i = 0; i < y->numel && !st; i++) {
+      int64_t src = 0;
+      for (int a = 0; a < r; a++) src += map[a][opos[a]] * stride[a];
+      if (x->dtype == QL_STRING) {
+        const char *sv = ((char *const *)x->data)[src];
+        if (!(((char **)y->data)[i] = ql_strdup(sv ? sv : ""))) st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+      } else {
+        memcpy((char *)y->data + (size_t)i * es, (const char *)x->data + (size_t)src * es, es);
+      }
+      for (int a = r - 1; a >= 0; a--) {
+        if (++opos[a] < out_dims[a]) break;
+        opos[a] = 0;
+      }
+    }
+  }
+  for (int a = 0; a < r; a++) ql_free(map[a]);
+  return st;
+}
+
 static int resize_type_ok(ql_dtype t) {
   switch (t) {
   case QL_FLOAT: case QL_DOUBLE: case QL_FLOAT16: case QL_BFLOAT16: case QL_INT8: case QL_UINT8: case QL_INT16:
@@ -209,6 +258,10 @@ static ql_status resize_core(ql_op_ctx *c, const ql_tensor *x, const resize_opts
   if (!y) return c->err->code;
   if (y->numel == 0) return QL_OK;
   if (x->numel == 0) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "cannot resize an empty input to a non-empty output");
+  if (o->mode == M_NEAREST && !roi) return nearest_gather(c, x, y, o, out_dims, scales, outw);
+  if (!resize_type_ok(x->dtype))
+    return ql_op_fail(c, QL_ERR_UNSUPPORTED, "%s interpolation of %s is not supported",
+                      o->mode == M_NEAREST ? "extrapolating nearest" : "linear/cubic", ql_dtype_name(x->dtype));
   int64_t cur[QL_MAX_RANK];
   memcpy(cur, x->dims, sizeof(int64_t) * (size_t)r);
   size_t cap = (size_t)x->numel;
@@ -291,8 +344,8 @@ static ql_status sizes_from_scales(ql_op_ctx *c, const ql_tensor *x, const doubl
 static ql_status resize(ql_op_ctx *c) {
   const ql_tensor *x = ql_op_in(c, 0);
   if (!x) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "input X is required");
-  if (!resize_type_ok(x->dtype))
-    return ql_op_fail(c, QL_ERR_UNSUPPORTED, "input type %s is not supported", ql_dtype_name(x->dtype));
+  if (!ql_dtype_size(x->dtype))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "input type %s is not a tensor element type", ql_dtype_name(x->dtype));
   int r = x->rank;
   if (r < 1) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "X must have rank >= 1");
   resize_opts o = {0};
@@ -416,8 +469,8 @@ static ql_status resize(ql_op_ctx *c) {
 static ql_status upsample(ql_op_ctx *c) {
   const ql_tensor *x = ql_op_in(c, 0);
   if (!x) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "input X is required");
-  if (!resize_type_ok(x->dtype))
-    return ql_op_fail(c, QL_ERR_UNSUPPORTED, "input type %s is not supported", ql_dtype_name(x->dtype));
+  if (!ql_dtype_size(x->dtype))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "input type %s is not a tensor element type", ql_dtype_name(x->dtype));
   resize_opts o = {.ct = CT_ASYMMETRIC, .nm = NM_SIMPLE};
   const char *m = ql_attr_string(c->node, "mode", "nearest");
   if (c->version >= 7 && !strcmp(m, "bilinear")) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "unknown mode '%s'", m);

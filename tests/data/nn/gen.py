@@ -36,8 +36,10 @@ def rand(shape, dt=T.FLOAT, lo=-5, hi=5):
     return rng.uniform(lo, hi, shape).astype(NP[dt])
 
 
-def case(name, nodes, inputs, outputs, inits=(), opset=13, src="ort", extra_opsets=()):
-    """inputs: list of (name, array); outputs: list of (name, elem_type)."""
+def case(name, nodes, inputs, outputs, inits=(), opset=13, src="ort", extra_opsets=(), expected=None):
+    """inputs: list of (name, array); outputs: list of (name, elem_type).
+    src: "ort", "ref" (ONNX reference evaluator) or "given" (expected, worked
+    out by hand / numpy)."""
     g = h.make_graph(nodes, name,
                      [h.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
                       for n, a in inputs],
@@ -45,7 +47,9 @@ def case(name, nodes, inputs, outputs, inits=(), opset=13, src="ort", extra_opse
     m = h.make_model(g, opset_imports=[h.make_opsetid("", opset), *extra_opsets])
     m.ir_version = 8
     feeds = {n: a for n, a in inputs}
-    if src == "ort":
+    if src == "given":
+        ys = expected
+    elif src == "ort":
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         ys = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, feeds)
@@ -184,6 +188,21 @@ def resize_cases():
         resize_case(f"resize_v13_linear_{tn}", 13,
                     dict(mode="linear", coordinate_transformation_mode="pytorch_half_pixel"), xi, scales=[1, 1, 2, 2])
         resize_case(f"resize_v13_nearest_{tn}", 13, dict(mode="nearest"), xi, scales=[1, 1, 3, 1.5])
+    resize_case("resize_v13_nearest_int32", 13, dict(mode="nearest", nearest_mode="ceil"),
+                rand((1, 2, 3, 4), T.INT32), scales=[1, 1, 2.5, 0.7])
+    # nearest moves elements of any type: asymmetric + floor at integer
+    # scales is numpy's repeat
+    xs = np.array([["a", "bc"], ["", "def"]], dtype=object).reshape(1, 2, 2)
+    xb = np.array([[True, False, True]]).reshape(1, 1, 3)
+    for tag, xv, sc in (("string", xs, [1, 2, 3]), ("bool", xb, [2, 1, 2])):
+        exp = xv
+        for ax, k in enumerate(sc):
+            exp = np.repeat(exp, k, axis=ax)
+        case(f"resize_v13_nearest_{tag}_repeat",
+             [h.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest", nearest_mode="floor",
+                          coordinate_transformation_mode="asymmetric")],
+             [("x", xv)], [("y", T.STRING if tag == "string" else T.BOOL)],
+             inits=[nh.from_array(np.array(sc, np.float32), "scales")], src="given", expected=[exp])
     resize_case("resize_v19_half_pixel_symmetric_axes", 19,
                 dict(mode="linear", coordinate_transformation_mode="half_pixel_symmetric", axes=[3, 2]), x,
                 scales=[0.6, 1.7], src="ref")
