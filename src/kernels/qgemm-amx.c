@@ -47,7 +47,7 @@ typedef struct pending {
   int live;
   int two_m, two_n;
   int64_t m, pn;
-  int units, done; /* rows x panels */
+  int units, done; /* (rows / 4) x panels */
   ql_epi512 e[2];
   int32_t (*buf)[16][16];
 } pending;
@@ -58,10 +58,18 @@ static inline __attribute__((always_inline)) void drain(pending *q, const ql_qge
   if (!q->live) return;
   int stop = q->done + quota < q->units ? q->done + quota : q->units;
   for (; q->done < stop; q->done++) {
-    /* unit u: panel j = u & two_n, row (u >> two_n) of 16 or 32 */
-    int u = q->done, j = q->two_n ? u & 1 : 0, row = q->two_n ? u >> 1 : u, h = row >> 4, r = row & 15;
+    /* unit u: panel j = u & two_n, rows 4 * (u >> two_n) + 0..3 of 16 or 32 */
+    int u = q->done, j = q->two_n ? u & 1 : 0, row = 4 * (q->two_n ? u >> 1 : u), h = row >> 4, r = row & 15;
     int64_t mm = q->m + row;
-    if (mm < m_end) ql_epi512_store(&q->e[j], args, p, ot, 0, mm, _mm512_load_si512((const void *)q->buf[2 * h + j][r]));
+    const int32_t(*t)[16] = q->buf[2 * h + j];
+    if (mm + 4 <= m_end) {
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; i++)
+        ql_epi512_store(&q->e[j], args, p, ot, 0, mm + i, _mm512_load_si512((const void *)t[r + i]));
+    } else {
+      for (int i = 0; i < 4 && mm + i < m_end; i++)
+        ql_epi512_store(&q->e[j], args, p, ot, 0, mm + i, _mm512_load_si512((const void *)t[r + i]));
+    }
   }
   if (q->done == q->units) q->live = 0;
 }
@@ -118,7 +126,7 @@ static inline __attribute__((always_inline)) void block(const ql_qgemm_args *arg
   q->two_n = two_n;
   q->m = m;
   q->pn = pn;
-  q->units = (two_m ? 32 : 16) * (two_n ? 2 : 1);
+  q->units = (two_m ? 8 : 4) * (two_n ? 2 : 1);
   q->done = 0;
   q->buf = buf;
   ql_epi512_init(&q->e[0], args, p, pn, nb, ne);
