@@ -195,10 +195,15 @@ ql_status ql_qgemm_run(const ql_qgemm_args *in, struct ql_threadpool *pool, ql_e
     a.workspace = ws;
   }
   int nt = ql_threadpool_size(pool);
-  /* phase 1: rows in chunks big enough to amortize the dispatch */
-  size_t rows_per = (size_t)(a.m + nt - 1) / (size_t)nt;
-  if (rows_per < 64) rows_per = 64;
-  ql_threadpool_parallel_for_2d(pool, task_prepare, &a, (size_t)a.m, 1, rows_per, 1);
+  /* phase 1: inline when small (waking the workers costs more than a copy
+   * of a few hundred KiB), else in row chunks */
+  if (nt == 1 || a.m * pb->k <= ((int64_t)1 << 18)) {
+    ql_qgemm_prepare_a(&a, 0, a.m);
+  } else {
+    size_t rows_per = (size_t)(a.m + nt - 1) / (size_t)nt;
+    if (rows_per < 64) rows_per = 64;
+    ql_threadpool_parallel_for_2d(pool, task_prepare, &a, (size_t)a.m, 1, rows_per, 1);
+  }
   /* phase 2: tiles of few rows and many columns, so that the rows of A a
    * tile reads stay in L1 while B streams past them from L2 (measured best
    * for AMX; VNNI does not care much); split N further for balance */
