@@ -278,24 +278,28 @@ static int state_avxvnni(void **s) { *s = (void *)(intptr_t)QL_ISA_AVXVNNI; retu
 static int state_avx512vnni(void **s) { *s = (void *)(intptr_t)QL_ISA_AVX512VNNI; return 0; }
 static int state_amx(void **s) { *s = (void *)(intptr_t)QL_ISA_AMX; return 0; }
 
-/* The same bytes whatever the thread count (3 threads on 2 cores too). */
+/* The same bytes whatever the thread count (3 threads on 2 cores too) and
+ * the same as the scalar twin's. */
 static void test_threads_deterministic(void **state) {
   (void)state;
   ql_threadpool *pool = NULL;
   ql_error err = {0};
   assert_int_equal(ql_threadpool_create(3, &pool, &err), QL_OK);
-  const int64_t m = 77, k = 200, n = 300;
+  const int64_t m = 301, k = 1000, n = 100; /* M x K > 2^18: A is prepared in parallel too */
   uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(k * n));
   for (int64_t i = 0; i < m * k; i++) a[i] = (uint8_t)rnd();
   for (int64_t i = 0; i < k * n; i++) b[i] = (uint8_t)rnd();
   int32_t bzp = 3;
   float mult = 1.0f / 40000;
-  ql_qgemm_packed_b *pb;
+  ql_qgemm_packed_b *pb, *pb_scalar;
   assert_int_equal(ql_qgemm_pack_b(b, 1, k, n, n, 1, &bzp, 0, QL_ISA_AUTO, &pb, &err), QL_OK);
+  assert_int_equal(ql_qgemm_pack_b(b, 1, k, n, n, 1, &bzp, 0, QL_ISA_SCALAR, &pb_scalar, &err), QL_OK);
   uint8_t *c1 = malloc((size_t)(m * n)), *c2 = malloc((size_t)(m * n));
-  ql_qgemm_args args = {.pb = pb, .a = a, .lda = k, .m = m, .a_zp = 9, .out_type = QL_QGEMM_OUT_U8,
+  /* reference: the scalar twin on the calling thread */
+  ql_qgemm_args args = {.pb = pb_scalar, .a = a, .lda = k, .m = m, .a_zp = 9, .out_type = QL_QGEMM_OUT_U8,
                         .mult = &mult, .out_zp = 128, .out_min = 0, .out_max = 255, .c = c1, .ldc = n};
   assert_int_equal(ql_qgemm_run(&args, NULL, &err), QL_OK);
+  args.pb = pb;
   args.c = c2;
   for (int rep = 0; rep < 5; rep++) {
     memset(c2, 0, (size_t)(m * n));
@@ -305,6 +309,7 @@ static void test_threads_deterministic(void **state) {
   /* the whole sweep through the pool, on the best ISA */
   assert_int_equal(sweep(ql_isa_best(), pool), 0);
   ql_qgemm_packed_b_free(pb);
+  ql_qgemm_packed_b_free(pb_scalar);
   free(a);
   free(b);
   free(c1);
