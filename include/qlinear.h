@@ -126,6 +126,7 @@ typedef struct ql_session_options {
   int threads;            /* 0 = 1 */
   int reference_only;     /* 1: run the portable reference ops only */
   const char *isa;        /* NULL: best available; "scalar", "avx2", "avx512vnni", "amx" */
+  uint64_t max_tensor_bytes; /* cap on any tensor a run creates; 0 = 4 GiB */
 } ql_session_options;
 
 ql_status ql_session_create(const ql_model *m, const ql_session_options *opt,

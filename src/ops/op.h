@@ -11,6 +11,7 @@ typedef ql_status (*ql_op_run_fn)(ql_op_ctx *c);
 
 struct ql_plan;
 struct ql_frame;
+struct ql_runcfg;
 
 struct ql_op_ctx {
   const ql_node *node;
@@ -21,7 +22,9 @@ struct ql_op_ctx {
   ql_tensor **out;
   ql_error *err;
   int threads;
+  uint64_t max_tensor_bytes;    /* ql_op_output refuses anything larger */
   /* private: subgraph execution */
+  const struct ql_runcfg *cfg_;
   const struct ql_plan *const *subplans_;
   struct ql_frame *frame_;
 };

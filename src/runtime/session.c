@@ -40,10 +40,16 @@ typedef struct ql_frame {
   struct ql_frame *parent;
 } ql_frame;
 
+/* What every run of a session shares besides the plan. */
+typedef struct ql_runcfg {
+  int threads;
+  uint64_t max_tensor_bytes;
+} ql_runcfg;
+
 struct ql_session {
   ql_graph *graph;  /* private deep copy */
   ql_plan *plan;
-  int threads;
+  ql_runcfg cfg;
 };
 
 /* ------------------------------------------------------------ plan build */
@@ -432,6 +438,16 @@ ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const 
     return NULL;
   }
   ql_tensor_free(c->out[i]);
+  c->out[i] = NULL;
+  /* sizes computed from a model's data (Resize scales, Expand shapes, ...)
+   * are untrusted: cap them before asking for memory */
+  int64_t n = rank >= 0 && rank <= QL_MAX_RANK ? ql_dims_numel(rank, dims) : -1;
+  size_t es = ql_dtype_size(dtype);
+  if (n >= 0 && es && c->max_tensor_bytes && (uint64_t)n > c->max_tensor_bytes / es) {
+    ql_errf(c->err, QL_ERR_LIMIT, "output %zu would hold %lld elements of %s, over the %llu-byte tensor limit", i,
+            (long long)n, ql_dtype_name(dtype), (unsigned long long)c->max_tensor_bytes);
+    return NULL;
+  }
   c->out[i] = ql_tensor_new(dtype, rank, dims, c->err);
   return c->out[i];
 }
@@ -453,7 +469,7 @@ typedef struct observer {
 } observer;
 
 static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *const *inputs, size_t n_inputs,
-                          ql_tensor **outputs, size_t n_outputs, int threads, const observer *obs, ql_error *err);
+                          ql_tensor **outputs, size_t n_outputs, const ql_runcfg *cfg, const observer *obs, ql_error *err);
 
 ql_status ql_op_run_subgraph(ql_op_ctx *c, const char *attr, size_t n_in, const ql_tensor *const *in, size_t n_out,
                              ql_tensor **out) {
@@ -462,13 +478,13 @@ ql_status ql_op_run_subgraph(ql_op_ctx *c, const char *attr, size_t n_in, const 
   for (size_t a = 0; a < nd->n_attrs; a++) {
     if (nd->attrs[a].type != QL_ATTR_GRAPH || !nd->attrs[a].g) continue;
     if (!strcmp(nd->attrs[a].name, attr))
-      return run_plan(c->subplans_[k], c->frame_, in, n_in, out, n_out, c->threads, NULL, c->err);
+      return run_plan(c->subplans_[k], c->frame_, in, n_in, out, n_out, c->cfg_, NULL, c->err);
     k++;
   }
   return ql_errf(c->err, QL_ERR_INVALID_MODEL, "missing graph attribute '%s'", attr);
 }
 
-static ql_status run_step(const ql_step *s, ql_frame *f, ql_tensor **vals_out_slots, int threads, ql_error *err) {
+static ql_status run_step(const ql_step *s, ql_frame *f, ql_tensor **vals_out_slots, const ql_runcfg *cfg, ql_error *err) {
   const ql_tensor *inb[64];
   ql_tensor *outb[64];
   const ql_tensor **in = inb;
@@ -491,7 +507,9 @@ static ql_status run_step(const ql_step *s, ql_frame *f, ql_tensor **vals_out_sl
                  .n_out = s->n_out,
                  .out = out,
                  .err = err,
-                 .threads = threads,
+                 .threads = cfg->threads,
+                 .max_tensor_bytes = cfg->max_tensor_bytes,
+                 .cfg_ = cfg,
                  .subplans_ = (const struct ql_plan *const *)s->sub,
                  .frame_ = f};
   st = s->res.def->run(&c);
@@ -534,7 +552,7 @@ static int check_input(const ql_value_info *vi, const ql_tensor *t, ql_error *er
 }
 
 static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *const *inputs, size_t n_inputs,
-                          ql_tensor **outputs, size_t n_outputs, int threads, const observer *obs, ql_error *err) {
+                          ql_tensor **outputs, size_t n_outputs, const ql_runcfg *cfg, const observer *obs, ql_error *err) {
   ql_status st = QL_OK;
   if (n_inputs != p->n_inputs)
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "the graph has %zu inputs, %zu were given", p->n_inputs, n_inputs);
@@ -556,7 +574,7 @@ static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *c
   for (size_t i = 0; i < p->n_steps && !st; i++) {
     const ql_step *s = &p->steps[i];
     if (s->folded) continue;
-    st = run_step(s, &f, f.vals, threads, err);
+    st = run_step(s, &f, f.vals, cfg, err);
     if (st) break;
     for (size_t k = 0; obs && k < s->n_out && !st; k++)
       if (s->out[k] >= 0 && f.vals[s->out[k]] && obs->fn(obs->ctx, p->value_names[s->out[k]], f.vals[s->out[k]]))
@@ -607,7 +625,7 @@ static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *c
 /* Runs, once, every step whose inputs are all constant, and keeps its
  * outputs as constants (RetinaFace quantizes its float weights in-graph,
  * PaddleOCR computes shapes from hundreds of Constant nodes). */
-static ql_status fold_constants(ql_plan *p, ql_error *err) {
+static ql_status fold_constants(ql_plan *p, const ql_runcfg *cfg, ql_error *err) {
   for (size_t i = 0; i < p->n_steps; i++) {
     ql_step *s = &p->steps[i];
     if (s->n_sub) continue;
@@ -619,7 +637,7 @@ static ql_status fold_constants(ql_plan *p, ql_error *err) {
     ql_tensor **slots = ql_calloc(p->n_values + 1, sizeof *slots);
     if (!slots) return oom(err);
     f.vals = slots;
-    ql_status st = run_step(s, &f, slots, 1, err);
+    ql_status st = run_step(s, &f, slots, cfg, err);
     if (st) {
       ql_free(slots);
       return st;
@@ -656,7 +674,8 @@ ql_status ql_session_create(const ql_model *m, const ql_session_options *opt, ql
   if (!err) err = &local;
   ql_session *s = ql_calloc(1, sizeof *s);
   if (!s) return oom(err);
-  s->threads = opt && opt->threads > 0 ? opt->threads : 1;
+  s->cfg.threads = opt && opt->threads > 0 ? opt->threads : 1;
+  s->cfg.max_tensor_bytes = opt && opt->max_tensor_bytes ? opt->max_tensor_bytes : (4ull << 30);
   builder B = {.model = m, .err = err};
   ql_status st = QL_OK;
   if (!(s->graph = ql_graph_clone(m->graph))) st = oom(err);
@@ -665,7 +684,7 @@ ql_status ql_session_create(const ql_model *m, const ql_session_options *opt, ql
   if (!st && B.n_unsupported)
     st = ql_errf(err, QL_ERR_UNSUPPORTED, "%d unsupported operator%s: %s", B.n_unsupported,
                  B.n_unsupported > 1 ? "s" : "", B.unsupported);
-  if (!st) st = fold_constants(s->plan, err);
+  if (!st) st = fold_constants(s->plan, &s->cfg, err);
   ql_free(B.unsupported);
   if (st) {
     ql_session_free(s);
@@ -712,7 +731,7 @@ ql_status ql_session_run_observed(ql_session *s, const ql_tensor *const *inputs,
       if (st) return st;
     }
   observer obs = {fn, ctx};
-  return run_plan(s->plan, NULL, inputs, n_inputs, outputs, n_outputs, s->threads, fn ? &obs : NULL, err);
+  return run_plan(s->plan, NULL, inputs, n_inputs, outputs, n_outputs, &s->cfg, fn ? &obs : NULL, err);
 }
 
 ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs, ql_tensor **outputs,
