@@ -134,7 +134,9 @@ static int quantize_w(ql_graph *g, const ql_tensor *w, ql_dtype type, int sym, i
       ql_tensor_free(zt);
       goto out;
     }
-    if (annotate(g, qn, sn, zn)) goto out;
+    /* no annotation: MatMulInteger/ConvInteger take only the zero point, so
+     * no node of the graph pairs this tensor with the scale (the scale
+     * enters through the Mul after the integer op) */
   }
   *qn_out = find_init_mut(g, qn)->name;
   *sn_out = find_init_mut(g, sn)->name;
@@ -173,8 +175,10 @@ ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *
     if (!bad && ql_strmap_get(&dq, x) < 0) {
       const char *outs[3] = {xq, xs, xz};
       char *nm = cat3(x, "_QuantizeLinear", "");
+      /* the annotation names the run-time scale and zero point: --strict
+       * wants every quantized tensor to say where its parameters are */
       bad = !nm || !mk(g, "DynamicQuantizeLinear", "", nm, &x, 1, (const char *const *)outs, 3) ||
-            ql_strmap_put(&dq, g->nodes[g->n_nodes - 1]->inputs[0], 1);
+            ql_strmap_put(&dq, g->nodes[g->n_nodes - 1]->inputs[0], 1) || annotate(g, xq, xs, xz);
       ql_free(nm);
     }
     int has_bias = is_conv && n->n_inputs > 2 && *n->inputs[2] && find_init_mut(g, n->inputs[2]);

@@ -20,34 +20,46 @@ void ql_quant_options_default(ql_quant_options *o) {
   o->threads = 1;
 }
 
-/* ORT QDQ + QLinear registries (SPEC.md section 6) that qlinear can run */
+/* The op types quantize_static quantizes by default (its QLinear and QDQ
+ * registries) that qlinear can run and convert. Left out: the ones whose
+ * quantized form would only add rounding here (BatchNormalization and the
+ * other normalizations, Where, TopK, CumSum, ArgMax, Pad, GatherElements). */
 static const char *const k_default_ops[] = {
     "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul", "Relu", "Clip", "LeakyRelu", "Sigmoid",
-    "HardSigmoid", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat", "Reshape", "Transpose", "Squeeze",
+    "MaxPool", "AveragePool", "GlobalAveragePool", "Concat", "Reshape", "Transpose", "Squeeze",
     "Unsqueeze", "Flatten", "Resize", "Split", "Slice", "Gather", "Softmax", NULL};
 
-/* Ops whose output holds values of the input: they must share parameters. */
-static int same_as_input(const char *op) {
-  static const char *const k[] = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice",
-                                  "Gather", "Split", "Resize", "Concat", "GlobalMaxPool", "Identity", NULL};
-  for (int i = 0; k[i]; i++)
-    if (!strcmp(op, k[i])) return 1;
-  return 0;
+/* How ORT's QDQ quantizer treats each op (its operators/ folder, registry.py):
+ * WEIGHTED: activation in, weight, int32 bias, activation out (QDQConv,
+ * QDQGemm; MatMul quantizes each input by kind). SAME: the output takes the
+ * input's parameters when the input is already quantized (QDQDirect8BitOp,
+ * QDQResize, QDQMaxPool, QDQGather). SPLIT: input quantized, every output
+ * shares it. REMOVABLE: Relu/Clip, quantized when the input is (ORT removes
+ * them; we keep them with the same parameters, see adjust_ranges). Anything
+ * else: every input and output gets its own parameters (QDQOperatorBase). */
+enum { K_DEFAULT, K_CONV, K_GEMM, K_MATMUL, K_SAME, K_SPLIT, K_REMOVABLE };
+
+static int op_kind(const char *op) {
+  static const char *const same[] = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "AveragePool",
+                                     "Slice", "MaxPool", "Resize", "Gather", NULL};
+  if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose")) return K_CONV;
+  if (!strcmp(op, "Gemm")) return K_GEMM;
+  if (!strcmp(op, "MatMul")) return K_MATMUL;
+  if (!strcmp(op, "Split")) return K_SPLIT;
+  if (!strcmp(op, "Relu") || !strcmp(op, "Clip")) return K_REMOVABLE;
+  for (int i = 0; same[i]; i++)
+    if (!strcmp(op, same[i])) return K_SAME;
+  return K_DEFAULT;
 }
 
-/* Which inputs carry data (as opposed to shapes, scales, axes, limits). */
-static int data_input(const char *op, size_t i) {
-  if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose") || !strcmp(op, "Gemm")) return i <= 2;
-  if (!strcmp(op, "MatMul") || !strcmp(op, "Add") || !strcmp(op, "Mul")) return i <= 1;
-  if (!strcmp(op, "Concat")) return 1;
-  return i == 0;
-}
+/* The role of each input of a quantized node. */
+enum { R_NONE, R_ACT, R_WEIGHT, R_CONST, R_BIAS };
 
 static int weight_axis(const ql_node *n, int rank) {
   if (!strcmp(n->op_type, "Conv")) return 0;
   if (!strcmp(n->op_type, "ConvTranspose")) return 1;
   if (!strcmp(n->op_type, "Gemm")) return ql_attr_int(n, "transB", 0) ? 0 : 1;
-  return rank - 1; /* MatMul: per output column */
+  return rank >= 2 ? rank - 1 : -1; /* MatMul: per output column; ORT's axis 1 does not exist at rank 1 */
 }
 
 typedef struct {
@@ -59,15 +71,15 @@ typedef struct {
   size_t n_acts, cap_acts;
   struct act {
     char *name;
-    int parent;       /* union-find */
+    int provider;     /* -1: own range; else the act whose parameters it takes */
     float rmin, rmax;
     float scale;
     int64_t zp;
-    const char *q_in; /* what Q reads */
     char *dq_out;     /* what quantized consumers read */
   } *acts;
   ql_graph *g;
   int per_channel_ok; /* ai.onnx DQ has `axis` (opset >= 13) */
+  unsigned dup;       /* counter for copies of shared biases */
 } qctx;
 
 static ql_status oom(qctx *q) { return ql_errf(q->err, QL_ERR_OUT_OF_MEMORY, "out of memory while quantizing"); }
@@ -82,11 +94,15 @@ static char *cat(const char *a, const char *b) {
   return r;
 }
 
-static int find(qctx *q, int i) {
-  while (q->acts[i].parent != i) i = q->acts[i].parent = q->acts[q->acts[i].parent].parent;
+/* the act that owns the parameters of act i */
+static int root(const qctx *q, int i) {
+  for (size_t hops = 0; q->acts[i].provider >= 0 && hops <= q->n_acts; hops++) i = q->acts[i].provider;
   return i;
 }
 
+/* Marks a float activation for quantization (own parameters unless it has
+ * some already); -1 when it is not a float tensor the calibration saw, -2 on
+ * out of memory. */
 static int act_index(qctx *q, const char *name) {
   int k = ql_strmap_get(&q->act, name);
   if (k >= 0) return k;
@@ -96,11 +112,19 @@ static int act_index(qctx *q, const char *name) {
   struct act *a = &q->acts[q->n_acts];
   memset(a, 0, sizeof *a);
   if (!(a->name = ql_strdup(name))) return -2;
-  a->parent = (int)q->n_acts;
+  a->provider = -1;
   a->rmin = r->rmin;
   a->rmax = r->rmax;
   if (ql_strmap_put(&q->act, a->name, (int)q->n_acts)) return -2;
   return (int)q->n_acts++;
+}
+
+/* quantize_output_same_as_input: `out` takes the parameters of act `in`
+ * (replacing its own, as ORT does). */
+static int share(qctx *q, const char *out, int in) {
+  int a = act_index(q, out);
+  if (a >= 0 && a != in) q->acts[a].provider = in;
+  return a;
 }
 
 static int is_selected(const ql_quant_options *o, const ql_node *n) {
@@ -177,11 +201,40 @@ static ql_status annotate(qctx *q, const char *tensor, const char *scale, const 
   return QL_OK;
 }
 
+/* The bias a weight's scale must leave room for (ORT
+ * _adjust_weight_scale_for_int32_bias): NULL when there is none. */
+typedef struct {
+  const ql_tensor *b;
+  float x_scale;
+} bias_ctx;
+
+/* ORT enlarges a symmetric int8/int16 weight scale when x_scale * w_scale is
+ * too small for the int32 bias: smallest valid = 1.0001 * 2 * |b|max /
+ * (2^32 - 2), in float64. */
+static void adjust_for_bias(const bias_ctx *bc, float *sc, int64_t nch, int per_channel) {
+  const double qrange = 4294967294.0, eps = 1.0001;
+  const float *b = bc->b->data;
+  for (int64_t c = 0; c < nch; c++) {
+    double absmax = 0;
+    if (per_channel) absmax = fabs((double)b[c]);
+    else {
+      double mn = 0, mx = 0;
+      for (int64_t i = 0; i < bc->b->numel; i++) {
+        if (b[i] < mn) mn = b[i];
+        if (b[i] > mx) mx = b[i];
+      }
+      absmax = fabs(mn) > fabs(mx) ? fabs(mn) : fabs(mx);
+    }
+    double smallest = eps * (2.0 * absmax) / qrange, cand = (double)bc->x_scale * (double)sc[c];
+    if (cand < smallest && cand > 0) sc[c] = (float)((double)sc[c] * (smallest / cand));
+  }
+}
+
 /* Quantizes a constant float tensor; per-channel along `axis` when axis >= 0. */
 static ql_tensor *find_init_mut(ql_graph *g, const char *name);
 
 static ql_status quantize_weight(qctx *q, const ql_tensor *w, ql_dtype type, int symmetric, int reduce_range, int axis,
-                                 char **dq_out, ql_tensor **scale_out) {
+                                 const bias_ctx *bc, char **dq_out, ql_tensor **scale_out) {
   ql_status st = QL_OK;
   char *qn0 = cat(w->name, "_quantized");
   if (!qn0) return oom(q);
@@ -208,6 +261,8 @@ static ql_status quantize_weight(qctx *q, const ql_tensor *w, ql_dtype type, int
   int64_t qmin, qmax;
   ql_qrange(type, symmetric, reduce_range, &qmin, &qmax);
   const float *x = w->data;
+  float *s = sc->data;
+  int zero_zps = 1;
   for (int64_t c = 0; c < nch; c++) {
     float mn = INFINITY, mx = -INFINITY;
     for (int64_t i = 0; i < w->numel; i++) {
@@ -216,15 +271,16 @@ static ql_status quantize_weight(qctx *q, const ql_tensor *w, ql_dtype type, int
       if (x[i] > mx) mx = x[i];
     }
     if (mn > mx) mn = mx = 0;
-    float s;
     int64_t z;
-    ql_compute_scale_zp(mn, mx, qmin, qmax, symmetric, &s, &z);
-    ((float *)sc->data)[c] = s;
+    ql_compute_scale_zp(mn, mx, qmin, qmax, symmetric, &s[c], &z);
     ql_store_i64(type, zt->data, c, z);
-    for (int64_t i = 0; i < w->numel; i++) {
-      if (axis >= 0 && (i / inner) % nch != c) continue;
-      ql_store_i64(type, qt->data, i, ql_quantize_value(x[i], s, z, type));
-    }
+    zero_zps &= z == 0;
+  }
+  if (bc && zero_zps && (type == QL_INT8 || type == QL_INT16) && bc->b->numel == (axis >= 0 ? nch : bc->b->numel))
+    adjust_for_bias(bc, s, nch, axis >= 0);
+  for (int64_t i = 0; i < w->numel; i++) {
+    int64_t c = axis >= 0 ? (i / inner) % nch : 0;
+    ql_store_i64(type, qt->data, i, ql_quantize_value(x[i], s[c], ql_load_i64(type, zt->data, c), type));
   }
   qt->name = qn;
   sc->name = sn;
@@ -252,15 +308,22 @@ fail_dn:
   return st;
 }
 
-/* int32 bias at scale x_scale * w_scale[c], zero point 0 (ORT quantize_bias_static). */
+/* int32 bias at scale x_scale * w_scale[c] (float32 product), zero point 0,
+ * q = RNE(b / scale) in float64, clipped to int32 (ORT
+ * quantize_bias_static_impl). A bias read by several nodes gets one copy per
+ * node, since each node has its own scale. */
 static ql_status quantize_bias(qctx *q, const ql_tensor *b, float x_scale, const ql_tensor *w_scale, char **dq_out) {
   int64_t n = b->numel;
   int per_ch = w_scale->numel > 1;
   if (per_ch && w_scale->numel != n)
     return ql_errf(q->err, QL_ERR_INVALID_MODEL, "bias '%s' has %lld elements but the weight has %lld channels",
                    b->name, (long long)n, (long long)w_scale->numel);
-  char *qn = cat(b->name, "_quantized"), *sn = cat(b->name, "_scale"), *zn = cat(b->name, "_zero_point");
-  char *dn = cat(b->name, "_DequantizeLinear_Output");
+  char base[600];
+  snprintf(base, sizeof base, "%s_quantized", b->name);
+  if (ql_graph_find_init(q->g, base)) snprintf(base, sizeof base, "%s_%u", b->name, ++q->dup);
+  else snprintf(base, sizeof base, "%s", b->name);
+  char *qn = cat(base, "_quantized"), *sn = cat(base, "_scale"), *zn = cat(base, "_zero_point");
+  char *dn = cat(base, "_DequantizeLinear_Output");
   int64_t one = n;
   ql_tensor *qt = ql_tensor_new(QL_INT32, b->rank, b->dims, q->err);
   ql_tensor *sc = per_ch ? ql_tensor_new(QL_FLOAT, 1, &one, q->err) : ql_tensor_new(QL_FLOAT, 0, NULL, q->err);
@@ -281,8 +344,8 @@ static ql_status quantize_bias(qctx *q, const ql_tensor *b, float x_scale, const
     if (!per_ch && i == 0) ((float *)sc->data)[0] = s;
     if (per_ch) ((float *)sc->data)[i] = s;
     double v = nearbyint((double)((const float *)b->data)[i] / (double)s);
+    if (!(v >= INT32_MIN)) v = INT32_MIN;
     if (v > INT32_MAX) v = INT32_MAX;
-    if (v < INT32_MIN) v = INT32_MIN;
     ((int32_t *)qt->data)[i] = (int32_t)v;
   }
   qt->name = qn;
@@ -383,6 +446,40 @@ void ql_graph_drop_unused_inits(ql_graph *g) {
   ql_strmap_free(&dropped);
 }
 
+/* Number of nodes reading each tensor (ORT input_name_to_nodes). */
+static int n_consumers(const ql_graph *g, const char *name) {
+  int c = 0;
+  for (size_t i = 0; i < g->n_nodes; i++)
+    for (size_t k = 0; k < g->nodes[i]->n_inputs; k++)
+      if (!strcmp(g->nodes[i]->inputs[k], name)) {
+        c++;
+        break;
+      }
+  return c;
+}
+
+/* ORT adjust_tensor_ranges: the input of a quantized Relu/Clip that nothing
+ * else reads takes the output's range (so the producer's Q already does the
+ * clipping and the activation is exact on quantized values: ORT then removes
+ * it, we keep it), and a quantized Softmax's output is [0, 1]. */
+static void adjust_ranges(qctx *q, const uint8_t *sel, size_t n0) {
+  ql_graph *g = q->g;
+  for (size_t i = 0; i < n0; i++) {
+    const ql_node *n = g->nodes[i];
+    if (!sel[i] || !n->n_inputs || !n->n_outputs) continue;
+    int in = ql_strmap_get(&q->act, n->inputs[0]), out = ql_strmap_get(&q->act, n->outputs[0]);
+    if (op_kind(n->op_type) == K_REMOVABLE) {
+      const ql_range *ri = ql_ranges_find(q->ranges, n->inputs[0]), *ro = ql_ranges_find(q->ranges, n->outputs[0]);
+      if (in < 0 || !ri || !ro || !ro->seen_float || n_consumers(g, n->inputs[0]) != 1) continue;
+      q->acts[in].rmin = ro->rmin;
+      q->acts[in].rmax = ro->rmax;
+    } else if (!strcmp(n->op_type, "Softmax") && out >= 0) {
+      q->acts[out].rmin = 0;
+      q->acts[out].rmax = 1;
+    }
+  }
+}
+
 ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_options *o, ql_error *err) {
   qctx q = {.m = m, .o = o, .ranges = ranges, .err = err, .g = m->graph};
   ql_graph *g = m->graph;
@@ -400,47 +497,99 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
   q.per_channel_ok = ql_model_opset(m, "") >= 13;
   size_t n0 = g->n_nodes;
   uint8_t *sel = ql_calloc(n0 + 1, 1);
-  if (!sel) return oom(&q);
-  /* 1. select nodes and register their activation tensors */
+  uint8_t **role = ql_calloc(n0 + 1, sizeof *role);
+  if (!sel || !role) {
+    ql_free(sel);
+    ql_free(role);
+    return oom(&q);
+  }
+  int sym_w = o->symmetric_weights >= 0 ? o->symmetric_weights : ql_dtype_is_signed(o->weight_type);
+  /* 1. mark, node by node in graph order, what ORT's QDQ quantizer marks */
   for (size_t i = 0; i < n0 && !st; i++) {
     ql_node *n = g->nodes[i];
     if (!is_selected(o, n) || !n->n_outputs) continue;
-    const ql_range *r0 = ql_ranges_find(ranges, n->outputs[0]);
-    if (!r0 || !r0->seen_float) continue;
+    if (!(role[i] = ql_calloc(n->n_inputs + 1, 1))) {
+      st = oom(&q);
+      break;
+    }
     sel[i] = 1;
-    int first = -1;
-    for (size_t k = 0; k < n->n_inputs; k++) {
-      if (!*n->inputs[k] || !data_input(n->op_type, k) || ql_graph_find_init(g, n->inputs[k])) continue;
-      int a = act_index(&q, n->inputs[k]);
-      if (a == -2) st = oom(&q);
-      if (a >= 0 && first < 0) first = a;
-      if (a >= 0 && same_as_input(n->op_type) && first >= 0) q.acts[find(&q, a)].parent = find(&q, first);
+    uint8_t *r = role[i];
+    int kind = op_kind(n->op_type), a = 0;
+    int in0 = n->n_inputs && *n->inputs[0] ? ql_strmap_get(&q.act, n->inputs[0]) : -1;
+#define MARK(name) ((a = act_index(&q, (name))) == -2 ? (st = oom(&q), a) : a)
+    switch (kind) {
+    case K_CONV:
+    case K_GEMM:
+    case K_MATMUL:
+      for (size_t k = 0; k < n->n_inputs && k < 3 && !st; k++) {
+        const char *in = n->inputs[k];
+        if (!*in) continue;
+        const ql_tensor *t = ql_graph_find_init(g, in);
+        if (kind == K_MATMUL && k == 2) break;
+        if (k == 2) {
+          /* a constant float bias; ORT leaves a Gemm bias with beta != 1 alone here (it would fold beta) */
+          if (t && t->dtype == QL_FLOAT && t->rank == 1 && (kind != K_GEMM || ql_attr_float(n, "beta", 1.0f) == 1.0f))
+            r[k] = R_BIAS;
+        } else if (t) {
+          if (t->dtype == QL_FLOAT) r[k] = (k == 1 || kind == K_MATMUL) ? R_WEIGHT : R_CONST;
+        } else if (MARK(in) >= 0) r[k] = R_ACT;
+      }
+      if (!st) MARK(n->outputs[0]);
+      break;
+    case K_REMOVABLE:
+      if (in0 < 0) break; /* the input is not quantized: neither is the activation */
+      r[0] = R_ACT;
+      MARK(n->outputs[0]);
+      break;
+    case K_SAME:
+      if (in0 < 0) break;
+      r[0] = R_ACT;
+      if (share(&q, n->outputs[0], in0) == -2) st = oom(&q);
+      break;
+    case K_SPLIT:
+      if (in0 < 0 && MARK(n->inputs[0]) >= 0) in0 = a;
+      if (in0 < 0) break;
+      r[0] = R_ACT;
+      for (size_t k = 0; k < n->n_outputs && !st; k++)
+        if (*n->outputs[k] && share(&q, n->outputs[k], in0) == -2) st = oom(&q);
+      break;
+    default:
+      for (size_t k = 0; k < n->n_inputs && !st; k++) {
+        const char *in = n->inputs[k];
+        if (!*in) continue;
+        const ql_tensor *t = ql_graph_find_init(g, in);
+        if (t) {
+          if (t->dtype == QL_FLOAT) r[k] = R_CONST;
+        } else if (MARK(in) >= 0) r[k] = R_ACT;
+      }
+      for (size_t k = 0; k < n->n_outputs && !st; k++)
+        if (*n->outputs[k]) MARK(n->outputs[k]);
     }
-    for (size_t k = 0; k < n->n_outputs && !st; k++) {
-      if (!*n->outputs[k]) continue;
-      int a = act_index(&q, n->outputs[k]);
-      if (a == -2) st = oom(&q);
-      if (a >= 0 && same_as_input(n->op_type) && first >= 0) q.acts[find(&q, a)].parent = find(&q, first);
-    }
+#undef MARK
   }
   if (st) goto done;
-  /* 2. one range per group, then parameters */
-  for (size_t k = 0; k < q.n_acts; k++) {
-    int r = find(&q, (int)k);
-    if (q.acts[k].rmin < q.acts[r].rmin) q.acts[r].rmin = q.acts[k].rmin;
-    if (q.acts[k].rmax > q.acts[r].rmax) q.acts[r].rmax = q.acts[k].rmax;
-  }
+  /* 2. ranges, then parameters: own ones from the range, shared ones from the provider */
+  adjust_ranges(&q, sel, n0);
   int64_t qmin, qmax;
   ql_qrange(o->activation_type, o->symmetric_activations, 0, &qmin, &qmax);
   for (size_t k = 0; k < q.n_acts; k++) {
-    struct act *a = &q.acts[k], *r = &q.acts[find(&q, (int)k)];
-    ql_compute_scale_zp(r->rmin, r->rmax, qmin, qmax, o->symmetric_activations, &a->scale, &a->zp);
+    struct act *a = &q.acts[k];
+    if (a->provider < 0) ql_compute_scale_zp(a->rmin, a->rmax, qmin, qmax, o->symmetric_activations, &a->scale, &a->zp);
   }
-  /* 3. Q/DQ pairs */
+  for (size_t k = 0; k < q.n_acts; k++) {
+    const struct act *r = &q.acts[root(&q, (int)k)];
+    q.acts[k].scale = r->scale;
+    q.acts[k].zp = r->zp;
+  }
+  /* 3. Q/DQ pairs. A shared tensor names its provider's scale and zero point
+   * (ORT _quantize_sharing_param_tensors), so "same parameters" is visible
+   * in the graph itself. */
   for (size_t k = 0; k < q.n_acts && !st; k++) {
     struct act *a = &q.acts[k];
-    char *sn = cat(a->name, "_scale"), *zn = cat(a->name, "_zero_point"), *qn = cat(a->name, "_QuantizeLinear_Output");
+    const char *owner = q.acts[root(&q, (int)k)].name;
+    char *sn = cat(owner, "_scale"), *zn = cat(owner, "_zero_point"), *qn = cat(a->name, "_QuantizeLinear_Output");
     char *fin = NULL;
+    const char *q_in = a->name;
     if (!sn || !zn || !qn) st = oom(&q);
     if (!st && is_graph_output(g, a->name)) {
       /* keep the graph's output name on the DQ: the producer writes <t>_QuantizeLinear_Input */
@@ -455,70 +604,69 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
               g->nodes[i]->outputs[j] = d;
             }
           }
-      a->q_in = fin;
-    } else if (!st) {
-      if (!(a->dq_out = cat(a->name, "_DequantizeLinear_Output"))) st = oom(&q);
-      a->q_in = a->name;
+      q_in = fin;
+    } else if (!st && !(a->dq_out = cat(a->name, "_DequantizeLinear_Output"))) st = oom(&q);
+    if (!st && a->provider < 0) {
+      if (!(st = add_init(&q, scalar_tensor(sn, QL_FLOAT, a->scale))))
+        st = add_init(&q, scalar_tensor(zn, o->activation_type, (double)a->zp));
     }
-    if (!st) st = add_init(&q, scalar_tensor(sn, QL_FLOAT, a->scale));
-    if (!st) st = add_init(&q, scalar_tensor(zn, o->activation_type, (double)a->zp));
-    if (!st) st = add_qdq_node(&q, "QuantizeLinear", a->q_in, sn, zn, qn, -1, 0);
+    if (!st) st = add_qdq_node(&q, "QuantizeLinear", q_in, sn, zn, qn, -1, 0);
     if (!st) st = add_qdq_node(&q, "DequantizeLinear", qn, sn, zn, a->dq_out, -1, 0);
     if (!st) st = annotate(&q, qn, sn, zn);
     ql_free(sn);
     ql_free(zn);
     ql_free(qn);
-    if (fin) {
-      a->q_in = NULL;
-      ql_free(fin);
-    }
+    ql_free(fin);
   }
-  /* 4. rewire quantized consumers; weights and biases */
-  int sym_w = o->symmetric_weights >= 0 ? o->symmetric_weights : ql_dtype_is_signed(o->weight_type);
+  /* 4. rewire the quantized nodes; weights, constants and biases */
   for (size_t i = 0; i < n0 && !st; i++) {
     if (!sel[i]) continue;
     ql_node *n = g->nodes[i];
+    const uint8_t *r = role[i];
+    int kind = op_kind(n->op_type);
+    float x_scale = 0;
+    int xa = n->n_inputs && r[0] == R_ACT ? ql_strmap_get(&q.act, n->inputs[0]) : -1;
+    if (xa >= 0) x_scale = q.acts[xa].scale;
     const ql_tensor *w_scale = NULL;
-    int is_wop = !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose") || !strcmp(n->op_type, "Gemm") ||
-                 !strcmp(n->op_type, "MatMul");
     for (size_t k = 0; k < n->n_inputs && !st; k++) {
       const char *in = n->inputs[k];
-      if (!*in || !data_input(n->op_type, k)) continue;
-      ql_tensor *init = find_init_mut(g, in);
-      if (!init) {
+      char *dq = NULL;
+      ql_tensor *sc = NULL;
+      if (r[k] == R_ACT) {
         int a = ql_strmap_get(&q.act, in);
         if (a >= 0 && set_input(n, k, q.acts[a].dq_out)) st = oom(&q);
         continue;
       }
-      if (init->dtype != QL_FLOAT) continue;
-      char *dq = NULL;
-      ql_tensor *sc = NULL;
-      if (is_wop && k == 1) {
-        int axis = o->per_channel && init->rank >= 1 ? weight_axis(n, init->rank) : -1;
-        st = quantize_weight(&q, init, o->weight_type, sym_w, o->reduce_range, axis, &dq, &sc);
-        w_scale = sc;
-      } else if (is_wop && k == 2 && strcmp(n->op_type, "MatMul")) {
-        continue; /* the bias needs the weight's scale: below */
+      ql_tensor *init = r[k] == R_WEIGHT || r[k] == R_CONST ? find_init_mut(g, in) : NULL;
+      if (!init) continue;
+      const ql_range *fr = r[k] == R_WEIGHT && !o->per_channel ? ql_ranges_find(ranges, in) : NULL;
+      if (fr && fr->folded_const) {
+        /* a weight the float graph computes is an activation to ORT (it does
+         * not fold): per tensor, the activation type's scheme */
+        st = quantize_weight(&q, init, o->activation_type, o->symmetric_activations, 0, -1, NULL, &dq, &sc);
+        if (k == 1) w_scale = sc;
+      } else if (r[k] == R_WEIGHT) {
+        int axis = o->per_channel ? weight_axis(n, init->rank) : -1;
+        /* ORT quantizes per-channel weights symmetrically whatever the type */
+        const ql_tensor *b = k == 1 && kind != K_MATMUL && n->n_inputs > 2 && r[2] == R_BIAS ? find_init_mut(g, n->inputs[2])
+                                                                                             : NULL;
+        bias_ctx bc = {b, x_scale};
+        st = quantize_weight(&q, init, o->weight_type, axis >= 0 ? 1 : sym_w, o->reduce_range, axis,
+                             b && x_scale > 0 ? &bc : NULL, &dq, &sc);
+        if (k == 1) w_scale = sc;
       } else {
-        /* other constant data inputs (Add/Mul/Concat operands): their own range, activation type */
-        st = quantize_weight(&q, init, o->activation_type, o->symmetric_activations, 0, -1, &dq, &sc);
+        /* a constant operand of an element-wise op: activation type, its own range */
+        st = quantize_weight(&q, init, o->activation_type, o->symmetric_activations, o->reduce_range, -1, NULL, &dq, &sc);
       }
       if (!st && dq && set_input(n, k, dq)) st = oom(&q);
       ql_free(dq);
     }
-    /* bias */
-    if (!st && is_wop && strcmp(n->op_type, "MatMul") && n->n_inputs > 2 && *n->inputs[2] && w_scale) {
+    if (!st && n->n_inputs > 2 && r[2] == R_BIAS && w_scale && x_scale > 0) {
       ql_tensor *b = find_init_mut(g, n->inputs[2]);
-      /* input 0 now reads the DQ output of its activation */
-      float x_scale = 0;
-      for (size_t k = 0; k < q.n_acts; k++)
-        if (!strcmp(q.acts[k].dq_out, n->inputs[0])) x_scale = q.acts[k].scale;
-      if (b && b->dtype == QL_FLOAT && b->rank == 1 && x_scale > 0) {
-        char *dq = NULL;
-        st = quantize_bias(&q, b, x_scale, w_scale, &dq);
-        if (!st && set_input(n, 2, dq)) st = oom(&q);
-        ql_free(dq);
-      }
+      char *dq = NULL;
+      if (b) st = quantize_bias(&q, b, x_scale, w_scale, &dq);
+      if (!st && dq && set_input(n, 2, dq)) st = oom(&q);
+      ql_free(dq);
     }
   }
   if (!st) st = ql_graph_toposort(g, err);
@@ -528,6 +676,8 @@ done:
     ql_free(q.acts[k].name);
     ql_free(q.acts[k].dq_out);
   }
+  for (size_t i = 0; i < n0; i++) ql_free(role[i]);
+  ql_free(role);
   ql_free(q.acts);
   ql_strmap_free(&q.act);
   ql_free(sel);

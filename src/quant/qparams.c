@@ -1,6 +1,7 @@
 /* Quantization parameters exactly as ONNX Runtime's tool computes them
- * (onnxruntime/python/tools/quantization/quant_utils.py), so that equal
- * ranges give equal scales and zero points. */
+ * (onnxruntime/quantization/quant_utils.py of ONNX Runtime 1.32, the
+ * reference bench/quant_compare.py runs against), so that equal ranges give
+ * equal scales and zero points. */
 #include "quant.h"
 #include <float.h>
 #include <math.h>
@@ -18,13 +19,14 @@ void ql_qrange(ql_dtype t, int symmetric, int reduce_range, int64_t *qmin, int64
     default: break;
     }
   }
+  /* ONNX_INT_TYPE_SYMMETRIC_RANGE has only the signed 8/16-bit types (older
+   * releases also narrowed u8 to [0, 254]); unsigned and 4-bit types keep
+   * their full range */
   if (symmetric) {
     switch (t) {
-    case QL_UINT8: *qmin = 0; *qmax = 254; return;
     case QL_INT8: *qmin = -127; *qmax = 127; return;
-    case QL_UINT16: *qmin = 0; *qmax = 65534; return;
     case QL_INT16: *qmin = -32767; *qmax = 32767; return;
-    default: break; /* 4-bit: full range */
+    default: break;
     }
   }
   ql_dtype_int_range(t, qmin, qmax);
@@ -39,9 +41,10 @@ void ql_compute_scale_zp(float rmin, float rmax, int64_t qmin, int64_t qmax, int
     rmin = -a;
     rmax = a;
   }
-  /* ORT subtracts in float32 (the arrays are float32), divides in float64 */
-  float dr32 = rmax - rmin;
-  double s = (double)dr32 / ((double)qmax - (double)qmin);
+  /* "Promote before subtraction": the range is taken in float64 from the
+   * float32 ends, divided in float64, and only the result is rounded to
+   * float32 */
+  double s = ((double)rmax - (double)rmin) / ((double)qmax - (double)qmin);
   if (s < FLT_MIN) {
     *scale = 1.0f;
     *zp = 0;

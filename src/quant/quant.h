@@ -49,6 +49,7 @@ typedef struct ql_range {
   float obs_min, obs_max;  /* observed extremes */
   int seen_float;          /* a float32 tensor was observed under this name */
   int rank;                /* rank of the observed tensor */
+  int folded_const;        /* a constant the float graph computes (folded by qlinear), not a calibrated tensor */
   /* histogram for entropy/percentile and for the report */
   size_t nbins;
   double *hist;

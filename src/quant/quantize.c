@@ -1,4 +1,5 @@
 /* The quantizer's driver: clone, fold constants, calibrate, rewrite. */
+#include "../common/strmap.h"
 #include "../runtime/runtime.h"
 #include "quant.h"
 
@@ -111,12 +112,46 @@ ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql
   ql_model *m = ql_model_clone(in);
   if (!m) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory copying the model");
   char **names = NULL;
-  size_t n_names = 0;
-  ql_status st = ql_fold_model(m, err);
+  size_t n_names = 0, n_init0 = m->graph->n_inits;
+  ql_strmap orig = {0};
+  ql_status st = QL_OK;
+  for (size_t i = 0; i < n_init0 && !st; i++)
+    if (ql_strmap_put(&orig, m->graph->inits[i]->name, 1)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!st) st = ql_fold_model(m, err);
   if (!st && collect_names(m->graph, &names, &n_names)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   if (!st) st = ql_calibrate(m, calib, (const char *const *)names, n_names, o, ranges, err);
   ql_free(names);
+  /* constants the graph computed (ORT, which does not fold, sees them as activations) */
+  for (size_t i = 0; i < m->graph->n_inits && !st; i++) {
+    const ql_tensor *t = m->graph->inits[i];
+    if (ql_strmap_get(&orig, t->name) >= 0 || t->dtype != QL_FLOAT) continue;
+    ql_range *r = ql_realloc(ranges->r, (ranges->n + 1) * sizeof *r);
+    if (!r) {
+      st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+      break;
+    }
+    ranges->r = r;
+    r = &r[ranges->n];
+    memset(r, 0, sizeof *r);
+    if (!(r->name = ql_strdup(t->name))) {
+      st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+      break;
+    }
+    ranges->n++;
+    r->folded_const = 1;
+    r->rank = t->rank;
+    r->rmin = r->rmax = 0;
+    for (int64_t k = 0; k < t->numel; k++) {
+      float v = ((const float *)t->data)[k];
+      if (v < r->rmin || k == 0) r->rmin = v;
+      if (v > r->rmax || k == 0) r->rmax = v;
+    }
+    r->obs_min = r->rmin;
+    r->obs_max = r->rmax;
+  }
+  ql_strmap_free(&orig);
   if (st) {
+    ql_ranges_free(ranges);
     ql_model_free(m);
     return st;
   }
