@@ -211,7 +211,12 @@ def cases(shared_models):
     for f in REAL_MODELS:
         src = os.path.join(shared_models, f)
         if os.path.exists(src):
-            real.append((f[:-5], "real model", "", None, src))
+            g = onnx.load(src, load_external_data=False).graph
+            inits = {i.name for i in g.initializer}
+            shape = ", ".join("x".join(str(d.dim_value) if d.HasField("dim_value") else "?"
+                                       for d in i.type.tensor_type.shape.dim)
+                              for i in g.input if i.name not in inits)
+            real.append((f[:-5], "real model", shape, None, src))
     return out, real
 
 

@@ -5,8 +5,10 @@
  *   VNNI        ports needs >= 10)
  * One thread. Features are detected at run time (CPUID plus the OS's XCR0,
  * plus the AMX permission request Linux requires); what the CPU or OS lacks is
- * skipped and reported as null. Each probe keeps the best of several ~100 ms
- * samples (a peak, not a typical value: the machine may be shared).
+ * skipped and reported as null. Each probe keeps the best of 30 ~30 ms
+ * samples (a peak, not a typical value: the machine may be shared, and
+ * the AMX unit of a core is shared with its SMT sibling, possibly another
+ * guest of the host).
  *
  *   gcc -O2 -o bench-probe bench/probe.c && ./bench-probe [--json]
  *
@@ -172,8 +174,8 @@ int main(int argc, char **argv) {
   int json = argc > 1 && !strcmp(argv[1], "--json");
   features f = detect();
   peak none = {0, 0};
-  peak amx = f.amx_int8 ? peak_gops(amx_ops, 5, 0.1) : none;
-  peak vnni = f.avx512vnni ? peak_gops(avx512vnni_ops, 5, 0.1) : none;
+  peak amx = f.amx_int8 ? peak_gops(amx_ops, 30, 0.03) : none;
+  peak vnni = f.avx512vnni ? peak_gops(avx512vnni_ops, 30, 0.03) : none;
   char name[256];
   cpu_name(name, sizeof name);
   if (json) {
