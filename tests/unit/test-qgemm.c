@@ -327,6 +327,30 @@ static void cover_fn(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
     for (size_t j = j0; j < j0 + nj; j++) __atomic_fetch_add(&cv->hits[i][j], 1, __ATOMIC_RELAXED);
 }
 
+typedef struct nested {
+  ql_threadpool *pool;
+  cover cv;
+} nested;
+
+static void nested_fn(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  nested *nc = ctx;
+  (void)j0;
+  (void)nj;
+  /* a task that uses the pool again: must run inline, not deadlock */
+  for (size_t i = i0; i < i0 + ni; i++) ql_threadpool_parallel_for_2d(nc->pool, cover_fn, &nc->cv, 37, 23, 37, 5);
+}
+
+static void test_threadpool_nested(void **state) {
+  (void)state;
+  nested nc;
+  memset(&nc, 0, sizeof nc);
+  assert_int_equal(ql_threadpool_create(2, &nc.pool, NULL), QL_OK);
+  ql_threadpool_parallel_for_2d(nc.pool, nested_fn, &nc, 4, 1, 1, 1);
+  for (int i = 0; i < 37; i++)
+    for (int j = 0; j < 23; j++) assert_int_equal(nc.cv.hits[i][j], 4);
+  ql_threadpool_free(nc.pool);
+}
+
 static void test_threadpool_covers_once(void **state) {
   (void)state;
   for (int nt = 1; nt <= 4; nt++) {
@@ -401,6 +425,7 @@ int main(void) {
       cmocka_unit_test(test_isa_names),
       cmocka_unit_test(test_bad_args),
       cmocka_unit_test(test_threadpool_covers_once),
+      cmocka_unit_test(test_threadpool_nested),
   };
   const struct CMUnitTest isa_tests[] = {
       {"isa_scalar", test_isa, state_scalar, NULL, NULL},
