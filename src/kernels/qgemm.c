@@ -16,6 +16,53 @@ static ql_isa path_for(const ql_qgemm_packed_b *pb, int64_t m) {
 
 static int64_t round_up(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* 16 columns of a row-major B, 4 rows at a time: interleave the rows so that
+ * each column's 4 k are adjacent (the panel layout) and add the column sums.
+ * Returns the number of rows done (a multiple of 4). */
+static int64_t pack_rows_sse2(const uint8_t *src, int64_t stride, int64_t k, uint8_t flip, int8_t *panel,
+                              uint32_t sum[16]) {
+  const __m128i x = _mm_set1_epi8((char)flip);
+  __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0; /* columns 0-3, 4-7, 8-11, 12-15 */
+  int64_t kk = 0;
+  for (; kk + 4 <= k; kk += 4) {
+    __m128i r0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + kk * stride)), x);
+    __m128i r1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + (kk + 1) * stride)), x);
+    __m128i r2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + (kk + 2) * stride)), x);
+    __m128i r3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + (kk + 3) * stride)), x);
+    __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
+    __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
+    __m128i o[4] = {_mm_unpacklo_epi16(t0, t2), _mm_unpackhi_epi16(t0, t2), _mm_unpacklo_epi16(t1, t3),
+                    _mm_unpackhi_epi16(t1, t3)};
+    __m128i *dst = (__m128i *)(panel + kk * 16);
+    for (int c = 0; c < 4; c++) {
+      _mm_store_si128(dst + c, o[c]);
+      /* each int32 lane is one column's 4 int8: sign-extend and add them */
+      __m128i lo = _mm_srai_epi16(_mm_unpacklo_epi8(o[c], o[c]), 8);
+      __m128i hi = _mm_srai_epi16(_mm_unpackhi_epi8(o[c], o[c]), 8);
+      __m128i ones = _mm_set1_epi16(1);
+      __m128i plo = _mm_madd_epi16(lo, ones), phi = _mm_madd_epi16(hi, ones); /* pair sums */
+      /* [c0 c0 c1 c1] + [c2 c2 c3 c3] -> per column */
+      __m128i a = _mm_castps_si128(_mm_shuffle_ps(_mm_castsi128_ps(plo), _mm_castsi128_ps(phi), 0x88));
+      __m128i b = _mm_castps_si128(_mm_shuffle_ps(_mm_castsi128_ps(plo), _mm_castsi128_ps(phi), 0xDD));
+      __m128i cs = _mm_add_epi32(a, b);
+      if (c == 0) s0 = _mm_add_epi32(s0, cs);
+      if (c == 1) s1 = _mm_add_epi32(s1, cs);
+      if (c == 2) s2 = _mm_add_epi32(s2, cs);
+      if (c == 3) s3 = _mm_add_epi32(s3, cs);
+    }
+  }
+  uint32_t t[16];
+  _mm_storeu_si128((__m128i *)t, s0);
+  _mm_storeu_si128((__m128i *)(t + 4), s1);
+  _mm_storeu_si128((__m128i *)(t + 8), s2);
+  _mm_storeu_si128((__m128i *)(t + 12), s3);
+  for (int j = 0; j < 16; j++) sum[j] += t[j];
+  return kk;
+}
+#endif
+
 ql_status ql_qgemm_pack_b(const void *b, int b_signed, int64_t k, int64_t n, int64_t stride_k,
                           int64_t stride_n, const int32_t *b_zp, int b_zp_per_col, ql_isa isa,
                           ql_qgemm_packed_b **out, ql_error *err) {
@@ -58,13 +105,30 @@ ql_status ql_qgemm_pack_b(const void *b, int b_signed, int64_t k, int64_t n, int
     const int64_t cols = n - p0 < QL_QGEMM_NR ? n - p0 : QL_QGEMM_NR;
     uint32_t sum[QL_QGEMM_NR] = {0};
     /* k outer: a row-major B is then read 16 contiguous bytes at a time */
-    for (int64_t kk = 0; kk < k; kk++) {
-      const uint8_t *row = src + kk * stride_k + p0 * stride_n;
-      int8_t *dst = panel + (kk / 4) * 64 + (kk % 4);
-      for (int64_t j = 0; j < cols; j++) {
-        int v = b_signed ? (int8_t)row[j * stride_n] : (int)row[j * stride_n] - shift;
-        dst[j * 4] = (int8_t)v;
-        sum[j] += (uint32_t)v;
+    const uint8_t flip = b_signed ? 0 : 0x80; /* b - 128 == (int8)(b ^ 0x80) */
+    if (cols == QL_QGEMM_NR && stride_n == 1) {
+      int64_t kk = 0;
+#if defined(__SSE2__)
+      kk = pack_rows_sse2(src + p0, stride_k, k, flip, panel, sum);
+#endif
+      for (; kk < k; kk++) {
+        const uint8_t *row = src + kk * stride_k + p0;
+        int8_t *dst = panel + (kk / 4) * 64 + (kk % 4);
+        for (int j = 0; j < QL_QGEMM_NR; j++) {
+          int8_t v = (int8_t)(row[j] ^ flip);
+          dst[j * 4] = v;
+          sum[j] += (uint32_t)(int32_t)v;
+        }
+      }
+    } else {
+      for (int64_t kk = 0; kk < k; kk++) {
+        const uint8_t *row = src + kk * stride_k + p0 * stride_n;
+        int8_t *dst = panel + (kk / 4) * 64 + (kk % 4);
+        for (int64_t j = 0; j < cols; j++) {
+          int8_t v = (int8_t)(row[j * stride_n] ^ flip);
+          dst[j * 4] = v;
+          sum[j] += (uint32_t)(int32_t)v;
+        }
       }
     }
     for (int64_t j = 0; j < QL_QGEMM_NR; j++) {
