@@ -1,7 +1,7 @@
 /* Index and selection ops: TopK, CumSum, CumProd, Trilu, ScatterElements,
  * Scatter, ScatterND, GatherND, OneHot, Compress, NonZero, Unique,
- * ReverseSequence, EyeLike. Every index read from a tensor is bounds-checked
- * before it addresses memory: the model is untrusted input. */
+ * ReverseSequence, EyeLike, TensorScatter. Every index read from a tensor
+ * is bounds-checked before it addresses memory: the model is untrusted input. */
 #include "xops-util.h"
 
 #define END QL_UNDEFINED
@@ -703,6 +703,58 @@ static ql_status eye_like(ql_op_ctx *c) {
   return QL_OK;
 }
 
+/* ================================================================ TensorScatter */
+
+static ql_status tensor_scatter(ql_op_ctx *c) {
+  const ql_tensor *past = ql_op_in(c, 0), *upd = ql_op_in(c, 1), *wi = ql_op_in(c, 2);
+  if (!past) return xo_missing(c, 0);
+  if (!upd) return xo_missing(c, 1);
+  if (past->dtype == QL_UINT2 || past->dtype == QL_INT2) return bad_type(c, "past_cache", past->dtype);
+  if (upd->dtype != past->dtype)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "update type %s differs from past_cache type %s",
+                      ql_dtype_name(upd->dtype), ql_dtype_name(past->dtype));
+  const char *mode = ql_attr_string(c->node, "mode", "linear");
+  int circular = !strcmp(mode, "circular");
+  if (!circular && strcmp(mode, "linear"))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "mode must be linear or circular, not '%s'", mode);
+  int r = past->rank;
+  int64_t a64 = ql_attr_int(c->node, "axis", -2);
+  int axis = ql_norm_axis(a64, r);
+  if (axis <= 0)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "axis %lld is out of range or the batch axis (rank %d)",
+                      (long long)a64, r);
+  if (upd->rank != r) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "update must have past_cache's rank %d", r);
+  for (int d = 0; d < r; d++)
+    if (d == axis ? upd->dims[d] > past->dims[d] : upd->dims[d] != past->dims[d])
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "update dim %d (%lld) does not fit past_cache dim %lld", d,
+                        (long long)upd->dims[d], (long long)past->dims[d]);
+  int64_t B = past->dims[0], maxlen = past->dims[axis], len = upd->dims[axis];
+  if (wi && (wi->dtype != QL_INT64 || wi->rank != 1 || wi->dims[0] != B))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "write_indices must be a 1-D int64 tensor of %lld elements",
+                      (long long)B);
+  /* every write position is checked before anything is written */
+  for (int64_t b = 0; wi && b < B; b++) {
+    int64_t w = ((const int64_t *)wi->data)[b];
+    if (circular ? (maxlen == 0 && len > 0) : (w < 0 || w > maxlen - len))
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "write_indices[%lld] = %lld does not fit %lld of %lld positions",
+                        (long long)b, (long long)w, (long long)len, (long long)maxlen);
+  }
+  ql_tensor *y = xo_clone_out(c, 0, past);
+  if (!y) return c->err->code;
+  if (upd->numel == 0) return QL_OK;
+  int64_t outer = xo_prod(past->dims, 0, axis), inner = xo_prod(past->dims, axis + 1, r), per_b = outer / B;
+  for (int64_t o = 0; o < outer; o++) {
+    int64_t w = wi ? ((const int64_t *)wi->data)[o / per_b] : 0;
+    for (int64_t s = 0; s < len; s++) {
+      int64_t p = circular ? ((w % maxlen) + s % maxlen) % maxlen : w + s;
+      if (p < 0) p += maxlen; /* Python's modulo of a negative index */
+      if (xo_copyn(past->dtype, y->data, (o * maxlen + p) * inner, upd->data, (o * len + s) * inner, inner))
+        return xo_oom(c);
+    }
+  }
+  return QL_OK;
+}
+
 const ql_op_def ql_ops_index_ops[] = {
     {"", "TopK", 1, 24, topk},
     {"", "CumSum", 11, 14, cumsum},
@@ -718,5 +770,6 @@ const ql_op_def ql_ops_index_ops[] = {
     {"", "Unique", 11, 11, unique},
     {"", "ReverseSequence", 10, 10, reverse_sequence},
     {"", "EyeLike", 9, 22, eye_like},
+    {"", "TensorScatter", 24, 24, tensor_scatter},
     {0},
 };

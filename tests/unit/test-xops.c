@@ -357,6 +357,33 @@ static void test_gridsample_hostile_grid(void **state) {
   }
 }
 
+
+/* TensorScatter circular mode: positions are (write_index + s) modulo
+ * max_sequence_length, with Python's non-negative modulo: past [0, 0, 0]
+ * (batch 1, axis 1), update [7, 8], write index -1 -> positions 2 and 0 ->
+ * [8, 0, 7]. Linear mode must refuse an index that runs past the end. */
+static void test_tensor_scatter_positions(void **state) {
+  (void)state;
+  int64_t pd[2] = {1, 3}, ud[2] = {1, 2};
+  const float past[] = {0, 0, 0}, upd[] = {7, 8};
+  const int64_t w = -1;
+  one_node o = mk(24, "TensorScatter", 3, 1);
+  attr_str(&o, "mode", "circular");
+  attr_int(&o, "axis", 1);
+  ql_tensor *in[] = {tensor(QL_FLOAT, 2, pd, past), tensor(QL_FLOAT, 2, ud, upd), vec(QL_INT64, 1, &w)}, *out[1] = {0};
+  ql_error e = {0};
+  assert_int_equal(run(&o, in, out, &e), QL_OK);
+  const float *y = out[0]->data;
+  assert_true(y[0] == 8 && y[1] == 0 && y[2] == 7);
+  free_outs(out, 1);
+
+  const int64_t w2 = 2;
+  o = mk(24, "TensorScatter", 3, 1);
+  attr_int(&o, "axis", 1);
+  ql_tensor *in2[] = {tensor(QL_FLOAT, 2, pd, past), tensor(QL_FLOAT, 2, ud, upd), vec(QL_INT64, 1, &w2)};
+  expect_fail(&o, in2, QL_ERR_INVALID_MODEL);
+}
+
 /* ---------------------------------------------------------------- refusals */
 
 static void test_out_of_range_indices(void **state) {
@@ -475,6 +502,7 @@ int main(void) {
       cmocka_unit_test(test_einsum_diagonal_and_implicit),
       cmocka_unit_test(test_scatter_max_nan),
       cmocka_unit_test(test_gridsample_hostile_grid),
+      cmocka_unit_test(test_tensor_scatter_positions),
       cmocka_unit_test(test_out_of_range_indices),
       cmocka_unit_test(test_runaway_sizes_are_refused),
   };
