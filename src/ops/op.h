@@ -8,6 +8,27 @@
 
 typedef struct ql_op_ctx ql_op_ctx;
 typedef ql_status (*ql_op_run_fn)(ql_op_ctx *c);
+struct ql_threadpool;
+
+/* Once per node at session creation, after constant folding: an op may
+ * precompute from its constant inputs (pack weights, fold zero points,
+ * compute requantization multipliers). in[i] is the value when input i is a
+ * constant, NULL when it is only known at run time. *state = NULL means
+ * nothing was prepared; run() then sees c->state == NULL and must still work
+ * (the reference path). A prepared state is read-only during runs, which may
+ * be concurrent. */
+typedef struct ql_op_prep {
+  const ql_node *node;
+  int version;
+  size_t n_in;
+  const ql_tensor *const *in;
+  int threads;
+  int reference_only;   /* the session asked for the reference ops only */
+  int isa;              /* ql_isa (src/kernels/qgemm.h): QL_ISA_AUTO or a cap */
+  ql_error *err;
+} ql_op_prep;
+typedef ql_status (*ql_op_prepare_fn)(const ql_op_prep *p, void **state);
+typedef void (*ql_op_release_fn)(void *state);
 
 struct ql_plan;
 struct ql_frame;
@@ -23,6 +44,8 @@ struct ql_op_ctx {
   ql_error *err;
   int threads;
   uint64_t max_tensor_bytes;    /* ql_op_output refuses anything larger */
+  void *state;                  /* from the op's prepare(), or NULL */
+  struct ql_threadpool *pool;   /* NULL: run on the calling thread */
   /* private: subgraph execution */
   const struct ql_runcfg *cfg_;
   const struct ql_plan *const *subplans_;
@@ -40,6 +63,8 @@ typedef struct ql_op_def {
   const char *op_type;
   int min_impl, max_impl;
   ql_op_run_fn run;
+  ql_op_prepare_fn prepare;   /* optional */
+  ql_op_release_fn release;   /* frees what prepare made */
 } ql_op_def;
 
 /* Newest ai.onnx opset whose schemas qlinear knows. */

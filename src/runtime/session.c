@@ -6,6 +6,8 @@
 #include "../common/strmap.h"
 #include "../ops/op.h"
 #include "runtime.h"
+#include "../kernels/qgemm.h"
+#include "threadpool.h"
 
 typedef struct ql_step {
   const ql_node *node;
@@ -17,6 +19,7 @@ typedef struct ql_step {
   struct ql_plan **sub;   /* one per GRAPH attribute, in attribute order */
   const char **sub_attr;
   int folded;
+  void *state;            /* the op's prepared state */
 } ql_step;
 
 typedef struct ql_plan {
@@ -44,6 +47,9 @@ typedef struct ql_frame {
 typedef struct ql_runcfg {
   int threads;
   uint64_t max_tensor_bytes;
+  ql_threadpool *pool;
+  int reference_only;
+  int isa;
 } ql_runcfg;
 
 struct ql_session {
@@ -101,6 +107,7 @@ static int lookup(ql_plan *p, const char *name) {
 static void plan_free(ql_plan *p);
 
 static void step_clear(ql_step *s) {
+  if (s->state && s->res.def && s->res.def->release) s->res.def->release(s->state);
   ql_free(s->in);
   ql_free(s->out);
   for (size_t k = 0; k < s->n_sub; k++) plan_free(s->sub[k]);
@@ -509,6 +516,8 @@ static ql_status run_step(const ql_step *s, ql_frame *f, ql_tensor **vals_out_sl
                  .err = err,
                  .threads = cfg->threads,
                  .max_tensor_bytes = cfg->max_tensor_bytes,
+                 .state = s->state,
+                 .pool = cfg->pool,
                  .cfg_ = cfg,
                  .subplans_ = (const struct ql_plan *const *)s->sub,
                  .frame_ = f};
@@ -667,6 +676,24 @@ static ql_status fold_constants(ql_plan *p, const ql_runcfg *cfg, ql_error *err)
   return QL_OK;
 }
 
+/* Lets each remaining op precompute from its constant inputs. */
+static ql_status prepare_steps(ql_plan *p, const ql_runcfg *cfg, ql_error *err) {
+  for (size_t i = 0; i < p->n_steps; i++) {
+    ql_step *s = &p->steps[i];
+    if (s->folded || !s->res.def || !s->res.def->prepare) continue;
+    const ql_tensor *inb[64];
+    const ql_tensor **in = s->n_in > 64 ? ql_calloc(s->n_in, sizeof *in) : inb;
+    if (!in) return oom(err);
+    for (size_t k = 0; k < s->n_in; k++) in[k] = s->in[k] >= 0 ? p->consts[s->in[k]] : NULL;
+    ql_op_prep pr = {.node = s->node, .version = s->res.version, .n_in = s->n_in, .in = in,
+                     .threads = cfg->threads, .reference_only = cfg->reference_only, .isa = cfg->isa, .err = err};
+    ql_status st = s->res.def->prepare(&pr, &s->state);
+    if (in != inb) ql_free(in);
+    if (st) return ql_err_prefix(err, "node '%s' (%s)", s->node->name, s->node->op_type);
+  }
+  return QL_OK;
+}
+
 ql_status ql_session_create(const ql_model *m, const ql_session_options *opt, ql_session **out, ql_error *err) {
   if (!m || !out) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "NULL argument");
   *out = NULL;
@@ -676,6 +703,19 @@ ql_status ql_session_create(const ql_model *m, const ql_session_options *opt, ql
   if (!s) return oom(err);
   s->cfg.threads = opt && opt->threads > 0 ? opt->threads : 1;
   s->cfg.max_tensor_bytes = opt && opt->max_tensor_bytes ? opt->max_tensor_bytes : (4ull << 30);
+  s->cfg.reference_only = opt && opt->reference_only;
+  s->cfg.isa = QL_ISA_AUTO;
+  if (opt && opt->isa) {
+    s->cfg.isa = ql_isa_from_name(opt->isa);
+    if (s->cfg.isa == QL_ISA_AUTO) {
+      ql_session_free(s);
+      return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "unknown ISA '%s' (scalar, avx2, avxvnni, avx512vnni, amx)", opt->isa);
+    }
+    if (!ql_isa_supported((ql_isa)s->cfg.isa)) {
+      ql_session_free(s);
+      return ql_errf(err, QL_ERR_UNSUPPORTED_HARDWARE, "this CPU cannot run %s kernels", opt->isa);
+    }
+  }
   builder B = {.model = m, .err = err};
   ql_status st = QL_OK;
   if (!(s->graph = ql_graph_clone(m->graph))) st = oom(err);
@@ -685,6 +725,8 @@ ql_status ql_session_create(const ql_model *m, const ql_session_options *opt, ql
     st = ql_errf(err, QL_ERR_UNSUPPORTED, "%d unsupported operator%s: %s", B.n_unsupported,
                  B.n_unsupported > 1 ? "s" : "", B.unsupported);
   if (!st) st = fold_constants(s->plan, &s->cfg, err);
+  if (!st && s->cfg.threads > 1) st = ql_threadpool_create(s->cfg.threads, &s->cfg.pool, err);
+  if (!st) st = prepare_steps(s->plan, &s->cfg, err);
   ql_free(B.unsupported);
   if (st) {
     ql_session_free(s);
@@ -747,6 +789,7 @@ const ql_tensor *ql_session_const(const ql_session *s, const char *name) {
 void ql_session_free(ql_session *s) {
   if (!s) return;
   plan_free(s->plan);
+  ql_threadpool_free(s->cfg.pool);
   ql_graph_free(s->graph);
   ql_free(s);
 }
