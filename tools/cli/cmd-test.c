@@ -88,7 +88,7 @@ static int file_exists(const char *p) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* returns 0 pass, 1 fail, 2 skip; writes the reason */
-static int run_case(const char *dir, char *why, size_t wn) {
+static int run_case(const char *dir, const ql_session_options *opt, char *why, size_t wn) {
   char path[4096];
   ql_error err = {0};
   ql_model *m = NULL;
@@ -99,7 +99,7 @@ static int run_case(const char *dir, char *why, size_t wn) {
     snprintf(why, wn, "%s", err.msg);
     return err.code == QL_ERR_UNSUPPORTED ? 2 : 1;
   }
-  if (ql_session_create(m, NULL, &s, &err)) {
+  if (ql_session_create(m, opt, &s, &err)) {
     snprintf(why, wn, "%s", err.msg);
     ql_model_free(m);
     return err.code == QL_ERR_UNSUPPORTED ? 2 : 1;
@@ -162,9 +162,26 @@ done:
 
 int ql_cmd_test(int argc, char **argv) {
   int verbose = 0, pass = 0, fail = 0, skip = 0, ndirs = 0;
+  ql_session_options opt = {.threads = 1};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
       verbose = 1;
+      continue;
+    }
+    /* the same cases through other kernel families and thread counts */
+    if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+      if (cli_parse_int(argv[++i], &opt.threads) || opt.threads < 1) {
+        cli_error("--threads expects a positive integer");
+        return 2;
+      }
+      continue;
+    }
+    if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+      opt.isa = argv[++i];
+      continue;
+    }
+    if (!strcmp(argv[i], "--ref")) {
+      opt.reference_only = 1;
       continue;
     }
     ndirs++;
@@ -174,7 +191,7 @@ int ql_cmd_test(int argc, char **argv) {
     const char *name = dir + l;
     while (name > dir && name[-1] != '/') name--;
     char why[1024] = "";
-    int r = run_case(dir, why, sizeof why);
+    int r = run_case(dir, &opt, why, sizeof why);
     const char *tag = r == 0 ? "PASS" : r == 1 ? "FAIL" : "SKIP";
     if (r == 0) pass++;
     else if (r == 1) fail++;
@@ -184,7 +201,7 @@ int ql_cmd_test(int argc, char **argv) {
     fflush(stdout);
   }
   if (!ndirs) {
-    cli_error("usage: qlinear test [--verbose] DIR...");
+    cli_error("usage: qlinear test [--verbose] [--threads N] [--isa NAME] [--ref] DIR...");
     return 2;
   }
   printf("%d passed, %d failed, %d skipped\n", pass, fail, skip);
