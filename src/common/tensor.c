@@ -42,7 +42,9 @@ ql_tensor *ql_tensor_new(ql_dtype dtype, int rank, const int64_t *dims, ql_error
   ql_tensor *t = alloc_header(dtype, rank, dims, err);
   if (!t) return NULL;
   size_t bytes = ql_tensor_nbytes(t);
-  t->data = ql_calloc(1, bytes ? bytes : 1);
+  /* 64-byte aligned so kernels (AMX tile loads) can read rows in place */
+  t->data = ql_malloc_aligned(bytes ? bytes : 1);
+  if (t->data) memset(t->data, 0, bytes ? bytes : 1);
   if (!t->data) {
     ql_free(t);
     ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory allocating %zu tensor bytes", bytes);
@@ -72,7 +74,7 @@ void ql_tensor_free(ql_tensor *t) {
     for (int64_t i = 0; i < t->numel; i++) ql_free(s[i]);
   }
   if (t->flags_ & QL_TENSOR_MAPPED) munmap(t->map_base_, t->map_len_);
-  else if (t->flags_ & QL_TENSOR_OWNS_DATA) ql_free(t->data);
+  else if (t->flags_ & QL_TENSOR_OWNS_DATA) ql_free_aligned(t->data);
   ql_free(t->name);
   ql_free(t);
 }
