@@ -17,13 +17,17 @@ extern ProtobufCAllocator ql_pb_allocator;
 
 /* TensorProto -> tensor (decodes every storage form, external data too). */
 ql_status ql_tensor_from_pb(ql_load_ctx *c, const Onnx__TensorProto *p, ql_tensor **out);
+/* Structural rules of a loaded graph (SSA, every name defined, no cycle),
+ * subgraphs included; outer is NULL for the main graph. */
+ql_status ql_graph_check(const ql_graph *g, ql_error *err);
 /* tensor -> TensorProto (raw_data, little-endian, sub-byte types packed).
  * Free with ql_tensor_pb_free. */
 ql_status ql_tensor_to_pb(const ql_tensor *t, Onnx__TensorProto **out, ql_error *err);
 void ql_tensor_pb_free(Onnx__TensorProto *p);
 
-/* Pre-checks the nesting depth of the bytes before protobuf-c recurses. */
-ql_status ql_pb_check_depth(const uint8_t *buf, size_t len, uint32_t max_depth, ql_error *err);
+/* Pre-checks the wire structure, the nesting depth and the node count of the
+ * bytes before protobuf-c recurses into them. */
+ql_status ql_pb_check_depth(const uint8_t *buf, size_t len, const ql_limits *lim, ql_error *err);
 ql_status ql_pb_check_tensor(const uint8_t *buf, size_t len, ql_error *err);
 
 /* Read a whole file, bounded by max_bytes. */

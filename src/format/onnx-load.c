@@ -25,10 +25,14 @@ static ql_status load_value_info(loader *L, const Onnx__ValueInfoProto *vp, ql_v
   if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type) return QL_OK;
   v->is_tensor = 1;
   v->elem_type = tp->tensor_type->elem_type;
+  /* consumers index type tables with it */
+  if (v->elem_type < 0 || v->elem_type >= QL_DTYPE_COUNT)
+    return ql_errf(L->c->err, v->elem_type < 0 ? QL_ERR_INVALID_MODEL : QL_ERR_UNSUPPORTED,
+                   "value '%.64s': elem_type %d is not a known ONNX data type", v->name, v->elem_type);
   const Onnx__TensorShapeProto *sh = tp->tensor_type->shape;
   if (!sh) return QL_OK;
   if (sh->n_dim > L->c->lim.max_rank)
-    return ql_errf(L->c->err, QL_ERR_LIMIT, "value '%s': rank %zu exceeds the limit of %u", v->name,
+    return ql_errf(L->c->err, QL_ERR_LIMIT, "value '%.64s': rank %zu exceeds the limit of %u", v->name,
                    sh->n_dim, L->c->lim.max_rank);
   if (!(v->dims = ql_calloc(sh->n_dim ? sh->n_dim : 1, sizeof *v->dims))) return oom(L);
   v->rank = (int)sh->n_dim;
@@ -82,11 +86,11 @@ static ql_status load_attr(loader *L, const Onnx__AttributeProto *ap, uint32_t d
     a->slen = ap->s.len;
     break;
   case QL_ATTR_TENSOR:
-    if (!ap->t) return ql_errf(L->c->err, QL_ERR_INVALID_MODEL, "attribute '%s' of type TENSOR has no tensor", a->name);
+    if (!ap->t) return ql_errf(L->c->err, QL_ERR_INVALID_MODEL, "attribute '%.64s' of type TENSOR has no tensor", a->name);
     st = ql_tensor_from_pb(L->c, ap->t, &a->t);
     break;
   case QL_ATTR_GRAPH:
-    if (!ap->g) return ql_errf(L->c->err, QL_ERR_INVALID_MODEL, "attribute '%s' of type GRAPH has no graph", a->name);
+    if (!ap->g) return ql_errf(L->c->err, QL_ERR_INVALID_MODEL, "attribute '%.64s' of type GRAPH has no graph", a->name);
     st = load_graph(L, ap->g, depth + 1, &a->g);
     break;
   case QL_ATTR_FLOATS:
@@ -120,10 +124,28 @@ static ql_status load_attr(loader *L, const Onnx__AttributeProto *ap, uint32_t d
       st = load_graph(L, ap->graphs[i], depth + 1, &a->graphs[i]);
     }
     break;
-  default:
-    break; /* sparse tensors and type protos: kept by name only */
+  case QL_ATTR_SPARSE_TENSOR: case QL_ATTR_SPARSE_TENSORS: case QL_ATTR_TYPE_PROTO: case QL_ATTR_TYPE_PROTOS: {
+    /* The IR does not model these kinds; a->s keeps them as a serialized
+     * AttributeProto holding only those fields, so that saving writes them
+     * back unchanged (onnx-save.c). */
+    Onnx__AttributeProto keep;
+    onnx__attribute_proto__init(&keep);
+    keep.tp = ap->tp;
+    keep.n_type_protos = ap->n_type_protos;
+    keep.type_protos = ap->type_protos;
+    keep.sparse_tensor = ap->sparse_tensor;
+    keep.n_sparse_tensors = ap->n_sparse_tensors;
+    keep.sparse_tensors = ap->sparse_tensors;
+    size_t len = onnx__attribute_proto__get_packed_size(&keep);
+    if (!(a->s = ql_malloc(len + 1))) return oom(L);
+    a->slen = onnx__attribute_proto__pack(&keep, (uint8_t *)a->s);
+    a->s[a->slen] = 0;
+    break;
   }
-  if (st) ql_err_prefix(L->c->err, "attribute '%s'", a->name);
+  default:
+    break; /* unknown kinds: kept by name only */
+  }
+  if (st && depth == 0) ql_err_prefix(L->c->err, "attribute '%.64s'", a->name);
   return st;
 }
 
@@ -133,7 +155,7 @@ static ql_status load_node(loader *L, const Onnx__NodeProto *np, uint32_t depth,
     return ql_errf(L->c->err, QL_ERR_LIMIT, "the model has more than %llu nodes",
                    (unsigned long long)L->c->lim.max_nodes);
   if (!np->op_type || !*np->op_type)
-    return ql_errf(L->c->err, QL_ERR_INVALID_MODEL, "node '%s' has no op_type", np->name ? np->name : "");
+    return ql_errf(L->c->err, QL_ERR_INVALID_MODEL, "node '%.64s' has no op_type", np->name ? np->name : "");
   ql_node *n = ql_node_new(np->op_type, np->domain, np->name);
   if (!n) return oom(L);
   *out = n;
@@ -147,7 +169,10 @@ static ql_status load_node(loader *L, const Onnx__NodeProto *np, uint32_t depth,
     for (size_t i = 0; i < np->n_attribute; i++) {
       n->n_attrs = i + 1;
       ql_status st = load_attr(L, np->attribute[i], depth, &n->attrs[i]);
-      if (st) return ql_err_prefix(L->c->err, "node '%s' (%s)", n->name, n->op_type);
+      /* only the outermost node names the path: one prefix per nesting
+       * level would push the cause out of the 512-byte message */
+      if (st && depth == 0) ql_err_prefix(L->c->err, "node '%.64s' (%.64s)", n->name, n->op_type);
+      if (st) return st;
     }
   }
   return QL_OK;
@@ -174,7 +199,10 @@ static ql_status load_graph(loader *L, const Onnx__GraphProto *gp, uint32_t dept
   }
   for (size_t i = 0; i < gp->n_initializer; i++) {
     ql_tensor *t;
-    if ((st = ql_tensor_from_pb(L->c, gp->initializer[i], &t))) return ql_err_prefix(L->c->err, "initializer");
+    if ((st = ql_tensor_from_pb(L->c, gp->initializer[i], &t))) {
+      ql_err_prefix(L->c->err, "initializer");
+      return st;
+    }
     if (!t->name) {
       ql_tensor_free(t);
       return ql_errf(L->c->err, QL_ERR_INVALID_MODEL, "initializer %zu has no name", i);
@@ -243,7 +271,10 @@ static ql_status load_function(loader *L, const Onnx__FunctionProto *fp, ql_func
   for (size_t i = 0; i < fp->n_node; i++) {
     st = load_node(L, fp->node[i], 0, &f->nodes[i]);
     if (f->nodes[i]) f->n_nodes = i + 1;
-    if (st) return ql_err_prefix(L->c->err, "function '%s'", f->name);
+    if (st) {
+      ql_err_prefix(L->c->err, "function '%.64s'", f->name);
+      return st;
+    }
   }
   return load_opsets(L, fp->opset_import, fp->n_opset_import, &f->opsets, &f->n_opsets);
 }
@@ -278,7 +309,8 @@ static ql_status load_model(loader *L, const Onnx__ModelProto *mp, ql_model *m) 
   if (mp->ir_version < 3 && mp->ir_version != 0)
     return ql_errf(L->c->err, QL_ERR_UNSUPPORTED, "IR version %lld is older than 3 (no opset_import)",
                    (long long)mp->ir_version);
-  return load_graph(L, mp->graph, 0, &m->graph);
+  if ((st = load_graph(L, mp->graph, 0, &m->graph))) return st;
+  return ql_graph_check(m->graph, L->c->err);
 }
 
 ql_status ql_model_load_memory(const void *buf, size_t len, const char *base_dir, const ql_limits *limits,
@@ -291,7 +323,7 @@ ql_status ql_model_load_memory(const void *buf, size_t len, const char *base_dir
   if (len > c.lim.max_file_bytes)
     return ql_errf(err, QL_ERR_LIMIT, "the model is %zu bytes, over the limit of %llu", len,
                    (unsigned long long)c.lim.max_file_bytes);
-  ql_status st = ql_pb_check_depth(buf, len, c.lim.max_depth, err);
+  ql_status st = ql_pb_check_depth(buf, len, &c.lim, err);
   if (st) return st;
   Onnx__ModelProto *mp = onnx__model_proto__unpack(&ql_pb_allocator, len, buf);
   if (!mp)
@@ -321,7 +353,10 @@ ql_status ql_model_load_file(const char *path, const ql_limits *limits, ql_model
   ql_status st = ql_read_file(path, lim.max_file_bytes, &buf, &len, err);
   if (st) return st;
   char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", path);
+  if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir) {
+    ql_free(buf);
+    return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "model path is longer than %d bytes", PATH_MAX - 1);
+  }
   st = ql_model_load_memory(buf, len, dirname(dir), &lim, out, err);
   ql_free(buf);
   if (st) ql_err_prefix(err, "%s", path);

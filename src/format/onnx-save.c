@@ -9,6 +9,7 @@ typedef struct blk { struct blk *next; } blk;
 typedef struct {
   blk *head;
   int failed;
+  ql_status st; /* why it failed, when not out of memory */
   ql_error *err;
 } arena;
 
@@ -37,14 +38,23 @@ static char *S(arena *a, const char *s) {
   return r;
 }
 #define NEWV(a, T, n) ((T *)A(a, sizeof(T) * (size_t)(n)))
+static void *arena_pb_alloc(void *ctx, size_t n) { return A(ctx, n); }
+static void arena_pb_free(void *ctx, void *p) { (void)ctx, (void)p; }
 
 static Onnx__GraphProto *save_graph(arena *a, const ql_graph *g);
 
 /* Tensors are encoded with the shared encoder, then copied into the arena. */
 static Onnx__TensorProto *save_tensor(arena *a, const ql_tensor *t) {
   Onnx__TensorProto *tmp;
-  if (ql_tensor_to_pb(t, &tmp, a->err)) {
+  if (!t) { /* an attribute built in memory without its tensor */
     a->failed = 1;
+    if (!a->st) a->st = ql_errf(a->err, QL_ERR_INVALID_ARGUMENT, "cannot save an attribute tensor that is missing");
+    return NULL;
+  }
+  ql_status st = ql_tensor_to_pb(t, &tmp, a->err);
+  if (st) {
+    a->failed = 1;
+    if (!a->st) a->st = st;
     return NULL;
   }
   Onnx__TensorProto *p = NEWV(a, Onnx__TensorProto, 1);
@@ -111,6 +121,23 @@ static Onnx__AttributeProto *save_attr(arena *a, const ql_attr *at) {
     if ((p->graphs = NEWV(a, Onnx__GraphProto *, at->n + 1)))
       for (size_t i = 0; i < at->n; i++) p->graphs[i] = save_graph(a, at->graphs[i]);
     break;
+  case QL_ATTR_SPARSE_TENSOR: case QL_ATTR_SPARSE_TENSORS: case QL_ATTR_TYPE_PROTO: case QL_ATTR_TYPE_PROTOS: {
+    /* a->s holds the serialized fields (see onnx-load.c); the unpacked
+     * message lives in the arena like everything else */
+    ProtobufCAllocator al = {arena_pb_alloc, arena_pb_free, a};
+    Onnx__AttributeProto *k = at->s ? onnx__attribute_proto__unpack(&al, at->slen, (const uint8_t *)at->s) : NULL;
+    if (!k) {
+      p->has_type = 0; /* built in memory without the value: dropped */
+      break;
+    }
+    p->tp = k->tp;
+    p->n_type_protos = k->n_type_protos;
+    p->type_protos = k->type_protos;
+    p->sparse_tensor = k->sparse_tensor;
+    p->n_sparse_tensors = k->n_sparse_tensors;
+    p->sparse_tensors = k->sparse_tensors;
+    break;
+  }
   default:
     p->has_type = 0; /* kinds we do not keep are dropped */
     break;
@@ -199,8 +226,9 @@ static Onnx__StringStringEntryProto *save_kv(arena *a, const char *k, const char
 }
 
 static Onnx__GraphProto *save_graph(arena *a, const ql_graph *g) {
+  if (!g) return NULL; /* protobuf-c needs an initialized message or none */
   Onnx__GraphProto *p = NEWV(a, Onnx__GraphProto, 1);
-  if (!p || !g) return p;
+  if (!p) return NULL;
   onnx__graph_proto__init(p);
   p->name = S(a, g->name);
   p->doc_string = S(a, g->doc);
@@ -299,8 +327,8 @@ ql_status ql_model_save_memory(const ql_model *m, uint8_t **out, size_t *out_len
   }
   ql_status st = QL_OK;
   if (a.failed || !p) {
-    st = (err && err->code && err->code != QL_ERR_OUT_OF_MEMORY) ? err->code
-                                                                 : ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory saving the model");
+    st = a.st && a.st != QL_ERR_OUT_OF_MEMORY ? a.st
+                                             : ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory saving the model");
   } else {
     size_t n = onnx__model_proto__get_packed_size(p);
     uint8_t *b = ql_malloc(n ? n : 1);

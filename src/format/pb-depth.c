@@ -1,7 +1,13 @@
 /* protobuf-c unpacks nested messages recursively with no depth bound, so a
  * hostile model with deeply nested subgraphs or types could exhaust the
  * stack. This walker follows only the recursive paths of the ONNX schema,
- * iteratively, and rejects the bytes before protobuf-c sees them. */
+ * iteratively, and rejects the bytes before protobuf-c sees them. Messages
+ * off those paths (TensorProto, TensorShapeProto, ...) nest a bounded number
+ * of levels by the schema itself, so skipping them is safe.
+ *
+ * It also counts NodeProtos: an empty node costs 2 bytes in the file but a
+ * few hundred in protobuf-c's structs, so the node limit has to be enforced
+ * before unpacking, not after. */
 #include "format.h"
 
 enum { M_NONE, M_MODEL, M_GRAPH, M_NODE, M_ATTR, M_VI, M_TYPE, M_SEQ, M_MAP, M_OPT, M_FUNC, M_TRAIN, M_TENSOR };
@@ -36,9 +42,11 @@ static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
   return -1;
 }
 
-static ql_status walk(const uint8_t *buf, size_t len, int root, uint32_t max_graph_depth, ql_error *err) {
+static ql_status walk(const uint8_t *buf, size_t len, int root, uint32_t max_graph_depth, uint64_t max_nodes,
+                      ql_error *err) {
+  uint64_t nodes = 0;
   /* a graph nesting costs 3 message levels, a type nesting 2 */
-  uint32_t max = max_graph_depth * 3 + 12;
+  uint64_t max = (uint64_t)max_graph_depth * 3 + 12;
   struct frame { const uint8_t *end; int msg; } st[256];
   if (max > 255) max = 255;
   int top = 0;
@@ -66,6 +74,8 @@ static ql_status walk(const uint8_t *buf, size_t len, int root, uint32_t max_gra
           return ql_errf(err, QL_ERR_LIMIT,
                          "model nesting (subgraphs or types) is deeper than the limit of %u graph levels",
                          max_graph_depth);
+        if (c == M_NODE && ++nodes > max_nodes)
+          return ql_errf(err, QL_ERR_LIMIT, "the model has more than %llu nodes", (unsigned long long)max_nodes);
         top++;
         st[top].end = p + v;
         st[top].msg = c;
@@ -81,10 +91,10 @@ bad:
                  (size_t)(p - buf));
 }
 
-ql_status ql_pb_check_depth(const uint8_t *buf, size_t len, uint32_t max_graph_depth, ql_error *err) {
-  return walk(buf, len, M_MODEL, max_graph_depth, err);
+ql_status ql_pb_check_depth(const uint8_t *buf, size_t len, const ql_limits *lim, ql_error *err) {
+  return walk(buf, len, M_MODEL, lim->max_depth, lim->max_nodes, err);
 }
 
 ql_status ql_pb_check_tensor(const uint8_t *buf, size_t len, ql_error *err) {
-  return walk(buf, len, M_TENSOR, 1, err);
+  return walk(buf, len, M_TENSOR, 1, 0, err);
 }

@@ -87,56 +87,76 @@ static ql_status external_open(ql_load_ctx *c, const Onnx__TensorProto *p, const
       long long v = strtoll(e->value, &end, 10);
       if (errno || *end || end == e->value || v < 0)
         return ql_errf(c->err, QL_ERR_INVALID_MODEL,
-                       "tensor '%s': external data %s '%s' is not a non-negative integer", tname,
+                       "tensor '%.64s': external data %s '%.32s' is not a non-negative integer", tname,
                        e->key, e->value);
       if (!strcmp(e->key, "offset")) off = v;
       else len = v;
     }
   }
   if (!loc || !*loc)
-    return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%s': external data without a location", tname);
+    return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%.64s': external data without a location", tname);
   if (!c->base_dir)
     return ql_errf(c->err, QL_ERR_INVALID_MODEL,
-                   "tensor '%s': external data '%s' but the model was loaded from memory", tname, loc);
+                   "tensor '%.64s': external data '%.64s' but the model was loaded from memory", tname, loc);
   /* Confinement: relative, no '..' component, and the resolved path must stay
    * inside the model's directory (this also defeats symlink escapes). */
   if (loc[0] == '/' || loc[0] == '\\' || strchr(loc, ':'))
     return ql_errf(c->err, QL_ERR_INVALID_MODEL,
-                   "tensor '%s': external data location '%s' is absolute; it must be relative to the model's directory",
+                   "tensor '%.64s': external data location '%.64s' is absolute; it must be relative to the model's directory",
                    tname, loc);
   for (const char *s = loc; *s;) {
     const char *e = s + strcspn(s, "/\\");
     if (e - s == 2 && s[0] == '.' && s[1] == '.')
       return ql_errf(c->err, QL_ERR_INVALID_MODEL,
-                     "tensor '%s': external data location '%s' contains '..'; it must stay inside the model's directory",
+                     "tensor '%.64s': external data location '%.64s' contains '..'; it must stay inside the model's directory",
                      tname, loc);
     s = *e ? e + 1 : e;
   }
   char path[PATH_MAX], real_base[PATH_MAX], real[PATH_MAX];
   if ((size_t)snprintf(path, sizeof path, "%s/%s", c->base_dir, loc) >= sizeof path)
-    return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%s': external data path too long", tname);
+    return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%.64s': external data path too long", tname);
   if (!realpath(c->base_dir, real_base) || !realpath(path, real))
-    return ql_errf(c->err, QL_ERR_IO, "tensor '%s': external data file '%s' cannot be opened: %s", tname,
+    return ql_errf(c->err, QL_ERR_IO, "tensor '%.64s': external data file '%.64s' cannot be opened: %s", tname,
                    loc, strerror(errno));
   size_t bl = strlen(real_base);
+  if (!strcmp(real, real_base))
+    return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%.64s': external data '%.64s' is not a regular file", tname,
+                   loc);
   if (strncmp(real, real_base, bl) || (real[bl] != '/' && !(bl == 1 && real_base[0] == '/')))
     return ql_errf(c->err, QL_ERR_INVALID_MODEL,
-                   "tensor '%s': external data '%s' resolves outside the model's directory", tname, loc);
-  int fd = open(real, O_RDONLY | O_CLOEXEC);
+                   "tensor '%.64s': external data '%.64s' resolves outside the model's directory", tname, loc);
+  /* O_NONBLOCK: a FIFO planted in the model's directory must not hang the
+   * open; O_NOFOLLOW: `real` has no symlink left, so one appearing now is a
+   * race and is refused. */
+  int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0)
-    return ql_errf(c->err, QL_ERR_IO, "tensor '%s': cannot open external data '%s': %s", tname, loc,
+    return ql_errf(c->err, QL_ERR_IO, "tensor '%.64s': cannot open external data '%.64s': %s", tname, loc,
                    strerror(errno));
   struct stat st;
   if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
     close(fd);
-    return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%s': external data '%s' is not a regular file",
+    return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%.64s': external data '%.64s' is not a regular file",
                    tname, loc);
+  }
+  /* A directory swapped for a symlink between realpath and open would go
+   * unnoticed by O_NOFOLLOW (it only guards the last component): check what
+   * was really opened. */
+  char fdpath[64], opened[PATH_MAX];
+  snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+  ssize_t ol = readlink(fdpath, opened, sizeof opened - 1);
+  if (ol > 0) {
+    opened[ol] = 0;
+    if (strcmp(opened, real)) {
+      close(fd);
+      return ql_errf(c->err, QL_ERR_INVALID_MODEL,
+                     "tensor '%.64s': external data '%.64s' changed while it was being opened", tname, loc);
+    }
   }
   if (len < 0) len = st.st_size - off;
   if (off > st.st_size || len > st.st_size - off || (size_t)len != want) {
     close(fd);
     return ql_errf(c->err, QL_ERR_INVALID_MODEL,
-                   "tensor '%s': external data '%s' offset %lld length %lld does not fit the file (%lld bytes) "
+                   "tensor '%.64s': external data '%.64s' offset %lld length %lld does not fit the file (%lld bytes) "
                    "or the %zu bytes the dims need",
                    tname, loc, (long long)off, (long long)len, (long long)st.st_size, want);
   }
@@ -153,7 +173,7 @@ static ql_status external_open(ql_load_ctx *c, const Onnx__TensorProto *p, const
   void *m = mmap(NULL, mlen, PROT_READ, MAP_PRIVATE, fd, aoff);
   close(fd);
   if (m == MAP_FAILED)
-    return ql_errf(c->err, QL_ERR_IO, "tensor '%s': cannot map external data '%s': %s", tname, loc,
+    return ql_errf(c->err, QL_ERR_IO, "tensor '%.64s': cannot map external data '%.64s': %s", tname, loc,
                    strerror(errno));
   *map_base = m;
   *map_len = mlen;
@@ -168,25 +188,25 @@ ql_status ql_tensor_from_pb(ql_load_ctx *c, const Onnx__TensorProto *p, ql_tenso
   if (!p->has_data_type || dt <= QL_UNDEFINED || dt >= QL_DTYPE_COUNT || dt == QL_COMPLEX64 ||
       dt == QL_COMPLEX128)
     return ql_errf(c->err, p->has_data_type && dt > 0 && dt < QL_DTYPE_COUNT ? QL_ERR_UNSUPPORTED : QL_ERR_INVALID_MODEL,
-                   "tensor '%s': data_type %d is %s", tname, (int)p->data_type,
+                   "tensor '%.64s': data_type %d is %s", tname, (int)p->data_type,
                    (dt == QL_COMPLEX64 || dt == QL_COMPLEX128) ? "not supported" : "not a valid ONNX type");
   if (p->n_dims > c->lim.max_rank)
-    return ql_errf(c->err, QL_ERR_LIMIT, "tensor '%s': rank %zu exceeds the limit of %u", tname, p->n_dims,
+    return ql_errf(c->err, QL_ERR_LIMIT, "tensor '%.64s': rank %zu exceeds the limit of %u", tname, p->n_dims,
                    c->lim.max_rank);
   if (p->segment)
-    return ql_errf(c->err, QL_ERR_UNSUPPORTED, "tensor '%s': segmented tensors are not supported", tname);
+    return ql_errf(c->err, QL_ERR_UNSUPPORTED, "tensor '%.64s': segmented tensors are not supported", tname);
   for (size_t i = 0; i < p->n_dims; i++)
     if (p->dims[i] < 0)
-      return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%s': dim %zu is negative (%lld)", tname, i,
+      return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%.64s': dim %zu is negative (%lld)", tname, i,
                      (long long)p->dims[i]);
   int64_t n = ql_dims_numel((int)p->n_dims, p->dims);
   size_t bytes;
   if (n < 0 || ql_mul_overflow_size((size_t)n, ql_dtype_size(dt), &bytes) || bytes > c->lim.max_tensor_bytes)
     return ql_errf(c->err, QL_ERR_LIMIT,
-                   "tensor '%s': dims product overflows or exceeds the tensor size limit of %llu bytes", tname,
+                   "tensor '%.64s': dims product overflows or exceeds the tensor size limit of %llu bytes", tname,
                    (unsigned long long)c->lim.max_tensor_bytes);
-  if (c->total_bytes + bytes > c->lim.max_total_bytes)
-    return ql_errf(c->err, QL_ERR_LIMIT, "tensor '%s': total tensor bytes exceed the limit of %llu", tname,
+  if (bytes > c->lim.max_total_bytes - c->total_bytes)
+    return ql_errf(c->err, QL_ERR_LIMIT, "tensor '%.64s': total tensor bytes exceed the limit of %llu", tname,
                    (unsigned long long)c->lim.max_total_bytes);
   int external = p->has_data_location && p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
   ql_tensor *t;
@@ -199,6 +219,15 @@ ql_status ql_tensor_from_pb(ql_load_ctx *c, const Onnx__TensorProto *p, ql_tenso
     size_t ml;
     ql_status st = external_open(c, p, tname, &b, raw_size(dt, n), &mb, &ml);
     if (st) return st;
+    /* Kernels may load initializers with aligned vector loads: an offset
+     * that is not a multiple of 64 gets an aligned copy instead of the map. */
+    if (mb && ((uintptr_t)b & 63)) {
+      t = ql_tensor_new(dt, (int)p->n_dims, p->dims, c->err);
+      if (t) memcpy(t->data, b, bytes);
+      munmap(mb, ml);
+      if (!t) return c->err ? c->err->code : QL_ERR_OUT_OF_MEMORY;
+      goto named;
+    }
     t = ql_tensor_wrap(dt, (int)p->n_dims, p->dims, (void *)b, c->err);
     if (!t) {
       if (mb) munmap(mb, ml);
@@ -217,7 +246,7 @@ ql_status ql_tensor_from_pb(ql_load_ctx *c, const Onnx__TensorProto *p, ql_tenso
   if (external) {
     if (dt == QL_STRING) {
       ql_tensor_free(t);
-      return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%s': string tensors cannot be external", tname);
+      return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%.64s': string tensors cannot be external", tname);
     }
     const uint8_t *b;
     void *mb;
@@ -237,7 +266,7 @@ ql_status ql_tensor_from_pb(ql_load_ctx *c, const Onnx__TensorProto *p, ql_tenso
   } else if (p->has_raw_data) {
     if (p->raw_data.len != want) {
       ql_errf(c->err, QL_ERR_INVALID_MODEL,
-              "tensor '%s': raw_data has %zu bytes but dims and data_type %s need %zu", tname,
+              "tensor '%.64s': raw_data has %zu bytes but dims and data_type %s need %zu", tname,
               p->raw_data.len, ql_dtype_name(dt), want);
       ql_tensor_free(t);
       return QL_ERR_INVALID_MODEL;
@@ -292,11 +321,11 @@ named:
 bad_count:
   ql_tensor_free(t);
   return ql_errf(c->err, QL_ERR_INVALID_MODEL,
-                 "tensor '%s': holds a different number of values than its dims (%lld elements of %s) need",
+                 "tensor '%.64s': holds a different number of values than its dims (%lld elements of %s) need",
                  tname, (long long)n, ql_dtype_name(dt));
 oom:
   ql_tensor_free(t);
-  return ql_errf(c->err, QL_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory", tname);
+  return ql_errf(c->err, QL_ERR_OUT_OF_MEMORY, "tensor '%.64s': out of memory", tname);
 }
 
 void ql_tensor_pb_free(Onnx__TensorProto *p) {
@@ -349,7 +378,7 @@ oom:
 ql_status ql_read_file(const char *path, uint64_t max_bytes, uint8_t **buf, size_t *len, ql_error *err) {
   *buf = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
   if (fd < 0) return ql_errf(err, QL_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
