@@ -22,6 +22,8 @@
  * ORT's CPU provider defines this case, and no node test covers it. */
 #include "matmul-shape.h"
 #include "requant.h"
+#include "../kernels/qgemm.h"
+#include "../runtime/threadpool.h"
 
 enum { SIDE_A, SIDE_B, SIDE_Y };
 
@@ -128,6 +130,150 @@ static void gemm_float(int64_t M, int64_t K, int64_t N, const float *a, const fl
   }
 }
 
+/* ---- fast path: B packed once at session creation (ql_op_def.prepare) ----
+ * Taken when B, its zero point and (QLinearMatMul) every scale are
+ * constants, B has no batch of its own (2-D, or leading dims of 1, so the
+ * batches of A stack into one tall matrix), a_zero_point/y_zero_point are
+ * per tensor and a_scale/y_scale per tensor. The kernel computes the same
+ * exact integer sums and applies ql_requant_fp32, which is the reference
+ * ql_requant_f32 to the bit, with multipliers computed here exactly as the
+ * reference computes them; anything else runs the reference loop. */
+typedef struct mm_state {
+  ql_qgemm_packed_b *pb;
+  int64_t k, n;
+  float *mult; /* QLinearMatMul: [n] when per_col, else [1] */
+  int mult_per_col;
+} mm_state;
+
+static void mm_release(void *state) {
+  mm_state *ms = state;
+  if (!ms) return;
+  ql_qgemm_packed_b_free(ms->pb);
+  ql_free(ms->mult);
+  ql_free(ms);
+}
+
+static int input_omitted(const ql_op_prep *p, size_t i) {
+  return i >= p->node->n_inputs || !p->node->inputs[i][0];
+}
+
+/* The constant input i, or NULL (also when it is not given). */
+static const ql_tensor *prep_in(const ql_op_prep *p, size_t i) {
+  return i < p->n_in ? p->in[i] : NULL;
+}
+
+/* A per-column param of B's side: numel 1 (-> 0) or N values laid along the
+ * last axis (-> 1); -1 for any other form (left to the reference). */
+static int col_param_kind(const ql_tensor *t, int64_t n) {
+  if (t->numel == 1) return 0;
+  if (t->rank >= 1 && t->numel == n && t->dims[t->rank - 1] == n) return 1;
+  return -1;
+}
+
+/* Packs B for ops whose B is input bi and b_zero_point input zi. *out
+ * stays NULL when the fast path does not apply. */
+static ql_status mm_prepare_b(const ql_op_prep *p, size_t bi, size_t zi, mm_state **out) {
+  *out = NULL;
+  const ql_tensor *b = prep_in(p, bi), *bzp = prep_in(p, zi);
+  if (p->reference_only || !b || (!bzp && !input_omitted(p, zi))) return QL_OK;
+  if (!is_8bit_int(b->dtype) || b->rank < 1 || (bzp && bzp->dtype != b->dtype)) return QL_OK;
+  for (int i = 0; i + 2 < b->rank; i++)
+    if (b->dims[i] != 1) return QL_OK;
+  const int64_t k = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
+  const int64_t n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+  if (k < 1 || n < 1 || k > ((int64_t)1 << 30) || n > ((int64_t)1 << 30)) return QL_OK;
+  int zkind = 0;
+  int32_t *zp = NULL;
+  if (bzp) {
+    if ((zkind = col_param_kind(bzp, n)) < 0) return QL_OK;
+    zp = ql_malloc((size_t)bzp->numel * sizeof *zp);
+    if (!zp) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t j = 0; j < bzp->numel; j++) zp[j] = (int32_t)ql_load_i64(bzp->dtype, bzp->data, j);
+  }
+  mm_state *ms = ql_calloc(1, sizeof *ms);
+  if (!ms) {
+    ql_free(zp);
+    return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  ms->k = k;
+  ms->n = n;
+  ql_status st = ql_qgemm_pack_b(b->data, b->dtype == QL_INT8, k, n, n, 1, zp, zkind, (ql_isa)p->isa, &ms->pb,
+                                 p->err);
+  ql_free(zp);
+  if (st) {
+    mm_release(ms);
+    /* only running out of memory is an error; anything else falls back */
+    return st == QL_ERR_OUT_OF_MEMORY ? st : QL_OK;
+  }
+  *out = ms;
+  return QL_OK;
+}
+
+static ql_status matmul_integer_prepare(const ql_op_prep *p, void **state) {
+  mm_state *ms;
+  ql_status st = mm_prepare_b(p, 1, 3, &ms);
+  *state = ms;
+  return st;
+}
+
+static ql_status qlinear_matmul_prepare(const ql_op_prep *p, void **state) {
+  *state = NULL;
+  const ql_tensor *as = prep_in(p, 1), *bs = prep_in(p, 4), *ys = prep_in(p, 6);
+  if (p->reference_only || !as || !bs || !ys || as->numel != 1 || ys->numel != 1) return QL_OK;
+  if (as->dtype != bs->dtype || as->dtype != ys->dtype ||
+      !(as->dtype == QL_FLOAT || as->dtype == QL_FLOAT16 || as->dtype == QL_BFLOAT16))
+    return QL_OK;
+  mm_state *ms;
+  ql_status st = mm_prepare_b(p, 3, 5, &ms);
+  if (st || !ms) return st;
+  const int kind = col_param_kind(bs, ms->n);
+  if (kind < 0) {
+    mm_release(ms);
+    return QL_OK;
+  }
+  ms->mult_per_col = kind;
+  ms->mult = ql_malloc((size_t)bs->numel * sizeof *ms->mult);
+  if (!ms->mult) {
+    mm_release(ms);
+    return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  /* as the reference: each scale read as float, then ql_requant_multiplier */
+  const float a_s = (float)ql_load_f64(as->dtype, as->data, 0), y_s = (float)ql_load_f64(ys->dtype, ys->data, 0);
+  for (int64_t j = 0; j < bs->numel; j++)
+    ms->mult[j] = ql_requant_multiplier(a_s, (float)ql_load_f64(bs->dtype, bs->data, j), y_s);
+  *state = ms;
+  return QL_OK;
+}
+
+/* Runs the prepared GEMM over all of A (its batches stacked) into y.
+ * Returns 0 when not applicable (the caller runs the reference). */
+static int mm_fast(ql_op_ctx *c, const mm_state *ms, const ql_matmul_shape *s, const ql_tensor *a,
+                   const ql_tensor *azp, ql_dtype yt, const ql_tensor *yzp, ql_tensor *y, ql_status *st) {
+  if (!is_8bit_int(a->dtype) || (azp && azp->numel != 1) || (yzp && yzp->numel != 1)) return 0;
+  if (s->K != ms->k || s->N != ms->n) return 0;
+  ql_qgemm_args g = {.pb = ms->pb, .a = a->data, .lda = s->K, .m = s->batch_count * s->M,
+                     .a_signed = a->dtype == QL_INT8, .c = y->data, .ldc = s->N};
+  g.a_zp = azp ? (int32_t)ql_load_i64(azp->dtype, azp->data, 0) : 0;
+  if (yt == QL_INT32) {
+    g.out_type = QL_QGEMM_OUT_I32;
+  } else {
+    int64_t lo, hi;
+    ql_dtype_int_range(yt, &lo, &hi);
+    g.out_type = yt == QL_UINT8 ? QL_QGEMM_OUT_U8 : QL_QGEMM_OUT_S8;
+    g.mult = ms->mult;
+    g.mult_per_col = ms->mult_per_col;
+    g.out_zp = yzp ? (int32_t)ql_load_i64(yzp->dtype, yzp->data, 0) : 0;
+    g.out_min = (int32_t)lo;
+    g.out_max = (int32_t)hi;
+  }
+  if (y->numel == 0) {
+    *st = QL_OK;
+    return 1;
+  }
+  *st = ql_qgemm_run(&g, c->pool, c->err); /* the runtime prefixes the node */
+  return 1;
+}
+
 static ql_status matmul_integer(ql_op_ctx *c) {
   const ql_tensor *a = ql_op_in(c, 0), *b = ql_op_in(c, 1), *azp = ql_op_in(c, 2), *bzp = ql_op_in(c, 3);
   if (!a || !b) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "inputs A and B are required");
@@ -144,6 +290,7 @@ static ql_status matmul_integer(ql_op_ctx *c) {
     return st;
   ql_tensor *y = ql_op_output(c, 0, QL_INT32, s.out_rank, s.out);
   if (!y) return c->err->code;
+  if (c->state && mm_fast(c, c->state, &s, a, azp, QL_INT32, NULL, y, &st)) return st;
   int16_t *ac = center_int(a, &pa, s.a_rank, s.a_dims), *bc = center_int(b, &pb, s.b_rank, s.b_dims);
   if (!ac || !bc) {
     st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
@@ -202,6 +349,7 @@ static ql_status qlinear_matmul(ql_op_ctx *c) {
 
   ql_tensor *y = ql_op_output(c, 0, yt, s.out_rank, s.out);
   if (!y) return c->err->code;
+  if (c->state && is_8bit_int(yt) && mm_fast(c, c->state, &s, a, azp, yt, yzp, y, &st)) return st;
   const int fpath = is_float8(a->dtype) || is_float8(b->dtype);
   void *ac, *bc, *acc = NULL;
   size_t acc_bytes; /* M * N <= 2^62 (checked by ql_matmul_shape_init) */
@@ -253,7 +401,7 @@ out:
 }
 
 const ql_op_def ql_ops_qlinear_matmul[] = {
-    {"", "QLinearMatMul", 10, 21, qlinear_matmul},
-    {"", "MatMulInteger", 10, 10, matmul_integer},
+    {"", "QLinearMatMul", 10, 21, qlinear_matmul, qlinear_matmul_prepare, mm_release},
+    {"", "MatMulInteger", 10, 10, matmul_integer, matmul_integer_prepare, mm_release},
     {0},
 };

