@@ -15,6 +15,8 @@
  * same way gives identical results. */
 #include "conv-geom.h"
 #include "requant.h"
+#include "../kernels/qgemm.h"
+#include "../runtime/threadpool.h"
 
 /* The operands shared by both ops once validated and centered. */
 typedef struct iconv {
@@ -59,10 +61,10 @@ static ql_status check_scale(ql_op_ctx *c, const ql_tensor *s, const char *name,
   return ql_op_fail(c, QL_ERR_INVALID_MODEL, "%s has %lld elements, expected 1", name, (long long)s->numel);
 }
 
-/* Validates x, w and the zero points, resolves the geometry and builds the
- * centered int16 copies. On error nothing is left allocated. */
-static ql_status iconv_prepare(ql_op_ctx *c, const ql_tensor *x, const ql_tensor *x_zp, const ql_tensor *w,
-                               const ql_tensor *w_zp, iconv *ic) {
+/* Validates x, w and the zero points and resolves the geometry (ic->x and
+ * ic->w stay NULL); *xzp_out receives x's zero point. */
+static ql_status iconv_check(ql_op_ctx *c, const ql_tensor *x, const ql_tensor *x_zp, const ql_tensor *w,
+                             const ql_tensor *w_zp, iconv *ic, int32_t *xzp_out) {
   memset(ic, 0, sizeof *ic);
   if (!x || !w) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "inputs x and w are required");
   if (!is_8bit(x) || !is_8bit(w))
@@ -90,7 +92,14 @@ static ql_status iconv_prepare(ql_op_ctx *c, const ql_tensor *x, const ql_tensor
       return ql_op_fail(c, QL_ERR_INVALID_MODEL, "w_zero_point has %lld elements, expected 1 or %lld",
                         (long long)w_zp->numel, (long long)ic->M);
   }
+  *xzp_out = xzp;
+  return QL_OK;
+}
 
+/* The centered int16 copies (after iconv_check). On error nothing is left
+ * allocated. */
+static ql_status iconv_center(ql_op_ctx *c, const ql_tensor *x, int32_t xzp, const ql_tensor *w,
+                              const ql_tensor *w_zp, iconv *ic) {
   /* numel <= 2^62, so 2 * numel fits in size_t; +1 keeps malloc(0) apart */
   ic->x = ql_malloc((size_t)x->numel * sizeof(int16_t) + 1);
   ic->w = ql_malloc((size_t)w->numel * sizeof(int16_t) + 1);
@@ -147,17 +156,338 @@ static void output_dims(const iconv *ic, int64_t *dims) {
   for (int i = 0; i < ic->g.nsp; i++) dims[2 + i] = ic->g.out[i];
 }
 
+/* ---- fast paths (weights prepared once per session) ----
+ * Same sums, same requantization (ql_requant_fp32 == ql_requant_f32), so
+ * the output is the reference's to the bit:
+ *  - depthwise (one input channel per group): a direct loop per channel,
+ *    uint32 (wrapping int32) accumulation, parallel over channels;
+ *  - everything else: per group, a GEMM over output pixels. The input of the
+ *    group is transposed to pixels x channels (NHWC); a 1x1 stride-1
+ *    unpadded conv uses it as A directly, others build im2col rows in blocks
+ *    of about 512 KiB, kernel-position major (k = kidx * cg + cc) so every
+ *    piece is a contiguous run of cg channels, padding filled with x_zp. The
+ *    weights are packed in that same k order. The GEMM writes pixels x mg,
+ *    transposed back to NCHW. */
+typedef struct conv_state {
+  int depthwise;
+  int64_t M, group, mg, cg, ks, K;
+  ql_qgemm_packed_b **pb; /* [group] */
+  int16_t *wdw;           /* depthwise: [M][ks] w - w_zp */
+  float *mult;            /* QLinearConv: [M] if mult_per_col, else [1] */
+  int mult_per_col;
+} conv_state;
+
+static void conv_release(void *state) {
+  conv_state *cs = state;
+  if (!cs) return;
+  for (int64_t g = 0; cs->pb && g < cs->group; g++) ql_qgemm_packed_b_free(cs->pb[g]);
+  ql_free(cs->pb);
+  ql_free(cs->wdw);
+  ql_free(cs->mult);
+  ql_free(cs);
+}
+
+static const ql_tensor *prep_in(const ql_op_prep *p, size_t i) {
+  return i < p->n_in ? p->in[i] : NULL;
+}
+static int prep_omitted(const ql_op_prep *p, size_t i) {
+  return i >= p->node->n_inputs || !p->node->inputs[i][0];
+}
+
+/* Weights (input wi) and their zero point (input zi) -> state; *out NULL
+ * when the fast path does not apply (the reference then reports errors). */
+static ql_status conv_prepare_w(const ql_op_prep *p, size_t wi, size_t zi, conv_state **out) {
+  *out = NULL;
+  const ql_tensor *w = prep_in(p, wi), *wzp = prep_in(p, zi);
+  if (p->reference_only || !w || (!wzp && !prep_omitted(p, zi))) return QL_OK;
+  if (!is_8bit(w) || w->rank < 3 || w->numel < 1 || (wzp && wzp->dtype != w->dtype)) return QL_OK;
+  const int64_t M = w->dims[0], cg = w->dims[1], group = ql_attr_int(p->node, "group", 1);
+  if (group < 1 || M % group || (wzp && wzp->numel != 1 && !(wzp->rank == 1 && wzp->numel == M))) return QL_OK;
+  const int64_t ks = w->numel / (M * cg), K = cg * ks, mg = M / group;
+  if (K > ((int64_t)1 << 30)) return QL_OK;
+  conv_state *cs = ql_calloc(1, sizeof *cs);
+  int32_t *zp = ql_malloc((size_t)M * sizeof *zp);
+  if (!cs || !zp) goto oom;
+  cs->M = M;
+  cs->group = group;
+  cs->mg = mg;
+  cs->cg = cg;
+  cs->ks = ks;
+  cs->K = K;
+  for (int64_t m = 0; m < M; m++)
+    zp[m] = wzp ? (int32_t)ql_load_i64(wzp->dtype, wzp->data, wzp->numel == 1 ? 0 : m) : 0;
+  if (cg == 1 && group > 1) {
+    cs->depthwise = 1;
+    if (!(cs->wdw = ql_malloc((size_t)w->numel * sizeof *cs->wdw))) goto oom;
+    for (int64_t i = 0; i < w->numel; i++) cs->wdw[i] = (int16_t)(ql_load_i64(w->dtype, w->data, i) - zp[i / ks]);
+  } else {
+    /* weights of a group reordered to [mg][kidx][cc], then packed N x K */
+    int8_t *wt = ql_malloc((size_t)(mg * K));
+    if (!wt || !(cs->pb = ql_calloc((size_t)group, sizeof *cs->pb))) {
+      ql_free(wt);
+      goto oom;
+    }
+    for (int64_t g = 0; g < group; g++) {
+      const int8_t *wg = (const int8_t *)w->data + g * mg * K;
+      for (int64_t j = 0; j < mg; j++)
+        for (int64_t cc = 0; cc < cg; cc++)
+          for (int64_t q = 0; q < ks; q++) wt[j * K + q * cg + cc] = wg[j * K + cc * ks + q];
+      const int per_col = wzp && wzp->numel > 1;
+      ql_status st = ql_qgemm_pack_b(wt, w->dtype == QL_INT8, K, mg, 1, K, wzp ? zp + (per_col ? g * mg : 0) : NULL,
+                                     per_col, (ql_isa)p->isa, &cs->pb[g], p->err);
+      if (st) {
+        ql_free(wt);
+        ql_free(zp);
+        conv_release(cs);
+        return st == QL_ERR_OUT_OF_MEMORY ? st : QL_OK;
+      }
+    }
+    ql_free(wt);
+  }
+  ql_free(zp);
+  *out = cs;
+  return QL_OK;
+oom:
+  ql_free(zp);
+  conv_release(cs);
+  return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+}
+
+static ql_status conv_integer_prepare(const ql_op_prep *p, void **state) {
+  conv_state *cs;
+  ql_status st = conv_prepare_w(p, 1, 3, &cs);
+  *state = cs;
+  return st;
+}
+
+static ql_status qlinear_conv_prepare(const ql_op_prep *p, void **state) {
+  *state = NULL;
+  const ql_tensor *xs = prep_in(p, 1), *ws = prep_in(p, 4), *ys = prep_in(p, 6);
+  if (p->reference_only || !xs || !ws || !ys || xs->dtype != QL_FLOAT || ws->dtype != QL_FLOAT ||
+      ys->dtype != QL_FLOAT || xs->numel != 1 || ys->numel != 1)
+    return QL_OK;
+  conv_state *cs;
+  ql_status st = conv_prepare_w(p, 3, 5, &cs);
+  if (st || !cs) return st;
+  if (ws->numel != 1 && !(ws->rank == 1 && ws->numel == cs->M)) {
+    conv_release(cs);
+    return QL_OK;
+  }
+  cs->mult_per_col = ws->numel > 1;
+  if (!(cs->mult = ql_malloc((size_t)ws->numel * sizeof *cs->mult))) {
+    conv_release(cs);
+    return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  const float x_s = ((const float *)xs->data)[0], y_s = ((const float *)ys->data)[0];
+  for (int64_t m = 0; m < ws->numel; m++) cs->mult[m] = ql_requant_multiplier(x_s, ((const float *)ws->data)[m], y_s);
+  *state = cs;
+  return QL_OK;
+}
+
+/* The run's shapes agree with what was prepared (the checks already passed,
+ * so this only guards the state against a different w). */
+static int conv_fast_ok(const conv_state *cs, const iconv *ic) {
+  return ic->M == cs->M && ic->cg == cs->cg && ic->attrs.group == cs->group && ic->g.kernel_size == cs->ks;
+}
+
+/* One depthwise task: planes [i0, i0 + ni) of the N*M planes. */
+typedef struct dw_job {
+  const conv_state *cs;
+  const iconv *ic;
+  const ql_tensor *x;
+  int32_t xzp, yzp, lo, hi;
+  const int32_t *bias;
+  void *y;
+  int out_kind; /* 0 int32, 1 uint8, 2 int8 */
+  int failed;
+} dw_job;
+
+static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)j0;
+  (void)nj;
+  dw_job *jb = ctx;
+  const iconv *ic = jb->ic;
+  const ql_conv_geom *g = &ic->g;
+  const int64_t in_sz = g->in_size, out_sz = g->out_size;
+  int16_t *xc = ql_malloc((size_t)in_sz * sizeof *xc + 1);
+  uint32_t *acc = ql_malloc((size_t)out_sz * sizeof *acc + 1);
+  if (!xc || !acc) {
+    jb->failed = 1; /* benign race: only ever set to 1 */
+    ql_free(xc);
+    ql_free(acc);
+    return;
+  }
+  const int last = g->nsp - 1;
+  const int64_t ol = g->out[last], il = g->in[last], kl = g->kernel[last];
+  const int64_t s = g->stride[last], d = g->dilation[last], pb = g->pad_begin[last];
+  const int x8s = jb->x->dtype == QL_INT8;
+  for (size_t pi = i0; pi < i0 + ni; pi++) {
+    const int64_t n = (int64_t)pi / ic->M, m = (int64_t)pi % ic->M;
+    const int64_t ch = m / ic->mg; /* the one input channel of m's group */
+    const size_t xoff = (size_t)((n * ic->C + ch) * in_sz);
+    if (x8s) {
+      const int8_t *xp = (const int8_t *)jb->x->data + xoff;
+      for (int64_t i = 0; i < in_sz; i++) xc[i] = (int16_t)(xp[i] - jb->xzp);
+    } else {
+      const uint8_t *xp = (const uint8_t *)jb->x->data + xoff;
+      for (int64_t i = 0; i < in_sz; i++) xc[i] = (int16_t)(xp[i] - jb->xzp);
+    }
+    const uint32_t b = jb->bias ? (uint32_t)jb->bias[m] : 0;
+    for (int64_t o = 0; o < out_sz; o++) acc[o] = b;
+    const int16_t *wc = jb->cs->wdw + m * g->kernel_size;
+    for (int64_t orow = 0; orow < g->out_rows; orow++) {
+      uint32_t *yr = acc + orow * ol;
+      for (int64_t krow = 0; krow < g->kernel_rows; krow++) {
+        const int64_t irow = ql_conv_row(g, 0, orow, krow);
+        if (irow < 0) continue;
+        const int16_t *xr = xc + irow * il;
+        const int16_t *wr = wc + krow * kl;
+        for (int64_t kx = 0; kx < kl; kx++) {
+          const int32_t wv = wr[kx];
+          const int64_t off = kx * d - pb;
+          int64_t lo, hi;
+          ql_conv_span(off, s, il, ol, &lo, &hi);
+          if (s == 1) /* the common case, as its own loop so it vectorizes */
+            for (int64_t ox = lo; ox < hi; ox++) yr[ox] += (uint32_t)(wv * xr[ox + off]);
+          else
+            for (int64_t ox = lo; ox < hi; ox++) yr[ox] += (uint32_t)(wv * xr[ox * s + off]);
+        }
+      }
+    }
+    const size_t yoff = (size_t)((n * ic->M + m) * out_sz);
+    if (jb->out_kind == 0) {
+      memcpy((int32_t *)jb->y + yoff, acc, (size_t)out_sz * sizeof *acc);
+    } else {
+      const float mult = jb->cs->mult[jb->cs->mult_per_col ? m : 0];
+      for (int64_t o = 0; o < out_sz; o++) {
+        const int32_t q = ql_requant_fp32((int32_t)acc[o], mult, jb->yzp, jb->lo, jb->hi);
+        if (jb->out_kind == 1) ((uint8_t *)jb->y)[yoff + (size_t)o] = (uint8_t)q;
+        else ((int8_t *)jb->y)[yoff + (size_t)o] = (int8_t)q;
+      }
+    }
+  }
+  ql_free(xc);
+  ql_free(acc);
+}
+
+/* im2col rows [p0, p1) of group input xt (pixels x cg, NHWC) into a. */
+static void im2col_rows(const iconv *ic, const uint8_t *xt, uint8_t fill, int64_t p0, int64_t p1, uint8_t *a) {
+  const ql_conv_geom *g = &ic->g;
+  const int last = g->nsp - 1;
+  const int64_t ol = g->out[last], il = g->in[last], kl = g->kernel[last];
+  const int64_t s = g->stride[last], d = g->dilation[last], pb = g->pad_begin[last];
+  const int64_t cg = ic->cg, K = cg * g->kernel_size;
+  int64_t irows[1024];
+  int64_t cur_row = -1;
+  for (int64_t p = p0; p < p1; p++) {
+    const int64_t orow = p / ol, ox = p % ol;
+    uint8_t *dst = a + (p - p0) * K;
+    if (orow != cur_row && g->kernel_rows <= 1024) {
+      for (int64_t kr = 0; kr < g->kernel_rows; kr++) irows[kr] = ql_conv_row(g, 0, orow, kr);
+      cur_row = orow;
+    }
+    for (int64_t kr = 0; kr < g->kernel_rows; kr++) {
+      const int64_t irow = g->kernel_rows <= 1024 ? irows[kr] : ql_conv_row(g, 0, orow, kr);
+      for (int64_t kx = 0; kx < kl; kx++, dst += cg) {
+        const int64_t ix = ox * s + kx * d - pb;
+        if (irow < 0 || ix < 0 || ix >= il) memset(dst, fill, (size_t)cg);
+        else memcpy(dst, xt + (irow * il + ix) * cg, (size_t)cg);
+      }
+    }
+  }
+}
+
+static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, const ql_tensor *x, int32_t xzp,
+                           const ql_tensor *bias, int32_t yzp, ql_tensor *y) {
+  const ql_dtype yt = y->dtype;
+  const int out_kind = yt == QL_INT32 ? 0 : yt == QL_UINT8 ? 1 : 2;
+  int64_t lo = 0, hi = 0;
+  if (out_kind) ql_dtype_int_range(yt, &lo, &hi);
+  const int32_t *bias32 = bias ? (const int32_t *)bias->data : NULL;
+  if (y->numel == 0) return QL_OK;
+  if (cs->depthwise) {
+    dw_job jb = {cs, ic, x, xzp, yzp, (int32_t)lo, (int32_t)hi, bias32, y->data, out_kind, 0};
+    ql_threadpool_parallel_for_2d(c->pool, dw_task, &jb, (size_t)(ic->N * ic->M), 1, 1, 1);
+    return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
+  }
+  const ql_conv_geom *g = &ic->g;
+  const int64_t in_sz = g->in_size, out_sz = g->out_size, cg = ic->cg, mg = ic->mg, K = cs->K;
+  int direct = g->kernel_size == 1;
+  for (int i = 0; i < g->nsp; i++)
+    direct &= g->stride[i] == 1 && g->pad_begin[i] == 0 && g->pad_end[i] == 0;
+  const size_t osz = out_kind ? 1 : 4;
+  int64_t blk = out_sz;
+  if (!direct) {
+    blk = ((int64_t)512 * 1024 / K + 31) / 32 * 32;
+    if (blk < 64) blk = 64;
+    if (blk > out_sz) blk = out_sz;
+  }
+  uint8_t *xt = ql_malloc((size_t)(in_sz * cg) + 1);
+  uint8_t *a = direct ? NULL : ql_malloc((size_t)(blk * K) + 1);
+  uint8_t *t = ql_malloc((size_t)(out_sz * mg) * osz + 1);
+  ql_status st = QL_OK;
+  if (!xt || (!direct && !a) || !t) {
+    st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    goto out;
+  }
+  ql_qgemm_args ga = {.a_signed = x->dtype == QL_INT8, .a_zp = xzp, .mult_per_col = cs->mult_per_col,
+                      .out_zp = yzp, .out_min = (int32_t)lo, .out_max = (int32_t)hi, .ldc = mg};
+  ga.out_type = out_kind == 0 ? QL_QGEMM_OUT_I32 : out_kind == 1 ? QL_QGEMM_OUT_U8 : QL_QGEMM_OUT_S8;
+  for (int64_t n = 0; n < ic->N; n++) {
+    for (int64_t gi = 0; gi < ic->attrs.group; gi++) {
+      const uint8_t *xg = (const uint8_t *)x->data + (n * ic->C + gi * cg) * in_sz;
+      for (int64_t cc = 0; cc < cg; cc++) /* channels -> pixels x channels */
+        for (int64_t i = 0; i < in_sz; i++) xt[i * cg + cc] = xg[cc * in_sz + i];
+      ga.pb = cs->pb[gi];
+      ga.bias = bias32 ? bias32 + gi * mg : NULL;
+      ga.mult = cs->mult ? cs->mult + (cs->mult_per_col ? gi * mg : 0) : NULL;
+      for (int64_t p0 = 0; p0 < out_sz; p0 += blk) {
+        const int64_t p1 = p0 + blk < out_sz ? p0 + blk : out_sz;
+        if (direct) {
+          ga.a = xt + p0 * cg;
+          ga.lda = cg;
+        } else {
+          im2col_rows(ic, xt, (uint8_t)xzp, p0, p1, a);
+          ga.a = a;
+          ga.lda = K;
+        }
+        ga.m = p1 - p0;
+        ga.c = t + (size_t)(p0 * mg) * osz;
+        if ((st = ql_qgemm_run(&ga, c->pool, c->err))) goto out;
+      }
+      /* pixels x mg -> NCHW */
+      const size_t ybase = (size_t)((n * ic->M + gi * mg) * out_sz);
+      if (osz == 1) {
+        uint8_t *yp = (uint8_t *)y->data + ybase;
+        for (int64_t j = 0; j < mg; j++)
+          for (int64_t p = 0; p < out_sz; p++) yp[j * out_sz + p] = t[p * mg + j];
+      } else {
+        int32_t *yp = (int32_t *)y->data + ybase;
+        const int32_t *tp = (const int32_t *)t;
+        for (int64_t j = 0; j < mg; j++)
+          for (int64_t p = 0; p < out_sz; p++) yp[j * out_sz + p] = tp[p * mg + j];
+      }
+    }
+  }
+out:
+  ql_free(xt);
+  ql_free(a);
+  ql_free(t);
+  return st;
+}
+
 static ql_status conv_integer(ql_op_ctx *c) {
   iconv ic;
-  ql_status st = iconv_prepare(c, ql_op_in(c, 0), ql_op_in(c, 2), ql_op_in(c, 1), ql_op_in(c, 3), &ic);
+  int32_t xzp;
+  const ql_tensor *x = ql_op_in(c, 0), *w = ql_op_in(c, 1), *w_zp = ql_op_in(c, 3);
+  ql_status st = iconv_check(c, x, ql_op_in(c, 2), w, w_zp, &ic, &xzp);
   if (st) return st;
   int64_t dims[QL_MAX_RANK];
   output_dims(&ic, dims);
   ql_tensor *y = ql_op_output(c, 0, QL_INT32, ic.g.nsp + 2, dims);
-  if (!y) {
-    iconv_free(&ic);
-    return c->err->code;
-  }
+  if (!y) return c->err->code;
+  if (c->state && conv_fast_ok(c->state, &ic)) return conv_fast(c, c->state, &ic, x, xzp, NULL, 0, y);
+  if ((st = iconv_center(c, x, xzp, w, w_zp, &ic))) return st;
   /* int32 and uint32 may alias; the plane is the output itself */
   for (int64_t n = 0; n < ic.N; n++)
     for (int64_t m = 0; m < ic.M; m++)
@@ -171,7 +501,8 @@ static ql_status qlinear_conv(ql_op_ctx *c) {
   const ql_tensor *w = ql_op_in(c, 3), *w_scale = ql_op_in(c, 4), *w_zp = ql_op_in(c, 5);
   const ql_tensor *y_scale = ql_op_in(c, 6), *y_zp = ql_op_in(c, 7), *bias = ql_op_in(c, 8);
   iconv ic;
-  ql_status st = iconv_prepare(c, x, x_zp, w, w_zp, &ic);
+  int32_t xzp;
+  ql_status st = iconv_check(c, x, x_zp, w, w_zp, &ic, &xzp);
   if (st) return st;
   /* the output type comes from y_zero_point (x's type when it is omitted) */
   const ql_dtype yt = y_zp ? y_zp->dtype : x->dtype;
@@ -191,6 +522,8 @@ static ql_status qlinear_conv(ql_op_ctx *c) {
   int64_t dims[QL_MAX_RANK];
   output_dims(&ic, dims);
   ql_tensor *y = ql_op_output(c, 0, yt, ic.g.nsp + 2, dims);
+  if (y && c->state && conv_fast_ok(c->state, &ic)) return conv_fast(c, c->state, &ic, x, xzp, bias, yzp, y);
+  if (y && (st = iconv_center(c, x, xzp, w, w_zp, &ic))) return st;
   uint32_t *plane = ql_malloc((size_t)ic.g.out_size * sizeof *plane + 1);
   if (!y || !plane) {
     ql_free(plane);
@@ -220,7 +553,7 @@ out:
 }
 
 const ql_op_def ql_ops_qlinear_conv[] = {
-    {"", "QLinearConv", 10, 10, qlinear_conv},
-    {"", "ConvInteger", 10, 10, conv_integer},
+    {"", "QLinearConv", 10, 10, qlinear_conv, qlinear_conv_prepare, conv_release},
+    {"", "ConvInteger", 10, 10, conv_integer, conv_integer_prepare, conv_release},
     {0},
 };

@@ -63,7 +63,7 @@ static void add_init(ql_model *m, ql_node *n, const char *name, ql_tensor *t) {
   ql_node_add_input(n, name);
 }
 
-static __attribute__((unused)) void set_ints(ql_node *n, const char *name, int cnt, const int64_t *v) {
+static void set_ints(ql_node *n, const char *name, int cnt, const int64_t *v) {
   ql_attr *a = ql_node_add_attr(n, name, QL_ATTR_INTS);
   a->ints = ql_calloc((size_t)cnt, sizeof *a->ints);
   memcpy(a->ints, v, (size_t)cnt * sizeof *a->ints);
@@ -154,9 +154,89 @@ static void test_matmul_random_shapes(void **state) {
         }
 }
 
+/* ---- conv ---- */
+
+typedef struct conv_case {
+  int64_t N, C, H, W, M, group, kh, kw, sh, sw, dh, dw;
+  int64_t pads[4];
+  int nsp; /* 1 or 2 spatial axes (1: H is ignored) */
+} conv_case;
+
+static void one_conv(int qlinear, ql_dtype xt, ql_dtype wt, const conv_case *cc, int per_ch, int with_bias) {
+  ql_model *m = new_model();
+  ql_node *n = ql_node_new(qlinear ? "QLinearConv" : "ConvInteger", "", "cv");
+  ql_node_add_input(n, "x");
+  const int64_t one = 1, M = cc->M;
+  const int two = cc->nsp == 2;
+  const int64_t xdims[4] = {cc->N, cc->C, two ? cc->H : cc->W, cc->W};
+  const int64_t wdims[4] = {M, cc->C / cc->group, two ? cc->kh : cc->kw, cc->kw};
+  ql_tensor *x = rand_tensor(xt, 2 + cc->nsp, xdims, 0);
+  ql_tensor *w = rand_tensor(wt, 2 + cc->nsp, wdims, 0);
+  if (qlinear) {
+    add_init(m, n, "xs", rand_tensor(QL_FLOAT, 0, &one, 0.02f));
+    add_init(m, n, "xzp", rand_tensor(xt, 0, &one, 0));
+    add_init(m, n, "w", w);
+    add_init(m, n, "ws", rand_tensor(QL_FLOAT, per_ch ? 1 : 0, &M, 0.01f));
+    add_init(m, n, "wzp", rand_tensor(wt, per_ch ? 1 : 0, &M, 0));
+    add_init(m, n, "ys", rand_tensor(QL_FLOAT, 0, &one, 0.03f * (float)(wdims[1] * cc->kh * cc->kw)));
+    add_init(m, n, "yzp", rand_tensor(rnd() & 1 ? QL_UINT8 : QL_INT8, 0, &one, 0));
+    if (with_bias) add_init(m, n, "bias", rand_tensor(QL_INT32, 1, &M, 0));
+  } else {
+    add_init(m, n, "w", w);
+    add_init(m, n, "xzp", rand_tensor(xt, 0, &one, 0));
+    if (with_bias) add_init(m, n, "wzp", rand_tensor(wt, per_ch ? 1 : 0, &M, 0));
+  }
+  const int64_t strides[2] = {cc->sh, cc->sw}, dil[2] = {cc->dh, cc->dw};
+  const int64_t pads1[2] = {cc->pads[1], cc->pads[3]};
+  set_ints(n, "strides", cc->nsp, two ? strides : strides + 1);
+  set_ints(n, "dilations", cc->nsp, two ? dil : dil + 1);
+  set_ints(n, "pads", 2 * cc->nsp, two ? cc->pads : pads1);
+  ql_attr *ga = ql_node_add_attr(n, "group", QL_ATTR_INT);
+  ga->i = cc->group;
+  ql_node_add_output(n, "y");
+  ql_graph_add_node(m->graph, n);
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "x", xt);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", QL_UNDEFINED);
+  char what[200];
+  snprintf(what, sizeof what, "%s %s x %s N%lld C%lld %lldx%lld M%lld g%lld k%lldx%lld s%lld,%lld d%lld,%lld per_ch %d",
+           qlinear ? "QLinearConv" : "ConvInteger", ql_dtype_name(xt), ql_dtype_name(wt), (long long)cc->N,
+           (long long)cc->C, (long long)cc->H, (long long)cc->W, (long long)M, (long long)cc->group,
+           (long long)cc->kh, (long long)cc->kw, (long long)cc->sh, (long long)cc->sw, (long long)cc->dh,
+           (long long)cc->dw, per_ch);
+  check_model(m, x, what);
+  ql_tensor_free(x);
+  ql_model_free(m);
+}
+
+static void test_conv_random_shapes(void **state) {
+  (void)state;
+  static const conv_case cases[] = {
+      /* N  C   H   W   M  grp kh kw sh sw dh dw  pads            nsp */
+      {1, 16, 7, 9, 24, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 2},     /* 1x1 direct */
+      {2, 3, 11, 13, 5, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 2},     /* first layer */
+      {1, 8, 10, 10, 17, 1, 3, 3, 2, 2, 1, 1, {1, 0, 1, 2}, 2},    /* stride 2, asymmetric pads */
+      {1, 12, 9, 8, 6, 3, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 2},      /* groups */
+      {1, 16, 9, 9, 16, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 2},    /* depthwise */
+      {2, 8, 12, 11, 16, 8, 3, 3, 2, 2, 1, 1, {1, 1, 0, 0}, 2},    /* depthwise x2, stride 2 */
+      {1, 6, 13, 12, 6, 6, 5, 5, 1, 1, 2, 2, {4, 4, 4, 4}, 2},     /* depthwise dilated */
+      {1, 4, 6, 7, 7, 1, 2, 3, 1, 2, 2, 1, {0, 2, 1, 0}, 2},       /* odd kernel, dilation */
+      {1, 32, 5, 5, 33, 1, 1, 1, 2, 2, 1, 1, {0, 0, 0, 0}, 2},     /* 1x1 stride 2 */
+      {1, 64, 30, 30, 40, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 2},   /* several im2col blocks */
+      {1, 5, 1, 40, 9, 1, 1, 5, 1, 3, 1, 1, {0, 2, 0, 1}, 1},      /* 1-D */
+      {1, 1, 8, 8, 4, 1, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, 2},       /* one input channel */
+  };
+  const ql_dtype ts[2] = {QL_UINT8, QL_INT8};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    for (int q = 0; q < 2; q++)
+      for (int xt = 0; xt < 2; xt++)
+        for (int wt = 0; wt < 2; wt++)
+          one_conv(q, ts[xt], ts[wt], &cases[i], (int)((i + (size_t)xt + (size_t)wt) & 1), (int)(i & 1) || q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matmul_random_shapes),
+      cmocka_unit_test(test_conv_random_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
