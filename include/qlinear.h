@@ -150,6 +150,25 @@ ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs,
                          ql_error *err);
 void ql_session_free(ql_session *s);
 
+/* ---------------------------------------------------------------- verify */
+/* Static checks of quantization parameters (docs/verify.md lists the rules).
+ * Returns QL_OK whether or not violations were found; read them from the
+ * report. QL_VERIFY_STRICT: every quantized tensor must be annotated and
+ * parameters computed at run time (other than by DynamicQuantizeLinear) are
+ * errors. */
+typedef struct ql_verify_report ql_verify_report;
+#define QL_VERIFY_STRICT 1u
+ql_status ql_model_verify(const ql_model *m, unsigned flags, ql_verify_report **out, ql_error *err);
+size_t ql_verify_report_count(const ql_verify_report *r);
+size_t ql_verify_report_errors(const ql_verify_report *r);
+/* Finding i; the strings belong to the report. */
+ql_status ql_verify_report_get(const ql_verify_report *r, size_t i, const char **rule, int *is_error,
+                               const char **node, const char **tensor, const char **message);
+void ql_verify_report_free(ql_verify_report *r);
+/* Writes GraphProto.quantization_annotation for every quantized tensor of m;
+ * *n_written gets the count. Save with ql_model_save_file. */
+ql_status ql_model_annotate(ql_model *m, size_t *n_written, ql_error *err);
+
 /* ---------------------------------------------------------------- allocation */
 /* Test hook (SQLite-style fault injection): fail the n-th allocation from now
  * on (1 = the next one); 0 disables. Returns the number of allocations made
