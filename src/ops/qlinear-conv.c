@@ -16,6 +16,7 @@
 #include "conv-geom.h"
 #include "requant.h"
 #include "../kernels/qgemm.h"
+#include "../runtime/fuse.h"
 #include "../runtime/threadpool.h"
 
 /* The operands shared by both ops once validated and centered. */
@@ -403,6 +404,7 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
   const int out_kind = yt == QL_INT32 ? 0 : yt == QL_UINT8 ? 1 : 2;
   int64_t lo = 0, hi = 0;
   if (out_kind) ql_dtype_int_range(yt, &lo, &hi);
+  if (out_kind && ql_attr_int(c->node, QL_FUSED_RELU_ATTR, 0) && lo < yzp) lo = yzp;
   const int32_t *bias32 = bias ? (const int32_t *)bias->data : NULL;
   if (y->numel == 0) return QL_OK;
   if (cs->depthwise) {
@@ -532,6 +534,9 @@ static ql_status qlinear_conv(ql_op_ctx *c) {
   }
   int64_t lo, hi;
   ql_dtype_int_range(yt, &lo, &hi);
+  /* a fused Conv -> Relu -> QuantizeLinear (runtime/fuse.c): Relu before
+   * quantization is a clamp at the zero point after it */
+  if (ql_attr_int(c->node, QL_FUSED_RELU_ATTR, 0) && lo < yzp) lo = yzp;
   const float xs = ((const float *)x_scale->data)[0], ys = ((const float *)y_scale->data)[0];
   for (int64_t m = 0; m < ic.M; m++) {
     const float mult = ql_requant_multiplier(xs, ((const float *)w_scale->data)[w_scale->numel == 1 ? 0 : m], ys);

@@ -9,10 +9,12 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 
 #include "ir/ir.h"
 #include "kernels/qgemm.h"
 #include "ops/op.h"
+#include "runtime/runtime.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void) {
@@ -233,10 +235,150 @@ static void test_conv_random_shapes(void **state) {
           one_conv(q, ts[xt], ts[wt], &cases[i], (int)((i + (size_t)xt + (size_t)wt) & 1), (int)(i & 1) || q);
 }
 
+/* ---- QDQ fusion (runtime/fuse.c) ---- */
+
+static ql_node *node2(ql_graph *g, const char *op, const char *const *ins, int nin, const char *out) {
+  ql_node *n = ql_node_new(op, "", out);
+  for (int i = 0; i < nin; i++) ql_node_add_input(n, ins[i]);
+  ql_node_add_output(n, out);
+  ql_graph_add_node(g, n);
+  return n;
+}
+
+static ql_tensor *named(const char *name, ql_tensor *t) {
+  t->name = ql_strdup(name);
+  return t;
+}
+
+/* kind 0: Conv, 1: Conv -> Relu, 2: MatMul. The quantized activation is
+ * the graph input; weights int8 per channel, bias int32 at x_scale*w_scale.
+ * qlinear = 1 builds the equivalent QLinearConv/QLinearMatMul model. With
+ * extra_out the float Conv/MatMul result is a graph output as well. */
+static ql_model *qdq_model(int kind, int qlinear, int extra_out, uint64_t seed) {
+  rng = seed;
+  ql_model *m = new_model();
+  ql_graph *g = m->graph;
+  const int mm = kind == 2;
+  const int64_t one = 1, M = 12, C = 8;
+  const int64_t wdims[4] = {M, C, 3, 3}, bdims[2] = {C, M};
+  ql_tensor *xs = rand_tensor(QL_FLOAT, 0, &one, 0.02f), *ws = rand_tensor(QL_FLOAT, 1, &M, 0.01f);
+  ql_tensor *bs = rand_tensor(QL_FLOAT, 1, &M, 1.0f);
+  for (int64_t i = 0; i < M; i++) ((float *)bs->data)[i] = ((float *)xs->data)[0] * ((float *)ws->data)[i];
+  ql_tensor *xz = rand_tensor(QL_UINT8, 0, &one, 0), *wz = ql_tensor_new(QL_INT8, 1, &M, NULL);
+  ql_tensor *ys = rand_tensor(QL_FLOAT, 0, &one, 0.3f), *yz = rand_tensor(QL_UINT8, 0, &one, 0);
+  ql_tensor *w = rand_tensor(QL_INT8, mm ? 2 : 4, mm ? bdims : wdims, 0), *b = rand_tensor(QL_INT32, 1, &M, 0);
+  ql_tensor *bz = ql_tensor_new(QL_INT32, 1, &M, NULL);
+  ql_graph_add_init(g, named("xs", xs));
+  ql_graph_add_init(g, named("xz", xz));
+  ql_graph_add_init(g, named("ws", ws));
+  ql_graph_add_init(g, named("wz", wz));
+  ql_graph_add_init(g, named("ys", ys));
+  ql_graph_add_init(g, named("yz", yz));
+  ql_graph_add_init(g, named("w", w));
+  add_vi(&g->inputs, &g->n_inputs, "xq", QL_UINT8);
+  add_vi(&g->outputs, &g->n_outputs, "y", QL_UINT8);
+  const int64_t pads[4] = {1, 1, 1, 1};
+  if (qlinear) {
+    const char *ins[9] = {"xq", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"};
+    ql_node *n = node2(g, mm ? "QLinearMatMul" : "QLinearConv", ins, mm ? 8 : 9, "y");
+    if (!mm) {
+      ql_graph_add_init(g, named("b", b));
+      set_ints(n, "pads", 4, pads);
+    } else {
+      ql_tensor_free(b);
+    }
+    ql_tensor_free(bs);
+    ql_tensor_free(bz);
+    return m;
+  }
+  ql_graph_add_init(g, named("b", b));
+  ql_graph_add_init(g, named("bs", bs));
+  ql_graph_add_init(g, named("bz", bz));
+  const char *dx[3] = {"xq", "xs", "xz"}, *dw[3] = {"w", "ws", "wz"}, *db[3] = {"b", "bs", "bz"};
+  node2(g, "DequantizeLinear", dx, 3, "xf");
+  ql_attr *ax = ql_node_add_attr(node2(g, "DequantizeLinear", dw, 3, "wf"), "axis", QL_ATTR_INT);
+  ax->i = mm ? 1 : 0;
+  ql_node_add_attr(node2(g, "DequantizeLinear", db, 3, "bf"), "axis", QL_ATTR_INT)->i = 0;
+  const char *ci[3] = {"xf", "wf", "bf"};
+  ql_node *op = node2(g, mm ? "MatMul" : "Conv", ci, mm ? 2 : 3, "cf");
+  if (!mm) set_ints(op, "pads", 4, pads);
+  const char *rin[1] = {"cf"};
+  if (kind == 1) node2(g, "Relu", rin, 1, "rf");
+  const char *qi[3] = {kind == 1 ? "rf" : "cf", "ys", "yz"};
+  node2(g, "QuantizeLinear", qi, 3, "y");
+  if (extra_out) add_vi(&g->outputs, &g->n_outputs, "cf", QL_FLOAT);
+  return m;
+}
+
+static int saw_float_op(void *ctx, const char *name, const ql_tensor *t) {
+  (void)t;
+  if (!strcmp(name, "cf") || !strcmp(name, "xf")) *(int *)ctx = 1;
+  return 0;
+}
+
+/* Runs m; *float_seen (if given) tells whether the float DQ/Conv/MatMul
+ * values were computed (i.e. nothing was fused). */
+static ql_tensor *run_n(const ql_model *m, const ql_tensor *x, int ref, size_t n_out, int *float_seen) {
+  ql_session *s;
+  ql_error e = {0};
+  ql_session_options o = {.threads = 1, .reference_only = ref};
+  if (ql_session_create(m, &o, &s, &e)) fail_msg("session: %s", e.msg);
+  ql_tensor *y[2] = {NULL, NULL};
+  int seen = 0;
+  if (ql_session_run_observed(s, &x, 1, y, n_out, saw_float_op, &seen, &e)) fail_msg("run: %s", e.msg);
+  if (float_seen) *float_seen = seen;
+  ql_session_free(s);
+  ql_tensor_free(y[1]);
+  return y[0];
+}
+
+static void test_qdq_fusion(void **state) {
+  (void)state;
+  for (int kind = 0; kind < 3; kind++) {
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+      const int64_t xd[4] = {1, 8, 9, 7}, ad[2] = {5, 8};
+      ql_model *qdq = qdq_model(kind, 0, 0, seed * 7919), *ql = qdq_model(kind, 1, 0, seed * 7919);
+      ql_model *kept = qdq_model(kind, 0, 1, seed * 7919);
+      rng = seed;
+      ql_tensor *x = rand_tensor(QL_UINT8, kind == 2 ? 2 : 4, kind == 2 ? ad : xd, 0);
+      int seen_fused, seen_flt, seen_kept;
+      ql_tensor *fused = run_n(qdq, x, 0, 1, &seen_fused), *flt = run_n(qdq, x, 1, 1, &seen_flt);
+      ql_tensor *want = run_n(ql, x, 1, 1, NULL), *unfused = run_n(kept, x, 0, 2, &seen_kept);
+      assert_false(seen_fused); /* fused: no float Conv/MatMul, no DQ of x */
+      assert_true(seen_flt);    /* reference_only never fuses */
+      assert_true(seen_kept);
+      const uint8_t yz = ((uint8_t *)ql_graph_find_init(ql->graph, "yz")->data)[0];
+      int ties = 0;
+      for (int64_t i = 0; i < want->numel; i++) {
+        uint8_t w = ((uint8_t *)want->data)[i];
+        if (kind == 1 && w < yz) w = yz; /* Relu then Q = clamp at the zero point */
+        const uint8_t got = ((uint8_t *)fused->data)[i], f = ((uint8_t *)flt->data)[i];
+        /* the fused node is exactly the integer op */
+        assert_int_equal(got, w);
+        /* and within one step of the float QDQ graph */
+        assert_true(abs((int)got - (int)f) <= 1);
+        ties += got != f;
+        /* a Conv/MatMul result read elsewhere stays in float: no fusion */
+        assert_int_equal(((uint8_t *)unfused->data)[i], f);
+      }
+      assert_true(ties * 100 <= want->numel); /* "rare" */
+      ql_tensor_free(x);
+      ql_tensor_free(fused);
+      ql_tensor_free(flt);
+      ql_tensor_free(want);
+      ql_tensor_free(unfused);
+      ql_model_free(qdq);
+      ql_model_free(ql);
+      ql_model_free(kept);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matmul_random_shapes),
       cmocka_unit_test(test_conv_random_shapes),
+      cmocka_unit_test(test_qdq_fusion),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
