@@ -18,8 +18,11 @@ Per-model preprocessing (from each model's upstream demo code):
   ultraface-rfb320-float  RGB, (x - 127) / 128, 320x240
   nanodet-plus-float      BGR, (x - [103.53, 116.28, 123.675]) / [57.375, 57.12, 58.395], 416x416
   ppocr-mobile-cls-float  RGB, (x / 255 - 0.5) / 0.5, height 48, width <= 192 keeping the aspect
-                          ratio, zero-padded on the right (PaddleOCR's cls resize_norm_img); text-line
-                          shaped crops, half of them turned by 180 degrees (what the classifier detects)
+                          ratio, zero-padded on the right (PaddleOCR's cls resize_norm_img). Its input
+                          is a text line: lines are cut from opencv-doc's text pictures (imageTextN,
+                          imageTextR, text_defocus, text_motion) by their row profile, alternate lines
+                          calibrate and evaluate, pieces of 3 to 10 times the line height wide, half of
+                          them turned by 180 degrees (what the classifier detects)
   mnist-float             raw 0..255 pixels, [1, 1, 28, 28]
 
 Needs numpy, onnx and Pillow (pip install pillow).
@@ -43,6 +46,7 @@ except ImportError:
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHARED = os.environ.get("QL_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
+TEXT_PICTURES = ["imageTextN.png", "imageTextR.png", "text_defocus.jpg", "text_motion.jpg"]
 PHOTO_DIRS = ["/usr/share/doc/opencv-doc/examples/data", "/usr/share/darknet/data"]
 
 MODELS = {
@@ -142,6 +146,59 @@ def make_image_sets(model, spec, out, n_calib, n_eval, files):
         print(f"{model}: {k} {part} samples from {len(sel)} pictures")
 
 
+def text_lines(path):
+    """(image, [(top, bottom)]) rows of dark ink separated by light gaps."""
+    im = load_rgb(path)
+    g0 = im.convert("L")
+    # straighten: the angle whose row profile of ink is the most peaked
+    best = (-1.0, 0.0)
+    for ang in np.arange(-20, 20.5, 0.5):
+        g = np.asarray(g0.rotate(ang, resample=Image.BILINEAR, fillcolor=255), np.float32)
+        v = float((g < g.mean() - 0.5 * g.std()).mean(axis=1).var())
+        best = max(best, (v, float(ang)))
+    im = im.rotate(best[1], resample=Image.BILINEAR, fillcolor=(255, 255, 255))
+    g = np.asarray(im.convert("L"), np.float32)
+    ink = (g < g.mean() - 0.5 * g.std()).mean(axis=1)
+    on = ink > 0.02
+    lines, y = [], 0
+    while y < len(on):
+        if on[y]:
+            y0 = y
+            while y < len(on) and on[y]:
+                y += 1
+            if 8 <= y - y0 <= 60:
+                m = max(2, (y - y0) // 4)
+                lines.append((max(0, y0 - m), min(len(on), y + m)))
+        y += 1
+    return im, lines
+
+
+def make_text_sets(model, spec, out, n_calib, n_eval):
+    rng = np.random.default_rng(1234)
+    pieces = {"calib": [], "eval": []}
+    for f in TEXT_PICTURES:
+        path = os.path.join(PHOTO_DIRS[0], f)
+        if not os.path.exists(path):
+            continue
+        im, lines = text_lines(path)
+        for j, (y0, y1) in enumerate(lines):
+            pieces["calib" if j % 2 == 0 else "eval"].append((im, y0, y1))
+    for part, n in (("calib", n_calib), ("eval", n_eval)):
+        src = pieces[part]
+        if not src:
+            sys.exit("no text lines found: apt-get install opencv-doc")
+        for k in range(n):
+            im, y0, y1 = src[k % len(src)]
+            h = y1 - y0
+            w = min(im.size[0], int(h * rng.uniform(3, 10)))
+            x0 = int(rng.integers(0, im.size[0] - w + 1))
+            c = im.crop((x0, y0, x0 + w, y1))
+            if k % 2:
+                c = c.rotate(180)
+            write(os.path.join(out, model, part, "%04d" % k), image_sample(c, spec), spec["name"])
+        print(f"{model}: {n} {part} text-line samples from {len(src)} lines")
+
+
 def make_mnist_sets(model, spec, out, n_calib, n_eval):
     d = os.path.join(SHARED, "data", "mnist")
     img = np.fromfile(os.path.join(d, "images-u8-28x28.bin"), np.uint8).reshape(-1, 1, 1, 28, 28)
@@ -166,6 +223,8 @@ def main():
         spec = MODELS[m]
         if spec.get("mnist"):
             make_mnist_sets(m, spec, a.out, 200, 200)
+        elif spec.get("textline"):
+            make_text_sets(m, spec, a.out, a.calib, a.eval)
         else:
             make_image_sets(m, spec, a.out, a.calib, a.eval, files)
 

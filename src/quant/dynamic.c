@@ -184,7 +184,7 @@ ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *
     int has_bias = is_conv && n->n_inputs > 2 && *n->inputs[2] && find_init_mut(g, n->inputs[2]);
     if (!bad) {
       const char *in4[4] = {xq, wq, xz, wz};
-      char *nm = cat3(n->name, "_quant", "");
+      char *nm = cat3(*n->name ? n->name : y, "_quant", ""); /* node names must be unique */
       ql_node *ni = nm ? mk(g, is_mm ? "MatMulInteger" : "ConvInteger", "", nm, in4, 4, (const char *const *)&acc, 1) : NULL;
       ql_free(nm);
       bad = !ni;

@@ -446,6 +446,22 @@ void ql_graph_drop_unused_inits(ql_graph *g) {
   ql_strmap_free(&dropped);
 }
 
+/* An output is worth a Q/DQ pair when a quantized op reads it or the graph
+ * returns it. ORT also quantizes outputs that only float ops read (e.g.
+ * hard-swish's x * relu6(x + 3) before its Div): that rounding buys no
+ * integer kernel and only adds noise, so qlinear leaves it out. */
+static int wanted(const qctx *q, const ql_quant_options *o, const char *name) {
+  const ql_graph *g = q->g;
+  if (is_graph_output(g, name)) return 1;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    const ql_node *n = g->nodes[i];
+    if (!is_selected(o, n)) continue;
+    for (size_t k = 0; k < n->n_inputs; k++)
+      if (!strcmp(n->inputs[k], name)) return 1;
+  }
+  return 0;
+}
+
 /* Number of nodes reading each tensor (ORT input_name_to_nodes). */
 static int n_consumers(const ql_graph *g, const char *name) {
   int c = 0;
@@ -534,7 +550,7 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
           if (t->dtype == QL_FLOAT) r[k] = (k == 1 || kind == K_MATMUL) ? R_WEIGHT : R_CONST;
         } else if (MARK(in) >= 0) r[k] = R_ACT;
       }
-      if (!st) MARK(n->outputs[0]);
+      if (!st && wanted(&q, o, n->outputs[0])) MARK(n->outputs[0]);
       break;
     case K_REMOVABLE:
       if (in0 < 0) break; /* the input is not quantized: neither is the activation */
@@ -563,7 +579,7 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
         } else if (MARK(in) >= 0) r[k] = R_ACT;
       }
       for (size_t k = 0; k < n->n_outputs && !st; k++)
-        if (*n->outputs[k]) MARK(n->outputs[k]);
+        if (*n->outputs[k] && wanted(&q, o, n->outputs[k])) MARK(n->outputs[k]);
     }
 #undef MARK
   }

@@ -9,6 +9,7 @@
  * ops and only the graph's edges keep a QuantizeLinear/DequantizeLinear. */
 #include "../common/strmap.h"
 #include "quant.h"
+#include <math.h>
 
 ql_status ql_graph_toposort(ql_graph *g, ql_error *err);
 void ql_graph_drop_unused_inits(ql_graph *g);
@@ -68,6 +69,33 @@ static int same_scalar(const ql_graph *g, const char *a, const char *b) {
 /* The DQ before and the Q after a value-preserving op give one meaning. */
 static int same_params(const ql_graph *g, const ql_node *d, const ql_node *y) {
   return same_scalar(g, d->inputs[1], y->inputs[1]) && same_scalar(g, d->inputs[2], y->inputs[2]);
+}
+
+/* Relu or Clip between a DQ and a Q with the same parameters is the
+ * identity on the quantized values when no representable value is changed
+ * by it (the QDQ pass gives a Relu/Clip input the output's range, so the
+ * producer's Q already clipped): tried on every value of the 8-bit type. */
+static int activation_is_identity(const ql_graph *g, const ql_node *n, const ql_node *d) {
+  const ql_tensor *st = ql_graph_find_init(g, d->inputs[1]), *zt = ql_graph_find_init(g, d->inputs[2]);
+  if (!st || !zt || st->numel != 1 || zt->numel != 1 || st->dtype != QL_FLOAT) return 0;
+  if (zt->dtype != QL_INT8 && zt->dtype != QL_UINT8) return 0;
+  float s = (float)ql_tensor_get_f64(st, 0), lo = -INFINITY, hi = INFINITY;
+  int64_t z = (int64_t)ql_tensor_get_f64(zt, 0), qmin, qmax;
+  if (!strcmp(n->op_type, "Relu")) lo = 0;
+  else
+    for (size_t k = 1; k < 3 && k < n->n_inputs; k++) {
+      if (!*n->inputs[k]) continue;
+      const ql_tensor *b = ql_graph_find_init(g, n->inputs[k]);
+      if (!b || b->numel != 1 || b->dtype != QL_FLOAT) return 0;
+      if (k == 1) lo = (float)ql_tensor_get_f64(b, 0);
+      else hi = (float)ql_tensor_get_f64(b, 0);
+    }
+  ql_dtype_int_range(zt->dtype, &qmin, &qmax);
+  for (int64_t q = qmin; q <= qmax; q++) {
+    float x = (float)(q - z) * s, y = x < lo ? lo : x > hi ? hi : x;
+    if (ql_quantize_value(y, s, z, zt->dtype) != q) return 0;
+  }
+  return 1;
 }
 
 static int add_in(ql_node *n, const char *s) { return ql_node_add_input(n, s ? s : ""); }
@@ -191,10 +219,34 @@ ql_status ql_quant_to_qoperator(ql_model *m, ql_error *err) {
     ql_node *n = g->nodes[i];
     if (!strcmp(n->op_type, "QuantizeLinear") || !strcmp(n->op_type, "DequantizeLinear") || !n->n_outputs) continue;
     const ql_node *y = sole_q_reader(&q, n->outputs[0]);
-    if (value_preserving(n->op_type)) {
+    int is_act = !strcmp(n->op_type, "Relu") || !strcmp(n->op_type, "Clip");
+    if (value_preserving(n->op_type) || is_act) {
       /* run on the quantized tensor: input from the DQ's source, output into the Q's output */
       const ql_node *d = n->n_inputs ? dq_of(&q, n->inputs[0]) : NULL;
       if (!d || !y || n->n_outputs != 1 || !same_params(g, d, y)) continue;
+      if (is_act) {
+        if (!activation_is_identity(g, n, d)) continue;
+        /* the activation goes: its input is the quantized tensor, renamed to the Q's output */
+        const char *src = d->inputs[0];
+        char *out = ql_strdup(y->outputs[0]);
+        ql_node *idn = ql_node_new("Identity", "", n->name);
+        if (!out || !idn || ql_node_add_input(idn, src) || ql_node_add_output(idn, out)) {
+          ql_free(out);
+          ql_node_free(idn);
+          st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+          break;
+        }
+        ql_free(out);
+        for (size_t k = 0; k < g->n_nodes; k++)
+          if (g->nodes[k] == n) {
+            ql_node_free(n);
+            g->nodes[k] = idn;
+            break;
+          }
+        remove_node(g, y);
+        i = (size_t)-1;
+        continue;
+      }
       char *in = ql_strdup(d->inputs[0]), *out = ql_strdup(y->outputs[0]);
       if (!in || !out) {
         ql_free(in);
@@ -234,13 +286,26 @@ ql_status ql_quant_to_qoperator(ql_model *m, ql_error *err) {
     if (!(o[m->n_opsets].domain = ql_strdup("com.microsoft"))) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "oom");
     o[m->n_opsets++].version = 1;
   }
-  /* annotations of tensors that no longer exist go */
+  if ((st = ql_graph_toposort(g, err))) return st;
+  ql_graph_drop_unused_inits(g);
+  /* annotations of tensors that no longer exist go, and so do those whose
+   * scale went with the DQ that used it (an int32 bias read by QLinearConv
+   * directly has no scale operand any more) */
   size_t w = 0;
   for (size_t a = 0; a < g->n_annotations; a++) {
     ql_annotation *an = &g->annotations[a];
     int exists = ql_graph_find_init(g, an->tensor_name) != NULL;
+    const char *sn = NULL;
+    for (size_t k = 0; k < an->n; k++)
+      if (!strcmp(an->params[k].key, "SCALE_TENSOR")) sn = an->params[k].value;
     for (size_t i = 0; i < g->n_nodes && !exists; i++)
       for (size_t k = 0; k < g->nodes[i]->n_outputs; k++) exists |= !strcmp(g->nodes[i]->outputs[k], an->tensor_name);
+    if (exists && sn && !ql_graph_find_init(g, sn)) {
+      int made = 0; /* a scale computed by a node is fine too */
+      for (size_t i = 0; i < g->n_nodes && !made; i++)
+        for (size_t k = 0; k < g->nodes[i]->n_outputs; k++) made |= !strcmp(g->nodes[i]->outputs[k], sn);
+      exists = made;
+    }
     if (exists) {
       g->annotations[w++] = *an;
       continue;
@@ -253,7 +318,5 @@ ql_status ql_quant_to_qoperator(ql_model *m, ql_error *err) {
     ql_free(an->params);
   }
   g->n_annotations = w;
-  if ((st = ql_graph_toposort(g, err))) return st;
-  ql_graph_drop_unused_inits(g);
   return QL_OK;
 }

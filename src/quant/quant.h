@@ -29,16 +29,25 @@ typedef struct ql_quant_options {
 
 void ql_quant_options_default(ql_quant_options *o);
 
-/* A calibration set: each sample binds every graph input, in order. */
+/* A calibration set: each sample binds every graph input, in order. Samples
+ * from ql_samples_load stay on disk and are read one at a time (memory does
+ * not grow with the sample count); a caller may instead fill `inputs`. */
 typedef struct ql_samples {
   size_t n, n_inputs;
-  ql_tensor ***inputs; /* inputs[i][k] */
+  ql_tensor ***inputs; /* in memory: inputs[i][k]; NULL when read from disk */
+  char **paths;        /* on disk: a sample directory, or a single-input file */
 } ql_samples;
 
-/* Loads DIR/<sample>/input_N.pb (or .npy) for every subdirectory, sorted by
- * name; a DIR that directly holds input_N files is one sample. */
+/* Lists DIR/<sample>/input_N.pb (or .npy) for every subdirectory, sorted by
+ * name; a DIR that directly holds input_N files is one sample; for
+ * single-input models a DIR of .pb/.npy files is one sample per file.
+ * Nothing is read yet beyond checking that the files exist. */
 ql_status ql_samples_load(const char *dir, size_t n_inputs, size_t max_samples, ql_samples *out, ql_error *err);
 void ql_samples_free(ql_samples *s);
+/* The n_inputs tensors of sample i (read from disk, or borrowed from
+ * `inputs`); give them back with ql_samples_release. */
+ql_status ql_samples_get(const ql_samples *s, size_t i, ql_tensor **in, ql_error *err);
+void ql_samples_release(const ql_samples *s, ql_tensor **in);
 /* Reads a .npy file (little-endian f4/f8/i1/u1/i4/i8, C order). */
 ql_status ql_npy_load(const char *path, ql_tensor **out, ql_error *err);
 
@@ -102,5 +111,8 @@ ql_status ql_quantize_nbits(ql_model *m, const ql_quant_options *o, int block_si
 /* Constant folding at the IR level: nodes whose inputs are all constant are
  * replaced by initializers (Constant nodes too). */
 ql_status ql_fold_model(ql_model *m, ql_error *err);
+/* Folds each inference BatchNormalization that follows a Conv into the
+ * Conv's weight and bias (the Conv then writes the normalization's output). */
+ql_status ql_fuse_conv_bn(ql_model *m, ql_error *err);
 
 #endif

@@ -113,18 +113,24 @@ ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql
   if (!m) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory copying the model");
   char **names = NULL;
   size_t n_names = 0, n_init0 = m->graph->n_inits;
-  ql_strmap orig = {0};
+  ql_strmap orig = {0}, folded_c = {0};
   ql_status st = QL_OK;
   for (size_t i = 0; i < n_init0 && !st; i++)
     if (ql_strmap_put(&orig, m->graph->inits[i]->name, 1)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   if (!st) st = ql_fold_model(m, err);
+  /* constants the graph computed (ORT, which does not fold, sees them as
+   * activations), told apart before BatchNormalization folding adds more */
+  for (size_t i = 0; i < m->graph->n_inits && !st; i++)
+    if (ql_strmap_get(&orig, m->graph->inits[i]->name) < 0 && ql_strmap_put(&folded_c, m->graph->inits[i]->name, 1))
+      st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  if (!st) st = ql_fuse_conv_bn(m, err);
+  if (!st) ql_graph_drop_unused_inits(m->graph);
   if (!st && collect_names(m->graph, &names, &n_names)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   if (!st) st = ql_calibrate(m, calib, (const char *const *)names, n_names, o, ranges, err);
   ql_free(names);
-  /* constants the graph computed (ORT, which does not fold, sees them as activations) */
   for (size_t i = 0; i < m->graph->n_inits && !st; i++) {
     const ql_tensor *t = m->graph->inits[i];
-    if (ql_strmap_get(&orig, t->name) >= 0 || t->dtype != QL_FLOAT) continue;
+    if (ql_strmap_get(&folded_c, t->name) < 0 || t->dtype != QL_FLOAT) continue;
     ql_range *r = ql_realloc(ranges->r, (ranges->n + 1) * sizeof *r);
     if (!r) {
       st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
@@ -149,6 +155,7 @@ ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql
     r->obs_min = r->rmin;
     r->obs_max = r->rmax;
   }
+  ql_strmap_free(&folded_c);
   ql_strmap_free(&orig);
   if (st) {
     ql_ranges_free(ranges);

@@ -130,7 +130,7 @@ ql_status ql_quant_evaluate(const ql_model *fm, const ql_model *qm, const ql_sam
   ql_session *fs = NULL, *qs = NULL;
   ql_session_options so = {.threads = threads};
   eval_state e = {.r = r};
-  ql_tensor **fo = NULL, **qo = NULL;
+  ql_tensor **fo = NULL, **qo = NULL, **inb = NULL;
   ql_status st = find_pairs(fm, qm, r);
   if (st) return ql_errf(err, st, "out of memory");
   if ((st = ql_session_create(fm, &so, &fs, err)) || (st = ql_session_create(qm, &so, &qs, err))) goto done;
@@ -157,12 +157,18 @@ ql_status ql_quant_evaluate(const ql_model *fm, const ql_model *qm, const ql_sam
     if (ql_strmap_put(&e.fidx, r->tensors[k].name, (int)k) || ql_strmap_put(&e.qidx, r->tensors[k].qname, (int)k))
       st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   }
+  inb = ql_calloc(eval->n_inputs + 1, sizeof *inb);
+  if (!inb) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   for (size_t i = 0; i < eval->n && !st; i++) {
-    const ql_tensor *const *in = (const ql_tensor *const *)eval->inputs[i];
+    if ((st = ql_samples_get(eval, i, inb, err))) break;
+    const ql_tensor *const *in = (const ql_tensor *const *)inb;
     /* graph inputs are not produced by a node */
     for (size_t k = 0; k < eval->n_inputs; k++) float_obs(&e, ql_session_input_name(fs, k), in[k]);
     st = ql_session_run_observed(fs, in, eval->n_inputs, fo, no, float_obs, &e, err);
-    if (st) break;
+    if (st) {
+      ql_samples_release(eval, inb);
+      break;
+    }
     if (i == 0)
       for (size_t k = 0; k < r->n_tensors; k++) { /* histogram range: the first sample's extremes, widened */
         const ql_tensor *t = e.held[k];
@@ -183,6 +189,7 @@ ql_status ql_quant_evaluate(const ql_model *fm, const ql_model *qm, const ql_sam
     e.hist_ready = 1;
     for (size_t k = 0; k < eval->n_inputs; k++) quant_obs(&e, ql_session_input_name(qs, k), in[k]);
     st = ql_session_run_observed(qs, in, eval->n_inputs, qo, no, quant_obs, &e, err);
+    ql_samples_release(eval, inb);
     for (size_t j = 0; j < no && !st; j++) {
       ql_qoutput *o = &r->outputs[j];
       accumulate(fo[j], qo[j], &o->signal, &o->noise, &o->max_abs);
@@ -209,6 +216,7 @@ ql_status ql_quant_evaluate(const ql_model *fm, const ql_model *qm, const ql_sam
     r->n_samples++;
   }
 done:
+  ql_free(inb);
   for (size_t k = 0; e.held && k < r->n_tensors; k++) ql_tensor_free(e.held[k]);
   ql_free(e.held);
   ql_free(fo);

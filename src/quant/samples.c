@@ -29,8 +29,16 @@ void ql_samples_free(ql_samples *s) {
     for (size_t k = 0; s->inputs[i] && k < s->n_inputs; k++) ql_tensor_free(s->inputs[i][k]);
     ql_free(s->inputs[i]);
   }
+  for (size_t i = 0; s->paths && i < s->n; i++) ql_free(s->paths[i]);
   ql_free(s->inputs);
+  ql_free(s->paths);
   memset(s, 0, sizeof *s);
+}
+
+/* DIR/input_k.pb, else DIR/input_k.npy */
+static void input_path(char *buf, size_t n, const char *dir, size_t k) {
+  snprintf(buf, n, "%s/input_%zu.pb", dir, k);
+  if (!exists(buf)) snprintf(buf, n, "%s/input_%zu.npy", dir, k);
 }
 
 ql_status ql_samples_load(const char *dir, size_t n_inputs, size_t max_samples, ql_samples *out, ql_error *err) {
@@ -55,46 +63,35 @@ ql_status ql_samples_load(const char *dir, size_t n_inputs, size_t max_samples, 
   qsort(names, n, sizeof *names, cmp_str);
   char path[4096];
   /* a directory that itself holds input_0.* is a single sample */
-  snprintf(path, sizeof path, "%s/input_0.pb", dir);
-  int flat_sample = exists(path);
-  snprintf(path, sizeof path, "%s/input_0.npy", dir);
-  flat_sample |= exists(path);
-  if (flat_sample) {
+  input_path(path, sizeof path, dir, 0);
+  if (exists(path)) {
     for (size_t i = 0; i < n; i++) ql_free(names[i]);
     n = 1;
-    ql_free(names[0]);
-    names[0] = ql_strdup(".");
+    if (!names && !(names = ql_calloc(1, sizeof *names))) {
+      st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+      goto done;
+    }
+    names[0] = NULL; /* DIR itself */
   }
-  if (!(out->inputs = ql_calloc(n + 1, sizeof *out->inputs))) {
+  if (!(out->paths = ql_calloc(n + 1, sizeof *out->paths))) {
     st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
-  for (size_t i = 0; i < n && out->n < max_samples; i++) {
-    if (!names[i]) {
-      st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-      break;
-    }
-    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+  for (size_t i = 0; i < n && out->n < max_samples && !st; i++) {
+    if (names[i]) snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    else snprintf(path, sizeof path, "%s", dir);
     struct stat sb;
     if (stat(path, &sb)) continue;
-    ql_tensor **in = ql_calloc(n_inputs + 1, sizeof *in);
-    if (!in) {
-      st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-      break;
-    }
-    out->inputs[out->n++] = in;
     if (S_ISDIR(sb.st_mode)) {
+      char in[4096 + 32];
       for (size_t k = 0; k < n_inputs && !st; k++) {
-        snprintf(path, sizeof path, "%s/%s/input_%zu.pb", dir, names[i], k);
-        if (!exists(path)) snprintf(path, sizeof path, "%s/%s/input_%zu.npy", dir, names[i], k);
-        st = load_any(path, &in[k], err);
+        input_path(in, sizeof in, path, k);
+        if (!exists(in)) st = ql_errf(err, QL_ERR_IO, "sample '%s' has no input_%zu.pb or input_%zu.npy", path, k, k);
       }
-    } else if ((has_suffix(names[i], ".pb") || has_suffix(names[i], ".npy")) && n_inputs == 1) {
-      st = load_any(path, &in[0], err);
-    } else {
-      ql_free(in);
-      out->n--;
+    } else if (!((has_suffix(path, ".pb") || has_suffix(path, ".npy")) && n_inputs == 1)) {
+      continue;
     }
+    if (!st && !(out->paths[out->n++] = ql_strdup(path))) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   }
   if (!st && out->n == 0) st = ql_errf(err, QL_ERR_INVALID_ARGUMENT, "no samples found in '%s'", dir);
 done:
@@ -102,6 +99,37 @@ done:
   ql_free(names);
   if (st) ql_samples_free(out);
   return st;
+}
+
+ql_status ql_samples_get(const ql_samples *s, size_t i, ql_tensor **in, ql_error *err) {
+  for (size_t k = 0; k < s->n_inputs; k++) in[k] = NULL;
+  if (i >= s->n) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "sample %zu of %zu", i, s->n);
+  if (s->inputs) {
+    for (size_t k = 0; k < s->n_inputs; k++) in[k] = s->inputs[i][k];
+    return QL_OK;
+  }
+  struct stat sb;
+  const char *p = s->paths[i];
+  ql_status st = QL_OK;
+  if (stat(p, &sb)) return ql_errf(err, QL_ERR_IO, "cannot read the sample '%s'", p);
+  if (!S_ISDIR(sb.st_mode)) {
+    st = load_any(p, &in[0], err);
+  } else {
+    char path[4096 + 32];
+    for (size_t k = 0; k < s->n_inputs && !st; k++) {
+      input_path(path, sizeof path, p, k);
+      st = load_any(path, &in[k], err);
+    }
+  }
+  if (st) ql_samples_release(s, in);
+  return st;
+}
+
+void ql_samples_release(const ql_samples *s, ql_tensor **in) {
+  for (size_t k = 0; k < s->n_inputs; k++) {
+    if (!s->inputs) ql_tensor_free(in[k]);
+    in[k] = NULL;
+  }
 }
 
 /* NumPy .npy v1/v2/v3: magic, version, header length, a Python dict literal

@@ -93,11 +93,20 @@ int ql_cmd_accuracy(int argc, char **argv) {
   size_t no = ql_session_output_count(s);
   ql_tensor **out = calloc(no, sizeof *out);
   for (size_t i = 0; i < n; i++) {
-    const ql_tensor *in = raw ? x : smp.inputs[i][0];
+    ql_tensor *loaded = NULL;
+    if (!raw && ql_samples_get(&smp, i, &loaded, &err)) {
+      cli_error("%s", err.msg);
+      ql_tensor_free(x);
+      free(out);
+      goto out;
+    }
+    const ql_tensor *in = raw ? x : loaded;
     if (raw)
       for (int64_t k = 0; k < per; k++) ((float *)x->data)[k] = (float)(img[i * (size_t)per + (size_t)k] * scale);
     double t0 = now_ms();
-    if (ql_session_run(s, &in, 1, out, no, &err)) {
+    ql_status rst = ql_session_run(s, &in, 1, out, no, &err);
+    if (!raw) ql_samples_release(&smp, &loaded);
+    if (rst) {
       cli_error("sample %zu: %s", i, err.msg);
       ql_tensor_free(x);
       free(out);

@@ -250,7 +250,7 @@ int ql_cmd_quantize(int argc, char **argv) {
   const ql_samples *ev = eval_dir ? &eval : calib_dir ? &calib : NULL;
   if (dynamic || int4) {
     /* no calibration: weights are quantized from their values, activations at run time */
-    if (!(folded = ql_model_clone(fm)) || ql_fold_model(folded, &err) ||
+    if (!(folded = ql_model_clone(fm)) || ql_fold_model(folded, &err) || ql_fuse_conv_bn(folded, &err) ||
         !(qm = ql_model_clone(folded)) ||
         (dynamic ? ql_quantize_dynamic(qm, &o, &err) : ql_quantize_nbits(qm, &o, block, &err)) ||
         (ev && ql_quant_evaluate(fm, qm, ev, o.threads, &rep, &err))) {
