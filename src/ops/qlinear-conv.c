@@ -171,6 +171,7 @@ static void output_dims(const iconv *ic, int64_t *dims) {
  *    transposed back to NCHW. */
 typedef struct conv_state {
   int depthwise;
+  ql_isa isa; /* depthwise: AVX2 loops when >= QL_ISA_AVX2 */
   int64_t M, group, mg, cg, ks, K;
   ql_qgemm_packed_b **pb; /* [group] */
   int16_t *wdw;           /* depthwise: [M][ks] w - w_zp */
@@ -219,6 +220,7 @@ static ql_status conv_prepare_w(const ql_op_prep *p, size_t wi, size_t zi, conv_
     zp[m] = wzp ? (int32_t)ql_load_i64(wzp->dtype, wzp->data, wzp->numel == 1 ? 0 : m) : 0;
   if (cg == 1 && group > 1) {
     cs->depthwise = 1;
+    cs->isa = p->isa == QL_ISA_AUTO ? ql_isa_best() : (ql_isa)p->isa;
     if (!(cs->wdw = ql_malloc((size_t)w->numel * sizeof *cs->wdw))) goto oom;
     for (int64_t i = 0; i < w->numel; i++) cs->wdw[i] = (int16_t)(ql_load_i64(w->dtype, w->data, i) - zp[i / ks]);
   } else {
@@ -303,35 +305,40 @@ typedef struct dw_job {
   int failed;
 } dw_job;
 
-static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
-  (void)j0;
-  (void)nj;
-  dw_job *jb = ctx;
+/* GCC/Clang vector extensions: 8 lanes, lowered to SSE2 pairs by default
+ * and to AVX2 in dw_planes_avx2. Unsigned lanes wrap like the reference's
+ * uint32 sums; the float steps are the documented requantization. */
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v8f __attribute__((vector_size(32)));
+
+/* Exact round-half-even of |v| <= 2^22 in the default rounding mode (what
+ * nearbyintf does), vectorizable: adding 1.5 * 2^23 leaves no fraction bits. */
+#define QL_RNE_MAGIC 12582912.0f
+
+static inline __attribute__((always_inline)) void dw_planes(dw_job *jb, size_t i0, size_t ni, int32_t *xc,
+                                                            uint32_t *acc) {
   const iconv *ic = jb->ic;
   const ql_conv_geom *g = &ic->g;
   const int64_t in_sz = g->in_size, out_sz = g->out_size;
-  int16_t *xc = ql_malloc((size_t)in_sz * sizeof *xc + 1);
-  uint32_t *acc = ql_malloc((size_t)out_sz * sizeof *acc + 1);
-  if (!xc || !acc) {
-    jb->failed = 1; /* benign race: only ever set to 1 */
-    ql_free(xc);
-    ql_free(acc);
-    return;
-  }
   const int last = g->nsp - 1;
   const int64_t ol = g->out[last], il = g->in[last], kl = g->kernel[last];
   const int64_t s = g->stride[last], d = g->dilation[last], pb = g->pad_begin[last];
   const int x8s = jb->x->dtype == QL_INT8;
+  /* locals: through jb the compiler would reload them after every store */
+  const int32_t xzp = jb->xzp, yzp = jb->yzp;
+  const int out_kind = jb->out_kind;
+  uint8_t *const y8 = jb->y;
   for (size_t pi = i0; pi < i0 + ni; pi++) {
     const int64_t n = (int64_t)pi / ic->M, m = (int64_t)pi % ic->M;
     const int64_t ch = m / ic->mg; /* the one input channel of m's group */
     const size_t xoff = (size_t)((n * ic->C + ch) * in_sz);
     if (x8s) {
       const int8_t *xp = (const int8_t *)jb->x->data + xoff;
-      for (int64_t i = 0; i < in_sz; i++) xc[i] = (int16_t)(xp[i] - jb->xzp);
+      for (int64_t i = 0; i < in_sz; i++) xc[i] = xp[i] - xzp;
     } else {
       const uint8_t *xp = (const uint8_t *)jb->x->data + xoff;
-      for (int64_t i = 0; i < in_sz; i++) xc[i] = (int16_t)(xp[i] - jb->xzp);
+      for (int64_t i = 0; i < in_sz; i++) xc[i] = xp[i] - xzp;
     }
     const uint32_t b = jb->bias ? (uint32_t)jb->bias[m] : 0;
     for (int64_t o = 0; o < out_sz; o++) acc[o] = b;
@@ -341,31 +348,80 @@ static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
       for (int64_t krow = 0; krow < g->kernel_rows; krow++) {
         const int64_t irow = ql_conv_row(g, 0, orow, krow);
         if (irow < 0) continue;
-        const int16_t *xr = xc + irow * il;
+        const int32_t *xr = xc + irow * il;
         const int16_t *wr = wc + krow * kl;
         for (int64_t kx = 0; kx < kl; kx++) {
-          const int32_t wv = wr[kx];
+          const uint32_t wv = (uint32_t)(int32_t)wr[kx];
           const int64_t off = kx * d - pb;
-          int64_t lo, hi;
+          int64_t lo, hi, ox;
           ql_conv_span(off, s, il, ol, &lo, &hi);
-          if (s == 1) /* the common case, as its own loop so it vectorizes */
-            for (int64_t ox = lo; ox < hi; ox++) yr[ox] += (uint32_t)(wv * xr[ox + off]);
-          else
-            for (int64_t ox = lo; ox < hi; ox++) yr[ox] += (uint32_t)(wv * xr[ox * s + off]);
+          ox = lo;
+          if (s == 1) {
+            const v8u wvv = (v8u){0} + wv;
+            for (; ox + 8 <= hi; ox += 8) {
+              v8u xv, yv;
+              memcpy(&xv, xr + ox + off, sizeof xv);
+              memcpy(&yv, yr + ox, sizeof yv);
+              yv += wvv * xv;
+              memcpy(yr + ox, &yv, sizeof yv);
+            }
+          }
+          for (; ox < hi; ox++) yr[ox] += wv * (uint32_t)xr[ox * s + off];
         }
       }
     }
     const size_t yoff = (size_t)((n * ic->M + m) * out_sz);
-    if (jb->out_kind == 0) {
+    if (out_kind == 0) {
       memcpy((int32_t *)jb->y + yoff, acc, (size_t)out_sz * sizeof *acc);
-    } else {
-      const float mult = jb->cs->mult[jb->cs->mult_per_col ? m : 0];
-      for (int64_t o = 0; o < out_sz; o++) {
-        const int32_t q = ql_requant_fp32((int32_t)acc[o], mult, jb->yzp, jb->lo, jb->hi);
-        if (jb->out_kind == 1) ((uint8_t *)jb->y)[yoff + (size_t)o] = (uint8_t)q;
-        else ((int8_t *)jb->y)[yoff + (size_t)o] = (int8_t)q;
-      }
+      continue;
     }
+    /* ql_requant_fp32, eight at a time: clamp in float (NaN -> lo), RNE */
+    const float mult = jb->cs->mult[jb->cs->mult_per_col ? m : 0];
+    const float flo = (float)(jb->lo - yzp), fhi = (float)(jb->hi - yzp);
+    const v8f vm = (v8f){0} + mult, vlo = (v8f){0} + flo, vhi = (v8f){0} + fhi, mag = (v8f){0} + QL_RNE_MAGIC;
+    int32_t q[8];
+    for (int64_t o = 0; o < out_sz; o += 8) {
+      const int64_t cnt = out_sz - o < 8 ? out_sz - o : 8;
+      v8i av = {0};
+      memcpy(&av, acc + o, (size_t)cnt * sizeof *acc);
+      v8f f = __builtin_convertvector(av, v8f) * vm;
+      v8i keep = f >= vlo; /* false for NaN */
+      f = (v8f)(((v8i)f & keep) | ((v8i)vlo & ~keep));
+      keep = f <= vhi;
+      f = (v8f)(((v8i)f & keep) | ((v8i)vhi & ~keep));
+      f = (f + mag) - mag;
+      const v8i qi = __builtin_convertvector(f, v8i) + yzp;
+      memcpy(q, &qi, sizeof q);
+      /* uint8 and int8 outputs: the same low byte of the clamped value */
+      for (int64_t k = 0; k < cnt; k++) y8[yoff + (size_t)(o + k)] = (uint8_t)q[k];
+    }
+  }
+}
+
+static void dw_planes_generic(dw_job *jb, size_t i0, size_t ni, int32_t *xc, uint32_t *acc) {
+  dw_planes(jb, i0, ni, xc, acc);
+}
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void dw_planes_avx2(dw_job *jb, size_t i0, size_t ni, int32_t *xc,
+                                                           uint32_t *acc) {
+  dw_planes(jb, i0, ni, xc, acc);
+}
+#endif
+
+static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)j0;
+  (void)nj;
+  dw_job *jb = ctx;
+  int32_t *xc = ql_malloc((size_t)jb->ic->g.in_size * sizeof *xc + 1);
+  uint32_t *acc = ql_malloc((size_t)jb->ic->g.out_size * sizeof *acc + 1);
+  if (!xc || !acc) {
+    jb->failed = 1; /* benign race: only ever set to 1 */
+  } else {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (jb->cs->isa >= QL_ISA_AVX2) dw_planes_avx2(jb, i0, ni, xc, acc);
+    else
+#endif
+      dw_planes_generic(jb, i0, ni, xc, acc);
   }
   ql_free(xc);
   ql_free(acc);
@@ -409,7 +465,10 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
   if (y->numel == 0) return QL_OK;
   if (cs->depthwise) {
     dw_job jb = {cs, ic, x, xzp, yzp, (int32_t)lo, (int32_t)hi, bias32, y->data, out_kind, 0};
-    ql_threadpool_parallel_for_2d(c->pool, dw_task, &jb, (size_t)(ic->N * ic->M), 1, 1, 1);
+    /* a few planes per task: the scratch is allocated per task */
+    const size_t planes = (size_t)(ic->N * ic->M), nt = (size_t)ql_threadpool_size(c->pool);
+    size_t per = planes / (4 * nt);
+    ql_threadpool_parallel_for_2d(c->pool, dw_task, &jb, planes, 1, per ? per : 1, 1);
     return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
   }
   const ql_conv_geom *g = &ic->g;
