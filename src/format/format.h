@@ -14,6 +14,8 @@ typedef struct ql_load_ctx {
 
 void ql_limits_fill(ql_limits *out, const ql_limits *in);
 extern ProtobufCAllocator ql_pb_allocator;
+/* The same allocator, setting *oom when an allocation fails. */
+ProtobufCAllocator ql_pb_allocator_flag(int *oom);
 
 /* TensorProto -> tensor (decodes every storage form, external data too). */
 ql_status ql_tensor_from_pb(ql_load_ctx *c, const Onnx__TensorProto *p, ql_tensor **out);

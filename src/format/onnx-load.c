@@ -325,16 +325,20 @@ ql_status ql_model_load_memory(const void *buf, size_t len, const char *base_dir
                    (unsigned long long)c.lim.max_file_bytes);
   ql_status st = ql_pb_check_depth(buf, len, &c.lim, err);
   if (st) return st;
-  Onnx__ModelProto *mp = onnx__model_proto__unpack(&ql_pb_allocator, len, buf);
+  int pb_oom = 0;
+  ProtobufCAllocator al = ql_pb_allocator_flag(&pb_oom);
+  Onnx__ModelProto *mp = onnx__model_proto__unpack(&al, len, buf);
+  if (!mp && pb_oom) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory decoding the model");
   if (!mp)
     return ql_errf(err, QL_ERR_INVALID_MODEL,
-                   "not a valid ONNX model: protobuf decoding failed (truncated file, wrong wire type or out of memory)");
+                   "not a valid ONNX model: protobuf decoding failed (a field has the wrong wire type, or a "
+                   "packed field or string is malformed)");
   ql_model *m = ql_model_new();
   loader L = {.c = &c};
   if (!m) st = oom(&L);
   else if (base_dir && !(m->base_dir = ql_strdup(base_dir))) st = oom(&L);
   else st = load_model(&L, mp, m);
-  onnx__model_proto__free_unpacked(mp, &ql_pb_allocator);
+  onnx__model_proto__free_unpacked(mp, &al);
   if (st) {
     ql_model_free(m);
     return st;

@@ -9,9 +9,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void *pb_alloc(void *ctx, size_t n) { (void)ctx; return ql_malloc(n); }
+/* allocator_data, when set, points at an int that records a failed
+ * allocation: protobuf-c returns NULL for both bad bytes and no memory. */
+static void *pb_alloc(void *ctx, size_t n) {
+  void *p = ql_malloc(n);
+  if (!p && ctx) *(int *)ctx = 1;
+  return p;
+}
 static void pb_free(void *ctx, void *p) { (void)ctx; ql_free(p); }
 ProtobufCAllocator ql_pb_allocator = {pb_alloc, pb_free, NULL};
+ProtobufCAllocator ql_pb_allocator_flag(int *oom) { return (ProtobufCAllocator){pb_alloc, pb_free, oom}; }
 
 void ql_limits_fill(ql_limits *o, const ql_limits *in) {
   ql_limits d = {4ull << 30, 2ull << 30, 8ull << 30, 1000000, 16, QL_MAX_RANK};
@@ -416,7 +423,10 @@ ql_status ql_tensor_load_pb_memory(const void *buf, size_t len, ql_tensor **out,
   *out = NULL;
   ql_status st = ql_pb_check_tensor(buf, len, err);
   if (st) return st;
-  Onnx__TensorProto *p = onnx__tensor_proto__unpack(&ql_pb_allocator, len, buf);
+  int oom = 0;
+  ProtobufCAllocator al = ql_pb_allocator_flag(&oom);
+  Onnx__TensorProto *p = onnx__tensor_proto__unpack(&al, len, buf);
+  if (!p && oom) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory decoding a TensorProto");
   if (!p) return ql_errf(err, QL_ERR_INVALID_MODEL, "not a valid TensorProto (protobuf decoding failed)");
   ql_load_ctx c = {.err = err};
   ql_limits_fill(&c.lim, NULL);

@@ -836,6 +836,18 @@ static void roundtrip_file(const char *path) {
   snprintf(out, sizeof out, "%s/rt.onnx", g_tmp);
   if (ql_model_save_file(a, out, &err)) fail_msg("save %s: %s", path, err.msg);
   if (ql_model_load_file(out, NULL, &b, &err)) fail_msg("reload %s: %s", path, err.msg);
+  /* QL_RESAVE_DIR=dir keeps the saved copies for the ONNX Runtime check
+   * (tests/data/roundtrip/ort_check.py) */
+  const char *keep = getenv("QL_RESAVE_DIR");
+  if (keep) {
+    const char *nd = strstr(path, "/node/");
+    const char *base = strrchr(path, '/') + 1;
+    char label[256], kp[1024];
+    if (nd) snprintf(label, sizeof label, "%.*s.onnx", (int)strcspn(nd + 6, "/"), nd + 6);
+    else snprintf(label, sizeof label, "%s", base);
+    snprintf(kp, sizeof kp, "%s/%s", keep, label);
+    if (ql_model_save_file(a, kp, &err)) fail_msg("%s: %s", kp, err.msg);
+  }
   assert_int_equal(a->ir_version, b->ir_version);
   assert_int_equal(a->n_opsets, b->n_opsets);
   for (size_t i = 0; i < a->n_opsets; i++) {
@@ -924,6 +936,67 @@ static void test_roundtrip_all_node_tests(void **state) {
   assert_true(n >= 1700);
 }
 
+/* A saved copy runs exactly like the original: same outputs, bit for bit,
+ * on the node tests' own inputs (only for models our ops can run). */
+static int run_dir(const char *model_path, const char *data, ql_tensor **out, size_t *n_out) {
+  ql_error err;
+  ql_model *m = NULL;
+  ql_session *s = NULL;
+  if (ql_model_load_file(model_path, NULL, &m, &err)) fail_msg("%s: %s", model_path, err.msg);
+  ql_status st = ql_session_create(m, NULL, &s, &err);
+  ql_model_free(m);
+  if (st) return -1;
+  size_t ni = ql_session_input_count(s);
+  ql_tensor *in[16] = {0};
+  int rc = ni <= 16 ? 0 : -1;
+  for (size_t i = 0; i < ni && !rc; i++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/input_%zu.pb", data, i);
+    if (ql_tensor_load_pb(p, &in[i], &err)) rc = -1;
+  }
+  *n_out = ql_session_output_count(s);
+  if (!rc && (*n_out > 16 || ql_session_run(s, (const ql_tensor *const *)in, ni, out, *n_out, &err))) rc = -1;
+  for (size_t i = 0; i < ni && i < 16; i++) ql_tensor_free(in[i]);
+  ql_session_free(s);
+  return rc;
+}
+
+static void test_roundtrip_runs_the_same(void **state) {
+  (void)state;
+  FILE *f = fopen(QL_SHARED_DIR "/onnx-node-tests/QUANT_TESTS.txt", "r");
+  if (!f) skip();
+  char line[1024];
+  int ran = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (line[0] == '#' || line[0] == '\n') continue;
+    line[strcspn(line, "\t \n")] = 0;
+    char path[1200], data[1200], saved[256];
+    snprintf(path, sizeof path, "%s/%s/model.onnx", NODE_DIR, line);
+    snprintf(data, sizeof data, "%s/%s/test_data_set_0", NODE_DIR, line);
+    if (access(path, R_OK)) continue;
+    ql_tensor *a[16] = {0}, *b[16] = {0};
+    size_t na = 0, nb = 0;
+    if (run_dir(path, data, a, &na)) continue; /* an op we do not run yet */
+    ql_error err;
+    ql_model *m = NULL;
+    assert_int_equal(ql_model_load_file(path, NULL, &m, &err), QL_OK);
+    snprintf(saved, sizeof saved, "%s/saved.onnx", g_tmp);
+    assert_int_equal(ql_model_save_file(m, saved, &err), QL_OK);
+    ql_model_free(m);
+    if (run_dir(saved, data, b, &nb)) fail_msg("%s: the saved copy does not run", line);
+    assert_int_equal(na, nb);
+    for (size_t j = 0; j < na; j++) {
+      cmp_tensor(a[j], b[j]);
+      ql_tensor_free(a[j]);
+      ql_tensor_free(b[j]);
+    }
+    ran++;
+  }
+  fclose(f);
+  print_message("saved copies ran identically: %d quantization node tests\n", ran);
+  assert_true(ran >= 20);
+}
+
 static void test_save_errors(void **state) {
   (void)state;
   ql_error err;
@@ -967,6 +1040,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_models),
       cmocka_unit_test(test_roundtrip_quant_node_tests),
       cmocka_unit_test(test_roundtrip_all_node_tests),
+      cmocka_unit_test(test_roundtrip_runs_the_same),
       cmocka_unit_test(test_save_errors),
   };
   return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
