@@ -19,9 +19,10 @@ Usage:
   python3 bench/prep_calib.py /tmp/qz-data
   python3 bench/quant_compare.py --data /tmp/qz-data [--qlinear build/qlinear]
          [--models m1,m2] [--configs minmax,...] [--markdown]
-  python3 bench/quant_compare.py --fixture tests/data/quant/mnist-ort-minmax.json
-         (writes ONNX Runtime's MinMax parameters for MNIST, QDQ per-channel,
-          calibrated on data/mnist-calib: the reference test-quantize.sh checks)
+  python3 bench/quant_compare.py --fixture tests/data/quant
+         (writes ONNX Runtime's MinMax parameters for MNIST, QDQ per channel and
+          per tensor, calibrated on data/mnist-calib: the reference values
+          tests/scripts/test-quantize.sh checks qlinear against)
 """
 import argparse
 import json
@@ -239,12 +240,19 @@ def fmt_db(x):
     return "inf" if x == float("inf") else f"{x:.2f}"
 
 
-def write_fixture(path, ql_calib):
-    """ORT's MinMax QDQ per-channel parameters for MNIST as line-oriented JSON."""
+def write_fixture(d, ql_calib):
+    """ORT's MinMax QDQ parameters for MNIST (per channel and per tensor) as
+    line-oriented JSON."""
+    for cname, fn in (("minmax", "mnist-ort-minmax-qdq-perchannel.json"),
+                      ("minmax-pt", "mnist-ort-minmax-qdq-pertensor.json")):
+        write_fixture1(os.path.join(d, fn), ql_calib, CONFIGS[cname])
+
+
+def write_fixture1(path, ql_calib, cfg):
     fp = os.path.join(SHARED, "models", "mnist-float.onnx")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "ort.onnx")
-        _ort_quantize(fp, out, CONFIGS["minmax"], ql_calib)
+        _ort_quantize(fp, out, cfg, ql_calib)
         p = params(out)
     with open(path, "w") as f:
         f.write("[\n")
@@ -267,17 +275,17 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ql-eval", type=int, default=4, help="evaluation samples run through `qlinear run`")
     ap.add_argument("--json-out")
-    ap.add_argument("--fixture", help="write ORT's MNIST MinMax parameters to this file and exit")
+    ap.add_argument("--fixture", help="write ORT's MNIST MinMax parameters into this directory and exit")
     a = ap.parse_args()
     if a.fixture:
         write_fixture(a.fixture, os.path.join(ROOT, "data", "mnist-calib"))
         return
     rows = []
     print(f"onnxruntime {ort.__version__}; qlinear {a.qlinear}", flush=True)
-    hdr = ("| model | config | common tensors | scale+zp equal | max scale diff | zp differ | "
-           "SQNR ORT | SQNR qlinear (ORT) | SQNR qlinear (qlinear) | qlinear vs ORT run | extra |")
+    hdr = ("| model | config | common tensors | bit-equal | max scale diff | zp differ | "
+           "SQNR ORT (dB) | SQNR qlinear (dB) | qlinear run vs ORT run (dB) | notes |")
     print(hdr, flush=True)
-    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for model in a.models.split(","):
         fp = os.path.join(SHARED, "models", model + ".onnx")
         calib = os.path.join(a.data, model, "calib")
@@ -336,14 +344,13 @@ def main():
                 extra = "; ".join(f"{k}: {v}" for k, v in row.items() if k.endswith("error") or
                                   (k == "ort_note" and v))
                 if "mnist_acc_qlinear" in row:
-                    extra += f"MNIST accuracy {row['mnist_acc_qlinear']:.2f}%"
+                    extra += ("; " if extra else "") + f"MNIST accuracy {row['mnist_acc_qlinear']:.2f}%"
                     if "mnist_acc_float" in row:
                         extra += f" (float {row['mnist_acc_float']:.2f}%)"
                 print(f"| {model} | {cname} | {p['common'] if p else '-'} | "
-                      f"{p['exact'] if p else '-'} | {('%.2e' % p['max_rel']) if p else '-'} | "
+                      f"{p['exact'] if p else '-'} | {('%.1e' % p['max_rel']) if p else '-'} | "
                       f"{p['zp_diff'] if p else '-'} | {fmt_db(row.get('sqnr_ort_in_ort', float('nan')))} | "
                       f"{fmt_db(row.get('sqnr_qlinear_in_ort', float('nan')))} | "
-                      f"{fmt_db(row.get('sqnr_qlinear_in_qlinear', float('nan')))} | "
                       f"{fmt_db(row.get('qlinear_vs_ort_run_db', float('nan')))} | {extra} |", flush=True)
     if a.json_out:
         with open(a.json_out, "w") as f:

@@ -164,6 +164,7 @@ ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *
     if ((!is_mm && !is_conv) || *ql_domain_canon(n->domain) || n->n_inputs < 2 || excluded(o, n)) continue;
     const ql_tensor *w = find_init_mut(g, n->inputs[1]);
     if (!w || w->dtype != QL_FLOAT || (is_mm && w->rank != 2) || (is_conv && w->rank < 3)) continue;
+    if (is_mm && o->source && !ql_graph_find_init(o->source->graph, n->inputs[1])) continue;
     const char *x = n->inputs[0], *y = n->outputs[0];
     char *xq = cat3(x, "_quantized", ""), *xs = cat3(x, "_scale", ""), *xz = cat3(x, "_zero_point", "");
     char *acc = cat3(y, "_output_quantized", ""), *fl = cat3(y, "_output_quantized_cast", "");

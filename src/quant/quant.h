@@ -23,6 +23,8 @@ typedef struct ql_quant_options {
   size_t n_exclude;
   const char *const *op_types;/* NULL: the default set */
   size_t n_op_types;
+  const ql_model *source;     /* dynamic: the model before constant folding (ORT's MatMulConstBOnly
+                                 leaves MatMul alone when B is computed, even from constants) */
   int progress;               /* progress bar on stderr */
   int threads;
 } ql_quant_options;

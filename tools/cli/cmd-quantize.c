@@ -16,7 +16,8 @@ static const char *k_usage =
     "         [--format qdq|qoperator] [--per-channel] [--activation-type u8|s8] [--weight-type s8|u8|s4|u4]\n"
     "         [--symmetric-activations] [--symmetric-weights] [--reduce-range] [--exclude NODE...]\n"
     "         [--op-types OP...] [--dynamic] [--weight-only-int4 [--block-size B]] [--eval DIR]\n"
-    "         [--max-samples N] [--target-sqnr DB] [--report FILE.html] [--json] [--threads N]";
+    "         [--max-samples N] [--target-sqnr DB] [--report FILE.html] [--params-json FILE] [--json]\n"
+    "         [--threads N]";
 
 static int parse_type(const char *s, ql_dtype *t) {
   if (!strcmp(s, "u8")) *t = QL_UINT8;
@@ -54,6 +55,55 @@ static const char *worst_node(const ql_qreport *r, char **excluded, size_t n_ex)
     }
   }
   return best;
+}
+
+static int ends_with(const char *s, const char *suf) {
+  size_t a = strlen(s), b = strlen(suf);
+  return a >= b && !strcmp(s + a - b, suf);
+}
+
+static void json_values(FILE *f, const ql_tensor *t) {
+  fputc('[', f);
+  for (int64_t i = 0; t && i < t->numel; i++) {
+    if (t->dtype == QL_FLOAT) fprintf(f, "%s%.9g", i ? ", " : "", (double)((const float *)t->data)[i]);
+    else fprintf(f, "%s%lld", i ? ", " : "", (long long)ql_load_i64(t->dtype, t->data, i));
+  }
+  fputc(']', f);
+}
+
+/* --params-json: every quantized tensor's scale and zero point, one object
+ * per line, named after the float tensor (the layout
+ * bench/quant_compare.py --fixture writes for ONNX Runtime's values):
+ * activations from their QuantizeLinear, weights and biases from the
+ * DequantizeLinear of their <name>_quantized initializer. */
+static int write_params(const ql_model *m, const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) return -1;
+  const ql_graph *g = m->graph;
+  int first = 1;
+  fputs("[\n", f);
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    const ql_node *n = g->nodes[i];
+    int is_q = !strcmp(n->op_type, "QuantizeLinear"), is_dq = !strcmp(n->op_type, "DequantizeLinear");
+    if ((!is_q && !is_dq) || n->n_inputs < 2) continue;
+    const ql_tensor *sc = ql_graph_find_init(g, n->inputs[1]);
+    const ql_tensor *zp = n->n_inputs > 2 ? ql_graph_find_init(g, n->inputs[2]) : NULL;
+    const ql_tensor *x = is_dq ? ql_graph_find_init(g, n->inputs[0]) : NULL;
+    if (!sc || (is_dq && (!x || !ends_with(n->inputs[0], "_quantized")))) continue;
+    char name[1024];
+    const char *in = n->inputs[0], *suf = is_q ? "_QuantizeLinear_Input" : "_quantized";
+    snprintf(name, sizeof name, "%.*s", (int)(ends_with(in, suf) ? strlen(in) - strlen(suf) : strlen(in)), in);
+    fprintf(f, "%s{\"tensor\": ", first ? "" : ",\n");
+    cli_json_str(f, name);
+    fprintf(f, ", \"kind\": \"%s\", \"scale\": ", is_q ? "activation" : x->dtype == QL_INT32 ? "bias" : "weight");
+    json_values(f, sc);
+    fputs(", \"zero_point\": ", f);
+    json_values(f, zp);
+    fputc('}', f);
+    first = 0;
+  }
+  fputs("\n]\n", f);
+  return fclose(f) ? -1 : 0;
 }
 
 static void print_report(const ql_qreport *r, int json, const char *out_path, const ql_vreport *vr, char **excluded,
@@ -131,6 +181,7 @@ static void print_report(const ql_qreport *r, int json, const char *out_path, co
 
 int ql_cmd_quantize(int argc, char **argv) {
   const char *in_path = NULL, *out_path = NULL, *calib_dir = NULL, *eval_dir = NULL, *report = NULL;
+  const char *params_json = NULL;
   ql_quant_options o;
   ql_quant_options_default(&o);
   o.progress = 1;
@@ -149,6 +200,7 @@ int ql_cmd_quantize(int argc, char **argv) {
     if (!strcmp(a, "--calib")) { NEED_ARG calib_dir = v; }
     else if (!strcmp(a, "--eval")) { NEED_ARG eval_dir = v; }
     else if (!strcmp(a, "--report")) { NEED_ARG report = v; }
+    else if (!strcmp(a, "--params-json")) { NEED_ARG params_json = v; }
     else if (!strcmp(a, "--method")) {
       NEED_ARG
       if (!strcmp(v, "minmax")) o.method = QL_CALIB_MINMAX;
@@ -250,6 +302,7 @@ int ql_cmd_quantize(int argc, char **argv) {
   const ql_samples *ev = eval_dir ? &eval : calib_dir ? &calib : NULL;
   if (dynamic || int4) {
     /* no calibration: weights are quantized from their values, activations at run time */
+    o.source = fm;
     if (!(folded = ql_model_clone(fm)) || ql_fold_model(folded, &err) || ql_fuse_conv_bn(folded, &err) ||
         !(qm = ql_model_clone(folded)) ||
         (dynamic ? ql_quantize_dynamic(qm, &o, &err) : ql_quantize_nbits(qm, &o, block, &err)) ||
@@ -313,6 +366,10 @@ verify:;
            ql_dtype_name(o.weight_type), calib.n);
   if (report && ql_qreport_write_html(&rep, report, in_path, opts, &err)) {
     cli_error("%s", err.msg);
+    goto out;
+  }
+  if (params_json && write_params(qm, params_json)) {
+    cli_error("cannot write '%s'", params_json);
     goto out;
   }
   print_report(&rep, json, out_path, &vr, excl + n_user_excl, n_excl - n_user_excl);
