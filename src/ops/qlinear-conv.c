@@ -162,13 +162,14 @@ static void output_dims(const iconv *ic, int64_t *dims) {
  * the output is the reference's to the bit:
  *  - depthwise (one input channel per group): a direct loop per channel,
  *    uint32 (wrapping int32) accumulation, parallel over channels;
- *  - everything else: per group, a GEMM over output pixels. The input of the
- *    group is transposed to pixels x channels (NHWC); a 1x1 stride-1
- *    unpadded conv uses it as A directly, others build im2col rows in blocks
- *    of about 512 KiB, kernel-position major (k = kidx * cg + cc) so every
- *    piece is a contiguous run of cg channels, padding filled with x_zp. The
- *    weights are packed in that same k order. The GEMM writes pixels x mg,
- *    transposed back to NCHW. */
+ *  - everything else: per group, a GEMM over output pixels, split into
+ *    pixel blocks that the pool's threads take whole (gemm_task): a 1x1
+ *    stride-1 unpadded conv transposes its block of NCHW input into A
+ *    (pixels x channels); others transpose the group's input to NHWC once
+ *    (in parallel) and build im2col rows per block, kernel-position major
+ *    (k = kidx * cg + cc) so every piece is a contiguous run of cg channels,
+ *    padding filled with x_zp. The weights are packed in that same k order.
+ *    Each block's pixels x mg result is transposed back into NCHW. */
 typedef struct conv_state {
   int depthwise;
   ql_isa isa; /* depthwise: AVX2 loops when >= QL_ISA_AVX2 */
@@ -427,7 +428,9 @@ static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   ql_free(acc);
 }
 
-/* im2col rows [p0, p1) of group input xt (pixels x cg, NHWC) into a. */
+/* im2col rows [p0, p1) of group input xt (pixels x cg, NHWC) into a. With
+ * dilation 1 the kl pieces of one kernel row are adjacent in NHWC as well as
+ * in a (k = kidx * cg + cc), so an in-bounds kernel row is one copy. */
 static void im2col_rows(const iconv *ic, const uint8_t *xt, uint8_t fill, int64_t p0, int64_t p1, uint8_t *a) {
   const ql_conv_geom *g = &ic->g;
   const int last = g->nsp - 1;
@@ -443,15 +446,128 @@ static void im2col_rows(const iconv *ic, const uint8_t *xt, uint8_t fill, int64_
       for (int64_t kr = 0; kr < g->kernel_rows; kr++) irows[kr] = ql_conv_row(g, 0, orow, kr);
       cur_row = orow;
     }
+    const int64_t ix0 = ox * s - pb;
+    const int whole = d == 1 && ix0 >= 0 && ix0 + kl <= il;
     for (int64_t kr = 0; kr < g->kernel_rows; kr++) {
       const int64_t irow = g->kernel_rows <= 1024 ? irows[kr] : ql_conv_row(g, 0, orow, kr);
-      for (int64_t kx = 0; kx < kl; kx++, dst += cg) {
-        const int64_t ix = ox * s + kx * d - pb;
-        if (irow < 0 || ix < 0 || ix >= il) memset(dst, fill, (size_t)cg);
-        else memcpy(dst, xt + (irow * il + ix) * cg, (size_t)cg);
+      if (irow < 0) {
+        memset(dst, fill, (size_t)(kl * cg));
+        dst += kl * cg;
+      } else if (whole) {
+        memcpy(dst, xt + (irow * il + ix0) * cg, (size_t)(kl * cg));
+        dst += kl * cg;
+      } else {
+        for (int64_t kx = 0; kx < kl; kx++, dst += cg) {
+          const int64_t ix = ix0 + kx * d;
+          if (ix < 0 || ix >= il) memset(dst, fill, (size_t)cg);
+          else memcpy(dst, xt + (irow * il + ix) * cg, (size_t)cg);
+        }
       }
     }
   }
+}
+
+/* dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols: the byte
+ * transposes between NCHW and the GEMM's pixels x channels. A plain loop
+ * strides one side by a power of two and thrashes L1 (measured: 80% of a
+ * 1x1 conv), so full 16x16 blocks go through registers: four rounds of the
+ * byte perfect shuffle (unpack lo/hi of rows i and i+8) transpose them. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+static void transpose_u8(const uint8_t *src, int64_t lds, uint8_t *dst, int64_t ldd, int64_t rows, int64_t cols) {
+  int64_t i0 = 0;
+#if defined(__SSE2__)
+  for (; i0 + 16 <= rows; i0 += 16) {
+    int64_t j0 = 0;
+    for (; j0 + 16 <= cols; j0 += 16) {
+      __m128i x[16], n[16];
+      for (int i = 0; i < 16; i++) x[i] = _mm_loadu_si128((const __m128i *)(src + (i0 + i) * lds + j0));
+      for (int r = 0; r < 4; r++) {
+        for (int i = 0; i < 8; i++) {
+          n[2 * i] = _mm_unpacklo_epi8(x[i], x[i + 8]);
+          n[2 * i + 1] = _mm_unpackhi_epi8(x[i], x[i + 8]);
+        }
+        memcpy(x, n, sizeof x);
+      }
+      for (int j = 0; j < 16; j++) _mm_storeu_si128((__m128i *)(dst + (j0 + j) * ldd + i0), x[j]);
+    }
+    for (int64_t j = j0; j < cols; j++)
+      for (int64_t i = i0; i < i0 + 16; i++) dst[j * ldd + i] = src[i * lds + j];
+  }
+#endif
+  for (int64_t j = 0; j < cols; j++)
+    for (int64_t i = i0; i < rows; i++) dst[j * ldd + i] = src[i * lds + j];
+}
+
+/* One image and group of the GEMM path. A task owns a block of output
+ * pixels (and, when there are too few pixel blocks to keep the pool busy,
+ * a range of output channels): it builds its rows of A (a block transpose
+ * of NCHW for a direct 1x1 conv, else im2col from the NHWC copy), runs both
+ * qgemm phases on them alone and writes its outputs straight to NCHW. So a
+ * conv is one or two pool dispatches per image and group, and everything
+ * but the weights is per task and cache sized. */
+typedef struct gemm_job {
+  const conv_state *cs;
+  const iconv *ic;
+  const uint8_t *xg; /* the group's input, NCHW */
+  uint8_t *xt;       /* im2col only: the same, pixels x cg */
+  int direct;
+  uint8_t fill;
+  ql_qgemm_args ga; /* everything but a, lda, m, c, workspace */
+  size_t osz;       /* output element size */
+  uint8_t *y;       /* the group's first output plane */
+  int failed;
+} gemm_job;
+
+static void nhwc_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)j0;
+  (void)nj;
+  gemm_job *jb = ctx;
+  const int64_t cg = jb->ic->cg, in_sz = jb->ic->g.in_size;
+  transpose_u8(jb->xg + i0, in_sz, jb->xt + (int64_t)i0 * cg, cg, cg, (int64_t)ni);
+}
+
+static void gemm_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  gemm_job *jb = ctx;
+  const iconv *ic = jb->ic;
+  const int64_t p0 = (int64_t)i0, m = (int64_t)ni, n0 = (int64_t)j0, n1 = (int64_t)(j0 + nj);
+  const int64_t K = jb->cs->K, cg = ic->cg, mg = ic->mg, in_sz = ic->g.in_size, out_sz = ic->g.out_size;
+  const size_t osz = jb->osz;
+  ql_qgemm_args ga = jb->ga;
+  uint8_t *a = ql_malloc_aligned((size_t)(m * K));
+  uint8_t *t = ql_malloc((size_t)(m * mg) * osz);
+  void *ws = ql_malloc_aligned(ql_qgemm_workspace_size(ga.pb, m));
+  if (!a || !t || !ws) {
+    jb->failed = 1; /* benign race: only ever set to 1 */
+    goto out;
+  }
+  if (jb->direct) {
+    transpose_u8(jb->xg + p0, in_sz, a, cg, cg, m);
+  } else {
+    im2col_rows(ic, jb->xt, jb->fill, p0, p0 + m, a);
+  }
+  ga.a = a;
+  ga.lda = K;
+  ga.m = m;
+  ga.c = t;
+  ga.ldc = mg;
+  ga.workspace = ws;
+  ql_qgemm_prepare_a(&ga, 0, m);
+  ql_qgemm_compute(&ga, 0, m, n0, n1);
+  if (osz == 1) {
+    transpose_u8(t + n0, mg, jb->y + n0 * out_sz + p0, out_sz, m, n1 - n0);
+  } else {
+    const int32_t *tp = (const int32_t *)t;
+    for (int64_t j = n0; j < n1; j++) {
+      int32_t *yp = (int32_t *)jb->y + j * out_sz + p0;
+      for (int64_t i = 0; i < m; i++) yp[i] = tp[i * mg + j];
+    }
+  }
+out:
+  ql_free_aligned(a);
+  ql_free(t);
+  ql_free_aligned(ws);
 }
 
 static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, const ql_tensor *x, int32_t xzp,
@@ -463,10 +579,11 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
   if (out_kind && ql_attr_int(c->node, QL_FUSED_RELU_ATTR, 0) && lo < yzp) lo = yzp;
   const int32_t *bias32 = bias ? (const int32_t *)bias->data : NULL;
   if (y->numel == 0) return QL_OK;
+  const size_t nt = (size_t)ql_threadpool_size(c->pool);
   if (cs->depthwise) {
     dw_job jb = {cs, ic, x, xzp, yzp, (int32_t)lo, (int32_t)hi, bias32, y->data, out_kind, 0};
     /* a few planes per task: the scratch is allocated per task */
-    const size_t planes = (size_t)(ic->N * ic->M), nt = (size_t)ql_threadpool_size(c->pool);
+    const size_t planes = (size_t)(ic->N * ic->M);
     size_t per = planes / (4 * nt);
     ql_threadpool_parallel_for_2d(c->pool, dw_task, &jb, planes, 1, per ? per : 1, 1);
     return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
@@ -476,65 +593,40 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
   int direct = g->kernel_size == 1;
   for (int i = 0; i < g->nsp; i++)
     direct &= g->stride[i] == 1 && g->pad_begin[i] == 0 && g->pad_end[i] == 0;
-  const size_t osz = out_kind ? 1 : 4;
-  int64_t blk = out_sz;
-  if (!direct) {
-    blk = ((int64_t)512 * 1024 / K + 31) / 32 * 32;
-    if (blk < 64) blk = 64;
-    if (blk > out_sz) blk = out_sz;
+  /* pixel blocks: A of about 128 KiB, a multiple of 32 rows (the AMX tile),
+   * and at least 4 per thread when the image allows */
+  int64_t blk = ((int64_t)128 * 1024 / K + 31) / 32 * 32;
+  const int64_t fair = ((out_sz + 4 * (int64_t)nt - 1) / (4 * (int64_t)nt) + 31) / 32 * 32;
+  if (blk > fair) blk = fair;
+  if (blk < 32) blk = 32;
+  if (blk > out_sz) blk = out_sz;
+  const int64_t pblocks = (out_sz + blk - 1) / blk;
+  int64_t colw = mg;
+  if (nt > 1 && pblocks < 2 * (int64_t)nt && mg > 32) {
+    int64_t parts = (2 * (int64_t)nt + pblocks - 1) / pblocks;
+    colw = ((mg + parts - 1) / parts + 31) / 32 * 32;
   }
-  uint8_t *xt = ql_malloc((size_t)(in_sz * cg) + 1);
-  uint8_t *a = direct ? NULL : ql_malloc((size_t)(blk * K) + 1);
-  uint8_t *t = ql_malloc((size_t)(out_sz * mg) * osz + 1);
-  ql_status st = QL_OK;
-  if (!xt || (!direct && !a) || !t) {
-    st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    goto out;
-  }
-  ql_qgemm_args ga = {.a_signed = x->dtype == QL_INT8, .a_zp = xzp, .mult_per_col = cs->mult_per_col,
-                      .out_zp = yzp, .out_min = (int32_t)lo, .out_max = (int32_t)hi, .ldc = mg};
-  ga.out_type = out_kind == 0 ? QL_QGEMM_OUT_I32 : out_kind == 1 ? QL_QGEMM_OUT_U8 : QL_QGEMM_OUT_S8;
-  for (int64_t n = 0; n < ic->N; n++) {
-    for (int64_t gi = 0; gi < ic->attrs.group; gi++) {
-      const uint8_t *xg = (const uint8_t *)x->data + (n * ic->C + gi * cg) * in_sz;
-      for (int64_t cc = 0; cc < cg; cc++) /* channels -> pixels x channels */
-        for (int64_t i = 0; i < in_sz; i++) xt[i * cg + cc] = xg[cc * in_sz + i];
-      ga.pb = cs->pb[gi];
-      ga.bias = bias32 ? bias32 + gi * mg : NULL;
-      ga.mult = cs->mult ? cs->mult + (cs->mult_per_col ? gi * mg : 0) : NULL;
-      for (int64_t p0 = 0; p0 < out_sz; p0 += blk) {
-        const int64_t p1 = p0 + blk < out_sz ? p0 + blk : out_sz;
-        if (direct) {
-          ga.a = xt + p0 * cg;
-          ga.lda = cg;
-        } else {
-          im2col_rows(ic, xt, (uint8_t)xzp, p0, p1, a);
-          ga.a = a;
-          ga.lda = K;
-        }
-        ga.m = p1 - p0;
-        ga.c = t + (size_t)(p0 * mg) * osz;
-        if ((st = ql_qgemm_run(&ga, c->pool, c->err))) goto out;
-      }
-      /* pixels x mg -> NCHW */
-      const size_t ybase = (size_t)((n * ic->M + gi * mg) * out_sz);
-      if (osz == 1) {
-        uint8_t *yp = (uint8_t *)y->data + ybase;
-        for (int64_t j = 0; j < mg; j++)
-          for (int64_t p = 0; p < out_sz; p++) yp[j * out_sz + p] = t[p * mg + j];
-      } else {
-        int32_t *yp = (int32_t *)y->data + ybase;
-        const int32_t *tp = (const int32_t *)t;
-        for (int64_t j = 0; j < mg; j++)
-          for (int64_t p = 0; p < out_sz; p++) yp[j * out_sz + p] = tp[p * mg + j];
-      }
+  gemm_job jb = {.cs = cs, .ic = ic, .direct = direct, .fill = (uint8_t)xzp, .osz = out_kind ? 1 : 4};
+  if (!direct && !(jb.xt = ql_malloc((size_t)(in_sz * cg) + 1)))
+    return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  jb.ga = (ql_qgemm_args){.a_signed = x->dtype == QL_INT8, .a_zp = xzp, .mult_per_col = cs->mult_per_col,
+                          .out_zp = yzp, .out_min = (int32_t)lo, .out_max = (int32_t)hi};
+  jb.ga.out_type = out_kind == 0 ? QL_QGEMM_OUT_I32 : out_kind == 1 ? QL_QGEMM_OUT_U8 : QL_QGEMM_OUT_S8;
+  size_t tblk = (size_t)((in_sz + 4 * (int64_t)nt - 1) / (4 * (int64_t)nt));
+  if (tblk < 1024) tblk = 1024;
+  for (int64_t n = 0; n < ic->N && !jb.failed; n++) {
+    for (int64_t gi = 0; gi < ic->attrs.group && !jb.failed; gi++) {
+      jb.xg = (const uint8_t *)x->data + (n * ic->C + gi * cg) * in_sz;
+      if (!direct) ql_threadpool_parallel_for_2d(c->pool, nhwc_task, &jb, (size_t)in_sz, 1, tblk, 1);
+      jb.ga.pb = cs->pb[gi];
+      jb.ga.bias = bias32 ? bias32 + gi * mg : NULL;
+      jb.ga.mult = cs->mult ? cs->mult + (cs->mult_per_col ? gi * mg : 0) : NULL;
+      jb.y = (uint8_t *)y->data + (size_t)((n * ic->M + gi * mg) * out_sz) * jb.osz;
+      ql_threadpool_parallel_for_2d(c->pool, gemm_task, &jb, (size_t)out_sz, (size_t)mg, (size_t)blk, (size_t)colw);
     }
   }
-out:
-  ql_free(xt);
-  ql_free(a);
-  ql_free(t);
-  return st;
+  ql_free(jb.xt);
+  return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
 }
 
 static ql_status conv_integer(ql_op_ctx *c) {

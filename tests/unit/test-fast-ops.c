@@ -226,6 +226,11 @@ static void test_conv_random_shapes(void **state) {
       {1, 64, 30, 30, 40, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 2},   /* several im2col blocks */
       {1, 5, 1, 40, 9, 1, 1, 5, 1, 3, 1, 1, {0, 2, 0, 1}, 1},      /* 1-D */
       {1, 1, 8, 8, 4, 1, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, 2},       /* one input channel */
+      {1, 48, 23, 29, 40, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 2},   /* 1x1, pixel blocks, 16x16 transposes + edges */
+      {2, 64, 3, 3, 100, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 2},    /* few pixels: output channels split too */
+      {1, 3, 40, 41, 37, 1, 7, 7, 2, 2, 1, 1, {3, 3, 2, 3}, 2},     /* 7x7/2 stem: whole-row im2col copies */
+      {1, 4, 20, 37, 4, 4, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, 2},     /* depthwise stride 2, wide rows */
+      {1, 3, 9, 45, 6, 3, 5, 5, 2, 3, 1, 1, {2, 2, 2, 2}, 2},      /* depthwise x2, strides 2 and 3 */
   };
   const ql_dtype ts[2] = {QL_UINT8, QL_INT8};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
