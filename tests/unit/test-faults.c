@@ -140,11 +140,14 @@ static void run_faults(const char *model_path, const char *data_dir) {
       }
     }
 #ifdef QL_HAVE_LSAN
-    if (__lsan_do_recoverable_leak_check())
-      fail_msg("%s: leak after allocation %llu failed (%s)", model_path, (unsigned long long)n, err.msg);
+    /* a leak check scans the heap: every 8th pass (and the last) keeps the
+     * test fast while still naming a narrow range */
+    if ((n % 8 == 0 || n == total + 1) && __lsan_do_recoverable_leak_check())
+      fail_msg("%s: leak when one of allocations %llu..%llu failed", model_path,
+               (unsigned long long)(n > 8 ? n - 7 : 1), (unsigned long long)n);
 #endif
   }
-  const char *label = strstr(model_path, "/node/") ? strstr(model_path, "/node/") + 6 : model_path;
+  const char *label = strstr(model_path, "/node/") ? strstr(model_path, "/node/") + 6 : strrchr(model_path, '/') + 1;
   print_message("%.*s: %llu allocations, %llu failing passes, %llu absorbed, %llu with a code other than OOM\n",
                 (int)strcspn(label, "/"), label, (unsigned long long)total,
                 (unsigned long long)errors, (unsigned long long)absorbed, (unsigned long long)other_codes);
