@@ -997,6 +997,31 @@ static void test_roundtrip_runs_the_same(void **state) {
   assert_true(ran >= 20);
 }
 
+/* err may be NULL: the status alone must still be right. */
+static void test_null_err(void **state) {
+  (void)state;
+  DIR *d = opendir(QL_TEST_DATA "/hostile");
+  if (!d) skip();
+  struct dirent *e;
+  int n = 0;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (l < 6 || strcmp(e->d_name + l - 5, ".onnx")) continue;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/hostile/%s", QL_TEST_DATA, e->d_name);
+    ql_error err;
+    ql_model *a = NULL, *b = NULL;
+    ql_status with = ql_model_load_file(path, NULL, &a, &err);
+    ql_status without = ql_model_load_file(path, NULL, &b, NULL);
+    if (with != without) fail_msg("%s: status %d with an error struct, %d without", e->d_name, with, without);
+    ql_model_free(a);
+    ql_model_free(b);
+    n++;
+  }
+  closedir(d);
+  assert_true(n >= 50);
+}
+
 static void test_save_errors(void **state) {
   (void)state;
   ql_error err;
@@ -1041,6 +1066,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_quant_node_tests),
       cmocka_unit_test(test_roundtrip_all_node_tests),
       cmocka_unit_test(test_roundtrip_runs_the_same),
+      cmocka_unit_test(test_null_err),
       cmocka_unit_test(test_save_errors),
   };
   return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
