@@ -3,6 +3,7 @@
 #include "format.h"
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct blk { struct blk *next; } blk;
@@ -354,6 +355,20 @@ ql_status ql_write_file_atomic(const char *path, const void *buf, size_t len, ql
     ql_free(tmp);
     return st;
   }
+  /* mkstemp creates 0600; give the file the mode a plain open() would
+   * (an existing target keeps its mode) */
+  struct stat tst;
+  mode_t mode = 0644;
+  if (stat(path, &tst) == 0) mode = tst.st_mode & 07777;
+  else {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    unsigned um;
+    while (f && fgets(line, sizeof line, f))
+      if (sscanf(line, "Umask: %o", &um) == 1) mode = 0666 & ~(mode_t)um;
+    if (f) fclose(f);
+  }
+  fchmod(fd, mode);
   const uint8_t *p = buf;
   size_t done = 0;
   int ok = 1;

@@ -1044,6 +1044,13 @@ static void test_save_errors(void **state) {
     if (e->d_name[0] != '.') files++;
   closedir(d);
   assert_int_equal(files, 1);
+  /* the saved file has the mode a plain create would give, not mkstemp's 0600 */
+  mode_t um = umask(022);
+  umask(um);
+  strcat(path, "/m.onnx");
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0666 & ~um);
   ql_model_free(m);
 }
 
