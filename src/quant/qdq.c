@@ -367,12 +367,6 @@ static ql_tensor *find_init_mut(ql_graph *g, const char *name) {
   return NULL;
 }
 
-static int is_graph_output(const ql_graph *g, const char *name) {
-  for (size_t i = 0; i < g->n_outputs; i++)
-    if (!strcmp(g->outputs[i].name, name)) return 1;
-  return 0;
-}
-
 static ql_status set_input(ql_node *n, size_t i, const char *name) {
   char *d = ql_strdup(name);
   if (!d) return QL_ERR_OUT_OF_MEMORY;
@@ -446,13 +440,15 @@ void ql_graph_drop_unused_inits(ql_graph *g) {
   ql_strmap_free(&dropped);
 }
 
-/* An output is worth a Q/DQ pair when a quantized op reads it or the graph
- * returns it. ORT also quantizes outputs that only float ops read (e.g.
- * hard-swish's x * relu6(x + 3) before its Div): that rounding buys no
- * integer kernel and only adds noise, so qlinear leaves it out. */
+/* An output is worth a Q/DQ pair when a quantized op reads it. ORT also
+ * quantizes outputs that only float ops read (e.g. hard-swish's
+ * x * relu6(x + 3) before its Div) and the graph's outputs (YuNet's face
+ * scores are sigmoids mostly near 0, which int8 flattens to 0): that rounding
+ * feeds no integer kernel and only adds noise, so qlinear leaves it out. A
+ * graph output that quantized ops also read keeps its float value for the
+ * caller, and they read the Q/DQ of it. */
 static int wanted(const qctx *q, const ql_quant_options *o, const char *name) {
   const ql_graph *g = q->g;
-  if (is_graph_output(g, name)) return 1;
   for (size_t i = 0; i < g->n_nodes; i++) {
     const ql_node *n = g->nodes[i];
     if (!is_selected(o, n)) continue;
@@ -555,19 +551,19 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
     case K_REMOVABLE:
       if (in0 < 0) break; /* the input is not quantized: neither is the activation */
       r[0] = R_ACT;
-      MARK(n->outputs[0]);
+      if (wanted(&q, o, n->outputs[0])) MARK(n->outputs[0]);
       break;
     case K_SAME:
       if (in0 < 0) break;
       r[0] = R_ACT;
-      if (share(&q, n->outputs[0], in0) == -2) st = oom(&q);
+      if (wanted(&q, o, n->outputs[0]) && share(&q, n->outputs[0], in0) == -2) st = oom(&q);
       break;
     case K_SPLIT:
       if (in0 < 0 && MARK(n->inputs[0]) >= 0) in0 = a;
       if (in0 < 0) break;
       r[0] = R_ACT;
       for (size_t k = 0; k < n->n_outputs && !st; k++)
-        if (*n->outputs[k] && share(&q, n->outputs[k], in0) == -2) st = oom(&q);
+        if (*n->outputs[k] && wanted(&q, o, n->outputs[k]) && share(&q, n->outputs[k], in0) == -2) st = oom(&q);
       break;
     default:
       for (size_t k = 0; k < n->n_inputs && !st; k++) {
@@ -604,24 +600,9 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
     struct act *a = &q.acts[k];
     const char *owner = q.acts[root(&q, (int)k)].name;
     char *sn = cat(owner, "_scale"), *zn = cat(owner, "_zero_point"), *qn = cat(a->name, "_QuantizeLinear_Output");
-    char *fin = NULL;
     const char *q_in = a->name;
     if (!sn || !zn || !qn) st = oom(&q);
-    if (!st && is_graph_output(g, a->name)) {
-      /* keep the graph's output name on the DQ: the producer writes <t>_QuantizeLinear_Input */
-      if (!(fin = cat(a->name, "_QuantizeLinear_Input")) || !(a->dq_out = ql_strdup(a->name))) st = oom(&q);
-      for (size_t i = 0; i < g->n_nodes && !st; i++)
-        for (size_t j = 0; j < g->nodes[i]->n_outputs && !st; j++)
-          if (!strcmp(g->nodes[i]->outputs[j], a->name)) {
-            char *d = ql_strdup(fin);
-            if (!d) st = oom(&q);
-            else {
-              ql_free(g->nodes[i]->outputs[j]);
-              g->nodes[i]->outputs[j] = d;
-            }
-          }
-      q_in = fin;
-    } else if (!st && !(a->dq_out = cat(a->name, "_DequantizeLinear_Output"))) st = oom(&q);
+    if (!st && !(a->dq_out = cat(a->name, "_DequantizeLinear_Output"))) st = oom(&q);
     if (!st && a->provider < 0) {
       if (!(st = add_init(&q, scalar_tensor(sn, QL_FLOAT, a->scale))))
         st = add_init(&q, scalar_tensor(zn, o->activation_type, (double)a->zp));
@@ -632,7 +613,6 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
     ql_free(sn);
     ql_free(zn);
     ql_free(qn);
-    ql_free(fin);
   }
   /* 4. rewire the quantized nodes; weights, constants and biases */
   for (size_t i = 0; i < n0 && !st; i++) {
