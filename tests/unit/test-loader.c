@@ -156,6 +156,13 @@ static void test_truncated_every_prefix(void **state) {
     check_prefixes(b, n, 1); /* every prefix length */
     free(b);
   }
+  /* a real quantized model of 1 MB: every prefix up to 4 KiB, then every 997th */
+  size_t n;
+  uint8_t *b = read_all(QL_SHARED_DIR "/models/nanodet-plus-int8.onnx", &n);
+  if (b) {
+    check_prefixes(b, n, 997);
+    free(b);
+  }
   /* an in-test model with an initializer too */
   float w[4] = {1, 2, 3, 4};
   int64_t d = 4;
