@@ -89,14 +89,18 @@ ql_status ql_qreport_write_html(const ql_qreport *r, const char *path, const cha
     else fputs("-", f);
     fputs("</td></tr>\n", f);
   }
-  fputs("</table>\n<h2>SQNR by layer (graph order)</h2>\n", f);
+  fputs("</table>\n<h2>SQNR by layer (graph order)</h2>\n<p>Green &ge; 30 dB, orange &ge; 20 dB, red below; grey: "
+        "exact (a tensor the quantized model reproduces bit for bit). A tensor that only feeds a Relu or Clip is compared "
+        "after that activation.</p>\n", f);
   /* bar chart */
   double lo_db = 0, hi_db = 10;
   for (size_t k = 0; k < r->n_tensors; k++) {
-    double d = clamp_db(ql_sqnr_db(r->tensors[k].signal, r->tensors[k].noise));
+    double d = ql_sqnr_db(r->tensors[k].signal, r->tensors[k].noise);
+    if (isinf(d)) continue; /* exact tensors are drawn grey, at the top */
     if (d > hi_db) hi_db = d;
     if (d < lo_db) lo_db = d;
   }
+  hi_db = 10 * ceil(hi_db / 10 + 0.5);
   int bw = r->n_tensors > 120 ? 4 : r->n_tensors > 40 ? 8 : 16, H = 220, W = (int)r->n_tensors * (bw + 2) + 60;
   fprintf(f, "<svg width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"SQNR by layer\">", W, H + 30);
   for (int db = 0; db <= (int)hi_db; db += 10) {
@@ -107,12 +111,15 @@ ql_status ql_qreport_write_html(const ql_qreport *r, const char *path, const cha
   }
   for (size_t k = 0; k < r->n_tensors; k++) {
     const ql_qstat *s = &r->tensors[k];
-    double d = clamp_db(ql_sqnr_db(s->signal, s->noise));
+    double raw = ql_sqnr_db(s->signal, s->noise), d = isinf(raw) && raw > 0 ? hi_db : clamp_db(raw);
+    if (d < lo_db) d = lo_db;
     double y0 = H - (0 - lo_db) / (hi_db - lo_db) * H, y1 = H - (d - lo_db) / (hi_db - lo_db) * H;
     fprintf(f, "<rect x=\"%zu\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"><title>", 44 + k * (size_t)(bw + 2),
-            y1 < y0 ? y1 : y0, bw, fabs(y0 - y1), d < 20 ? "#d33" : d < 30 ? "#e90" : "#3a3");
+            y1 < y0 ? y1 : y0, bw, fabs(y0 - y1),
+            isinf(raw) && raw > 0 ? "#bbb" : d < 20 ? "#d33" : d < 30 ? "#e90" : "#3a3");
     esc(f, s->name);
-    fprintf(f, " (%s): %.2f dB</title></rect>", s->op_type, d);
+    if (isinf(raw) && raw > 0) fprintf(f, " (%s): exact</title></rect>", s->op_type);
+    else fprintf(f, " (%s): %.2f dB</title></rect>", s->op_type, d);
   }
   fputs("</svg>\n<h2>Worst layers first</h2><table><tr><th>tensor</th><th>producer</th><th>SQNR (dB)</th>"
         "<th>max abs error</th><th>range [min, max]</th></tr>\n",
@@ -124,8 +131,11 @@ ql_status ql_qreport_write_html(const ql_qreport *r, const char *path, const cha
     esc(f, s->name);
     fputs("</td><td>", f);
     esc(f, s->node);
-    fprintf(f, " (%s)</td><td%s>%.2f</td><td>%.4g</td><td>[%.4g, %.4g]</td></tr>\n", s->op_type,
-            d < 20 ? " class=\"bad\"" : "", d, s->max_abs, s->rmin, s->rmax);
+    if (isinf(ql_sqnr_db(s->signal, s->noise)) && s->noise <= 0)
+      fprintf(f, " (%s)</td><td>exact</td><td>0</td><td>[%.4g, %.4g]</td></tr>\n", s->op_type, s->rmin, s->rmax);
+    else
+      fprintf(f, " (%s)</td><td%s>%.2f</td><td>%.4g</td><td>[%.4g, %.4g]</td></tr>\n", s->op_type,
+              d < 20 ? " class=\"bad\"" : "", d, s->max_abs, s->rmin, s->rmax);
   }
   fputs("</table>\n<h2>Activation histograms and chosen ranges (red), worst first</h2><div class=\"grid\">\n", f);
   for (size_t i = 0; idx && i < r->n_tensors && i < 48; i++) {

@@ -65,8 +65,40 @@ static int quant_obs(void *ctx, const char *name, const ql_tensor *t) {
   int k = ql_strmap_get(&e->qidx, name);
   if (k < 0) return 0;
   ql_qstat *s = &e->r->tensors[k];
-  accumulate(e->held[k], t, &s->signal, &s->noise, &s->max_abs);
+  ql_tensor *ref = e->held[k];
+  if (ref && ref->dtype == QL_FLOAT && (s->clip_lo > -INFINITY || s->clip_hi < INFINITY)) {
+    float *x = ref->data; /* what the Relu/Clip passes on */
+    for (int64_t i = 0; i < ref->numel; i++) x[i] = x[i] < s->clip_lo ? s->clip_lo : x[i] > s->clip_hi ? s->clip_hi : x[i];
+  }
+  accumulate(ref, t, &s->signal, &s->noise, &s->max_abs);
   return 0;
+}
+
+/* The bounds of the Relu/Clip that is the only reader of `name` in the
+ * float model (-inf, inf when there is none). */
+static void activation_bounds(const ql_graph *g, const char *name, float *lo, float *hi) {
+  const ql_node *only = NULL;
+  int n = 0;
+  *lo = -INFINITY;
+  *hi = INFINITY;
+  for (size_t i = 0; i < g->n_nodes; i++)
+    for (size_t k = 0; k < g->nodes[i]->n_inputs; k++)
+      if (!strcmp(g->nodes[i]->inputs[k], name)) {
+        n++;
+        only = g->nodes[i];
+      }
+  for (size_t i = 0; i < g->n_outputs; i++) n += !strcmp(g->outputs[i].name, name);
+  if (n != 1 || !only || strcmp(only->inputs[0], name)) return;
+  if (!strcmp(only->op_type, "Relu")) *lo = 0;
+  else if (!strcmp(only->op_type, "Clip")) {
+    const ql_attr *a = ql_node_attr(only, "min"), *b = ql_node_attr(only, "max");
+    if (a) *lo = a->f;
+    if (b) *hi = b->f;
+    for (size_t k = 1; k < 3 && k < only->n_inputs; k++) {
+      const ql_tensor *t = *only->inputs[k] ? ql_graph_find_init(g, only->inputs[k]) : NULL;
+      if (t && t->numel == 1) *(k == 1 ? lo : hi) = (float)ql_tensor_get_f64(t, 0);
+    }
+  }
 }
 
 static const ql_node *producer(const ql_graph *g, const char *name, int *order) {
@@ -111,6 +143,7 @@ static ql_status find_pairs(const ql_model *fm, const ql_model *qm, ql_qreport *
           !(s->node = ql_strdup(p ? p->name : "")) || !(s->op_type = ql_strdup(p ? p->op_type : "input")))
         return QL_ERR_OUT_OF_MEMORY;
       s->order = order;
+      activation_bounds(fm->graph, fname, &s->clip_lo, &s->clip_hi);
       float sc = scalar_of(g, q->inputs[1]);
       float zp = q->n_inputs > 2 ? scalar_of(g, q->inputs[2]) : 0;
       const ql_tensor *zt = q->n_inputs > 2 ? ql_graph_find_init(g, q->inputs[2]) : NULL;

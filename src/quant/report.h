@@ -12,6 +12,8 @@ typedef struct ql_qstat {
   float rmin, rmax;       /* chosen range (from the parameters) */
   float obs_min, obs_max; /* calibration extremes */
   double hist[64];        /* float values over [obs_min, obs_max] */
+  float clip_lo, clip_hi; /* the tensor only feeds a Relu/Clip: compared after it (its range is the
+                             activation's, so the Q clips and that is not an error) */
   int order;              /* position in the graph */
 } ql_qstat;
 

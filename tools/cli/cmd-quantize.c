@@ -39,19 +39,26 @@ static double min_output_sqnr(const ql_qreport *r) {
   return m;
 }
 
-/* The producer of the worst-SQNR tensor that is still quantized. */
-static const char *worst_node(const ql_qreport *r, char **excluded, size_t n_ex) {
+/* The node of the model being quantized (after constant and
+ * BatchNormalization folding) that writes the worst-SQNR tensor, when it is
+ * not kept in float yet. The report names tensors after the float model;
+ * the folded model keeps those names for what it still computes. */
+static const char *worst_node(const ql_qreport *r, const ql_model *folded, char **excluded, size_t n_ex) {
   const char *best = NULL;
   double worst = INFINITY;
   for (size_t k = 0; k < r->n_tensors; k++) {
     const ql_qstat *s = &r->tensors[k];
-    if (!*s->node) continue;
+    const ql_node *p = NULL;
+    for (size_t i = 0; i < folded->graph->n_nodes && !p; i++)
+      for (size_t j = 0; j < folded->graph->nodes[i]->n_outputs; j++)
+        if (!strcmp(folded->graph->nodes[i]->outputs[j], s->name)) p = folded->graph->nodes[i];
+    if (!p || !*p->name) continue;
     int ex = 0;
-    for (size_t i = 0; i < n_ex; i++) ex |= !strcmp(excluded[i], s->node);
+    for (size_t i = 0; i < n_ex; i++) ex |= !strcmp(excluded[i], p->name);
     double d = ql_sqnr_db(s->signal, s->noise);
     if (!ex && d < worst) {
       worst = d;
-      best = s->node;
+      best = p->name;
     }
   }
   return best;
@@ -327,7 +334,7 @@ int ql_cmd_quantize(int argc, char **argv) {
       goto out;
     }
     if (isnan(target) || min_output_sqnr(&rep) >= target) break;
-    const char *w = worst_node(&rep, excl, n_excl);
+    const char *w = worst_node(&rep, folded, excl, n_excl);
     if (!w || n_excl >= MAX_LIST - 1) {
       if (!json) fprintf(stderr, "qlinear: --target-sqnr %.2f dB not reached (%.2f dB)\n", target, min_output_sqnr(&rep));
       break;
