@@ -18,6 +18,9 @@
 #include "../kernels/qgemm.h"
 #include "../runtime/fuse.h"
 #include "../runtime/threadpool.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* The operands shared by both ops once validated and centered. */
 typedef struct iconv {
@@ -409,10 +412,190 @@ __attribute__((target("avx2"))) static void dw_planes_avx2(dw_job *jb, size_t i0
 }
 #endif
 
+/* ---- depthwise, register-blocked (dw2): the usual geometries ----
+ * Per plane, the input rows are stored centered (x - x_zp, int32), padded
+ * with zeros (the centered x_zp) and split by phase of the last-axis stride:
+ * q[row][ph][j] = x[row][j*s + ph - pad_begin]. Tap kx of output column ox
+ * then reads q[row][(kx*d) % s][ox + (kx*d) / s]: contiguous in ox for every
+ * stride, with no bounds tests. 16 output columns are accumulated in
+ * registers over all taps, then requantized and stored once. The sums wrap
+ * in uint32 like the reference; the requantization is the one above. */
+typedef uint32_t v16u __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef float v16f __attribute__((vector_size(64)));
+typedef uint8_t v16ub __attribute__((vector_size(16)));
+typedef int8_t v16sb __attribute__((vector_size(16)));
+#define DW2_VL 16
+#define DW2_MAX_TAPS 1024
+
+/* The last-axis geometry dw2 handles with bounded scratch; *wq: the width
+ * of one phase of a stored row. */
+static int dw2_fits(const ql_conv_geom *g, int64_t *wq) {
+  const int last = g->nsp - 1;
+  const int64_t s = g->stride[last], d = g->dilation[last], kl = g->kernel[last], ol = g->out[last];
+  if (s > 8 || d > 64 || kl > 64 || g->pad_begin[last] > 256 || g->kernel_size > DW2_MAX_TAPS ||
+      g->kernel_rows > DW2_MAX_TAPS || ol > ((int64_t)1 << 24) || g->in_rows > ((int64_t)1 << 24))
+    return 0;
+  *wq = (ol + DW2_VL - 1) / DW2_VL * DW2_VL + ((kl - 1) * d) / s + 1;
+  return 1;
+}
+
+/* Stores the low bytes of cnt <= 16 lanes in [-128, 255] (uint8 and int8
+ * outputs alike). GCC lowers a vector-extension narrowing lane by lane, so
+ * this uses the exact SSE2 packs: int32 -> int16 cannot saturate in that
+ * range, and masking to the low byte first makes packus exact too. */
+static inline __attribute__((always_inline)) void dw2_narrow(v16i qi, uint8_t *dst, int64_t cnt) {
+#if defined(__SSE2__)
+  __m128i p[4], r;
+  memcpy(p, &qi, sizeof p);
+  const __m128i ff = _mm_set1_epi16(0xff);
+  r = _mm_packus_epi16(_mm_and_si128(_mm_packs_epi32(p[0], p[1]), ff), _mm_and_si128(_mm_packs_epi32(p[2], p[3]), ff));
+  if (cnt == 16) {
+    _mm_storeu_si128((__m128i *)dst, r);
+  } else {
+    uint8_t tmp[16];
+    _mm_storeu_si128((__m128i *)tmp, r);
+    memcpy(dst, tmp, (size_t)cnt);
+  }
+#else
+  for (int64_t k = 0; k < cnt; k++) dst[k] = (uint8_t)qi[k];
+#endif
+}
+
+static inline __attribute__((always_inline)) void dw2_planes(dw_job *jb, size_t i0, size_t ni, int64_t wq,
+                                                             int32_t *xq) {
+  const iconv *ic = jb->ic;
+  const ql_conv_geom *g = &ic->g;
+  const int64_t in_sz = g->in_size, out_sz = g->out_size;
+  const int last = g->nsp - 1;
+  const int64_t ol = g->out[last], il = g->in[last], kl = g->kernel[last];
+  const int64_t s = g->stride[last], d = g->dilation[last], pb = g->pad_begin[last];
+  const int64_t kr_n = g->kernel_rows, rstride = s * wq;
+  const int x8s = jb->x->dtype == QL_INT8;
+  const int32_t xzp = jb->xzp, yzp = jb->yzp;
+  const int out_kind = jb->out_kind;
+  int64_t tap[64], irows[DW2_MAX_TAPS];
+  for (int64_t kx = 0; kx < kl; kx++) tap[kx] = ((kx * d) % s) * wq + (kx * d) / s;
+  for (size_t pi = i0; pi < i0 + ni; pi++) {
+    const int64_t n = (int64_t)pi / ic->M, m = (int64_t)pi % ic->M;
+    const int64_t ch = m / ic->mg;
+    const size_t xoff = (size_t)((n * ic->C + ch) * in_sz);
+    for (int64_t r = 0; r < g->in_rows; r++) {
+      int32_t *restrict q = xq + r * rstride;
+      const size_t at = xoff + (size_t)(r * il);
+      for (int64_t ph = 0; ph < s; ph++, q += wq) {
+        /* j in [jlo, jhi) reads column j*s + ph - pb of [0, il) */
+        int64_t jlo = pb - ph <= 0 ? 0 : (pb - ph + s - 1) / s, jhi = (il + pb - ph + s - 1) / s;
+        if (jhi > wq) jhi = wq;
+        if (jlo > jhi) jlo = jhi;
+        for (int64_t j = 0; j < jlo; j++) q[j] = 0;
+        const int64_t c0 = jlo * s + ph - pb;
+        if (x8s) {
+          const int8_t *restrict src = (const int8_t *)jb->x->data + at + c0;
+          if (s == 1) {
+            /* explicit vectors: GCC 12 at -O2 leaves loops with a tail scalar */
+            int64_t j = jlo;
+            for (; j + 16 <= jhi; j += 16) {
+              v16sb b;
+              memcpy(&b, src + (j - jlo), sizeof b);
+              const v16i v = __builtin_convertvector(b, v16i) - xzp;
+              memcpy(q + j, &v, sizeof v);
+            }
+            for (; j < jhi; j++) q[j] = src[j - jlo] - xzp;
+          } else
+            for (int64_t j = jlo; j < jhi; j++) q[j] = src[(j - jlo) * s] - xzp;
+        } else {
+          const uint8_t *restrict src = (const uint8_t *)jb->x->data + at + c0;
+          if (s == 1) {
+            /* explicit vectors: GCC 12 at -O2 leaves loops with a tail scalar */
+            int64_t j = jlo;
+            for (; j + 16 <= jhi; j += 16) {
+              v16ub b;
+              memcpy(&b, src + (j - jlo), sizeof b);
+              const v16i v = __builtin_convertvector(b, v16i) - xzp;
+              memcpy(q + j, &v, sizeof v);
+            }
+            for (; j < jhi; j++) q[j] = src[j - jlo] - xzp;
+          } else
+            for (int64_t j = jlo; j < jhi; j++) q[j] = src[(j - jlo) * s] - xzp;
+        }
+        for (int64_t j = jhi; j < wq; j++) q[j] = 0;
+      }
+    }
+    const uint32_t b = jb->bias ? (uint32_t)jb->bias[m] : 0;
+    const int16_t *wc = jb->cs->wdw + m * g->kernel_size;
+    const float mult = out_kind ? jb->cs->mult[jb->cs->mult_per_col ? m : 0] : 0.0f;
+    const v16f vm = (v16f){0} + mult, vlo = (v16f){0} + (float)(jb->lo - yzp),
+               vhi = (v16f){0} + (float)(jb->hi - yzp), mag = (v16f){0} + QL_RNE_MAGIC;
+    const size_t ybase = (size_t)((n * ic->M + m) * out_sz);
+    for (int64_t orow = 0; orow < g->out_rows; orow++) {
+      for (int64_t kr = 0; kr < kr_n; kr++) irows[kr] = ql_conv_row(g, 0, orow, kr);
+      for (int64_t ox0 = 0; ox0 < ol; ox0 += DW2_VL) {
+        v16u acc = (v16u){0} + b;
+        for (int64_t kr = 0; kr < kr_n; kr++) {
+          if (irows[kr] < 0) continue;
+          const int32_t *qr = xq + irows[kr] * rstride + ox0;
+          const int16_t *wr = wc + kr * kl;
+          for (int64_t kx = 0; kx < kl; kx++) {
+            v16u xv;
+            memcpy(&xv, qr + tap[kx], sizeof xv);
+            acc += xv * (uint32_t)(int32_t)wr[kx];
+          }
+        }
+        const int64_t cnt = ol - ox0 < DW2_VL ? ol - ox0 : DW2_VL;
+        const size_t yoff = ybase + (size_t)(orow * ol + ox0);
+        if (out_kind == 0) {
+          memcpy((int32_t *)jb->y + yoff, &acc, (size_t)cnt * sizeof(int32_t));
+          continue;
+        }
+        v16f f = __builtin_convertvector((v16i)acc, v16f) * vm;
+        v16i keep = f >= vlo; /* false for NaN */
+        f = (v16f)(((v16i)f & keep) | ((v16i)vlo & ~keep));
+        keep = f <= vhi;
+        f = (v16f)(((v16i)f & keep) | ((v16i)vhi & ~keep));
+        f = (f + mag) - mag;
+        dw2_narrow(__builtin_convertvector(f, v16i) + yzp, (uint8_t *)jb->y + yoff, cnt);
+      }
+    }
+  }
+}
+
+static void dw2_planes_generic(dw_job *jb, size_t i0, size_t ni, int64_t wq, int32_t *xq) {
+  dw2_planes(jb, i0, ni, wq, xq);
+}
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void dw2_planes_avx2(dw_job *jb, size_t i0, size_t ni, int64_t wq,
+                                                            int32_t *xq) {
+  dw2_planes(jb, i0, ni, wq, xq);
+}
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void dw2_planes_avx512(dw_job *jb, size_t i0,
+                                                                                            size_t ni, int64_t wq,
+                                                                                            int32_t *xq) {
+  dw2_planes(jb, i0, ni, wq, xq);
+}
+#endif
+
 static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   (void)j0;
   (void)nj;
   dw_job *jb = ctx;
+  int64_t wq;
+  if (dw2_fits(&jb->ic->g, &wq)) {
+    const ql_conv_geom *g = &jb->ic->g;
+    int32_t *xq = ql_malloc_aligned((size_t)(g->in_rows * g->stride[g->nsp - 1] * wq) * sizeof *xq + 64);
+    if (!xq) {
+      jb->failed = 1;
+      return;
+    }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (jb->cs->isa >= QL_ISA_AVX512VNNI) dw2_planes_avx512(jb, i0, ni, wq, xq);
+    else if (jb->cs->isa >= QL_ISA_AVX2) dw2_planes_avx2(jb, i0, ni, wq, xq);
+    else
+#endif
+      dw2_planes_generic(jb, i0, ni, wq, xq);
+    ql_free_aligned(xq);
+    return;
+  }
   int32_t *xc = ql_malloc((size_t)jb->ic->g.in_size * sizeof *xc + 1);
   uint32_t *acc = ql_malloc((size_t)jb->ic->g.out_size * sizeof *acc + 1);
   if (!xc || !acc) {
@@ -472,9 +655,6 @@ static void im2col_rows(const iconv *ic, const uint8_t *xt, uint8_t fill, int64_
  * strides one side by a power of two and thrashes L1 (measured: 80% of a
  * 1x1 conv), so full 16x16 blocks go through registers: four rounds of the
  * byte perfect shuffle (unpack lo/hi of rows i and i+8) transpose them. */
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 static void transpose_u8(const uint8_t *src, int64_t lds, uint8_t *dst, int64_t ldd, int64_t rows, int64_t cols) {
   int64_t i0 = 0;
 #if defined(__SSE2__)
