@@ -21,6 +21,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 /* The operands shared by both ops once validated and centered. */
 typedef struct iconv {
@@ -462,8 +465,57 @@ static inline __attribute__((always_inline)) void dw2_narrow(v16i qi, uint8_t *d
 #endif
 }
 
+/* Row conversion q[j] = src[j] - xzp, j < n (contiguous source) and the
+ * narrowing store, as parameters so the AVX-512 build gets its own
+ * (vpmovzxbd/vpmovdb with masked tails); constant-folded when inlined. */
+typedef void (*dw2_cvt_fn)(const void *src, int sgn, int32_t *q, int64_t n, int32_t xzp);
+typedef void (*dw2_narrow_fn)(v16i qi, uint8_t *dst, int64_t cnt);
+
+static void dw2_cvt_generic(const void *src, int sgn, int32_t *q, int64_t n, int32_t xzp) {
+  int64_t j = 0;
+  /* explicit vectors: GCC 12 at -O2 leaves loops with a tail scalar */
+  if (sgn) {
+    const int8_t *sp = src;
+    for (; j + 16 <= n; j += 16) {
+      v16sb b;
+      memcpy(&b, sp + j, sizeof b);
+      const v16i v = __builtin_convertvector(b, v16i) - xzp;
+      memcpy(q + j, &v, sizeof v);
+    }
+    for (; j < n; j++) q[j] = sp[j] - xzp;
+  } else {
+    const uint8_t *sp = src;
+    for (; j + 16 <= n; j += 16) {
+      v16ub b;
+      memcpy(&b, sp + j, sizeof b);
+      const v16i v = __builtin_convertvector(b, v16i) - xzp;
+      memcpy(q + j, &v, sizeof v);
+    }
+    for (; j < n; j++) q[j] = sp[j] - xzp;
+  }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define QL_DW2_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+QL_DW2_AVX512 static inline void dw2_cvt_avx512(const void *src, int sgn, int32_t *q, int64_t n, int32_t xzp) {
+  const __m512i vz = _mm512_set1_epi32(xzp);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+    const __m128i b = _mm_maskz_loadu_epi8(k, (const uint8_t *)src + j);
+    const __m512i v = sgn ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+    _mm512_mask_storeu_epi32(q + j, k, _mm512_sub_epi32(v, vz));
+  }
+}
+QL_DW2_AVX512 static inline void dw2_narrow_avx512(v16i qi, uint8_t *dst, int64_t cnt) {
+  __m512i v;
+  memcpy(&v, &qi, sizeof v);
+  const __mmask16 k = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
+  _mm_mask_storeu_epi8(dst, k, _mm512_cvtepi32_epi8(v)); /* low bytes */
+}
+#endif
+
 static inline __attribute__((always_inline)) void dw2_planes(dw_job *jb, size_t i0, size_t ni, int64_t wq,
-                                                             int32_t *xq) {
+                                                             int32_t *xq, dw2_cvt_fn cvt, dw2_narrow_fn narrow) {
   const iconv *ic = jb->ic;
   const ql_conv_geom *g = &ic->g;
   const int64_t in_sz = g->in_size, out_sz = g->out_size;
@@ -475,6 +527,7 @@ static inline __attribute__((always_inline)) void dw2_planes(dw_job *jb, size_t 
   const int32_t xzp = jb->xzp, yzp = jb->yzp;
   const int out_kind = jb->out_kind;
   int64_t tap[64], irows[DW2_MAX_TAPS];
+  uint32_t w32[DW2_MAX_TAPS]; /* the plane's weights, widened once */
   for (int64_t kx = 0; kx < kl; kx++) tap[kx] = ((kx * d) % s) * wq + (kx * d) / s;
   for (size_t pi = i0; pi < i0 + ni; pi++) {
     const int64_t n = (int64_t)pi / ic->M, m = (int64_t)pi % ic->M;
@@ -490,40 +543,21 @@ static inline __attribute__((always_inline)) void dw2_planes(dw_job *jb, size_t 
         if (jlo > jhi) jlo = jhi;
         for (int64_t j = 0; j < jlo; j++) q[j] = 0;
         const int64_t c0 = jlo * s + ph - pb;
-        if (x8s) {
+        if (s == 1) {
+          cvt((const uint8_t *)jb->x->data + at + c0, x8s, q + jlo, jhi - jlo, xzp);
+        } else if (x8s) {
           const int8_t *restrict src = (const int8_t *)jb->x->data + at + c0;
-          if (s == 1) {
-            /* explicit vectors: GCC 12 at -O2 leaves loops with a tail scalar */
-            int64_t j = jlo;
-            for (; j + 16 <= jhi; j += 16) {
-              v16sb b;
-              memcpy(&b, src + (j - jlo), sizeof b);
-              const v16i v = __builtin_convertvector(b, v16i) - xzp;
-              memcpy(q + j, &v, sizeof v);
-            }
-            for (; j < jhi; j++) q[j] = src[j - jlo] - xzp;
-          } else
-            for (int64_t j = jlo; j < jhi; j++) q[j] = src[(j - jlo) * s] - xzp;
+          for (int64_t j = jlo; j < jhi; j++) q[j] = src[(j - jlo) * s] - xzp;
         } else {
           const uint8_t *restrict src = (const uint8_t *)jb->x->data + at + c0;
-          if (s == 1) {
-            /* explicit vectors: GCC 12 at -O2 leaves loops with a tail scalar */
-            int64_t j = jlo;
-            for (; j + 16 <= jhi; j += 16) {
-              v16ub b;
-              memcpy(&b, src + (j - jlo), sizeof b);
-              const v16i v = __builtin_convertvector(b, v16i) - xzp;
-              memcpy(q + j, &v, sizeof v);
-            }
-            for (; j < jhi; j++) q[j] = src[j - jlo] - xzp;
-          } else
-            for (int64_t j = jlo; j < jhi; j++) q[j] = src[(j - jlo) * s] - xzp;
+          for (int64_t j = jlo; j < jhi; j++) q[j] = src[(j - jlo) * s] - xzp;
         }
         for (int64_t j = jhi; j < wq; j++) q[j] = 0;
       }
     }
     const uint32_t b = jb->bias ? (uint32_t)jb->bias[m] : 0;
     const int16_t *wc = jb->cs->wdw + m * g->kernel_size;
+    for (int64_t k = 0; k < g->kernel_size; k++) w32[k] = (uint32_t)(int32_t)wc[k];
     const float mult = out_kind ? jb->cs->mult[jb->cs->mult_per_col ? m : 0] : 0.0f;
     const v16f vm = (v16f){0} + mult, vlo = (v16f){0} + (float)(jb->lo - yzp),
                vhi = (v16f){0} + (float)(jb->hi - yzp), mag = (v16f){0} + QL_RNE_MAGIC;
@@ -535,11 +569,19 @@ static inline __attribute__((always_inline)) void dw2_planes(dw_job *jb, size_t 
         for (int64_t kr = 0; kr < kr_n; kr++) {
           if (irows[kr] < 0) continue;
           const int32_t *qr = xq + irows[kr] * rstride + ox0;
-          const int16_t *wr = wc + kr * kl;
+          const uint32_t *wr = w32 + kr * kl;
+          if (kl == 3) { /* the common case, unrolled */
+            v16u x0, x1, x2;
+            memcpy(&x0, qr + tap[0], sizeof x0);
+            memcpy(&x1, qr + tap[1], sizeof x1);
+            memcpy(&x2, qr + tap[2], sizeof x2);
+            acc += x0 * wr[0] + x1 * wr[1] + x2 * wr[2];
+            continue;
+          }
           for (int64_t kx = 0; kx < kl; kx++) {
             v16u xv;
             memcpy(&xv, qr + tap[kx], sizeof xv);
-            acc += xv * (uint32_t)(int32_t)wr[kx];
+            acc += xv * wr[kx];
           }
         }
         const int64_t cnt = ol - ox0 < DW2_VL ? ol - ox0 : DW2_VL;
@@ -554,24 +596,24 @@ static inline __attribute__((always_inline)) void dw2_planes(dw_job *jb, size_t 
         keep = f <= vhi;
         f = (v16f)(((v16i)f & keep) | ((v16i)vhi & ~keep));
         f = (f + mag) - mag;
-        dw2_narrow(__builtin_convertvector(f, v16i) + yzp, (uint8_t *)jb->y + yoff, cnt);
+        narrow(__builtin_convertvector(f, v16i) + yzp, (uint8_t *)jb->y + yoff, cnt);
       }
     }
   }
 }
 
 static void dw2_planes_generic(dw_job *jb, size_t i0, size_t ni, int64_t wq, int32_t *xq) {
-  dw2_planes(jb, i0, ni, wq, xq);
+  dw2_planes(jb, i0, ni, wq, xq, dw2_cvt_generic, dw2_narrow);
 }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target("avx2"))) static void dw2_planes_avx2(dw_job *jb, size_t i0, size_t ni, int64_t wq,
                                                             int32_t *xq) {
-  dw2_planes(jb, i0, ni, wq, xq);
+  dw2_planes(jb, i0, ni, wq, xq, dw2_cvt_generic, dw2_narrow);
 }
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void dw2_planes_avx512(dw_job *jb, size_t i0,
                                                                                             size_t ni, int64_t wq,
                                                                                             int32_t *xq) {
-  dw2_planes(jb, i0, ni, wq, xq);
+  dw2_planes(jb, i0, ni, wq, xq, dw2_cvt_avx512, dw2_narrow_avx512);
 }
 #endif
 
