@@ -697,29 +697,55 @@ static void im2col_rows(const iconv *ic, const uint8_t *xt, uint8_t fill, int64_
  * strides one side by a power of two and thrashes L1 (measured: 80% of a
  * 1x1 conv), so full 16x16 blocks go through registers: four rounds of the
  * byte perfect shuffle (unpack lo/hi of rows i and i+8) transpose them. */
-static void transpose_u8(const uint8_t *src, int64_t lds, uint8_t *dst, int64_t ldd, int64_t rows, int64_t cols) {
-  int64_t i0 = 0;
+static inline __attribute__((always_inline)) void transpose_u8_body(const uint8_t *src, int64_t lds, uint8_t *dst,
+                                                                    int64_t ldd, int64_t rows, int64_t cols) {
+  int64_t r16 = 0, c16 = 0;
 #if defined(__SSE2__)
-  for (; i0 + 16 <= rows; i0 += 16) {
-    int64_t j0 = 0;
-    for (; j0 + 16 <= cols; j0 += 16) {
+  /* destination rows outermost: each pass completes 16 whole destination
+   * rows, whose lines would otherwise leave L1 between partial writes when
+   * ldd is a power of two */
+  r16 = rows / 16 * 16;
+  c16 = cols / 16 * 16;
+  for (int64_t j0 = 0; j0 < c16; j0 += 16)
+    for (int64_t i0 = 0; i0 < r16; i0 += 16) {
       __m128i x[16], n[16];
+#pragma GCC unroll 16
       for (int i = 0; i < 16; i++) x[i] = _mm_loadu_si128((const __m128i *)(src + (i0 + i) * lds + j0));
+#pragma GCC unroll 4
       for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
           n[2 * i] = _mm_unpacklo_epi8(x[i], x[i + 8]);
           n[2 * i + 1] = _mm_unpackhi_epi8(x[i], x[i + 8]);
         }
-        memcpy(x, n, sizeof x);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) x[i] = n[i];
       }
+#pragma GCC unroll 16
       for (int j = 0; j < 16; j++) _mm_storeu_si128((__m128i *)(dst + (j0 + j) * ldd + i0), x[j]);
     }
-    for (int64_t j = j0; j < cols; j++)
-      for (int64_t i = i0; i < i0 + 16; i++) dst[j * ldd + i] = src[i * lds + j];
+#endif
+  for (int64_t j = 0; j < cols; j++) /* the edges the blocks left */
+    for (int64_t i = j < c16 ? r16 : 0; i < rows; i++) dst[j * ldd + i] = src[i * lds + j];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* the same code with 32 vector registers: the 16x16 block then never spills */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void transpose_u8_avx512(const uint8_t *src, int64_t lds,
+                                                                                    uint8_t *dst, int64_t ldd,
+                                                                                    int64_t rows, int64_t cols) {
+  transpose_u8_body(src, lds, dst, ldd, rows, cols);
+}
+#endif
+
+static void transpose_u8(const uint8_t *src, int64_t lds, uint8_t *dst, int64_t ldd, int64_t rows, int64_t cols) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (ql_cpu_features() & QL_CPU_AVX512) {
+    transpose_u8_avx512(src, lds, dst, ldd, rows, cols);
+    return;
   }
 #endif
-  for (int64_t j = 0; j < cols; j++)
-    for (int64_t i = i0; i < rows; i++) dst[j * ldd + i] = src[i * lds + j];
+  transpose_u8_body(src, lds, dst, ldd, rows, cols);
 }
 
 /* One image and group of the GEMM path. A task owns a block of output
