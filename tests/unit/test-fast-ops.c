@@ -231,6 +231,8 @@ static void test_conv_random_shapes(void **state) {
       {1, 3, 40, 41, 37, 1, 7, 7, 2, 2, 1, 1, {3, 3, 2, 3}, 2},     /* 7x7/2 stem: whole-row im2col copies */
       {1, 4, 20, 37, 4, 4, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, 2},     /* depthwise stride 2, wide rows */
       {1, 3, 9, 45, 6, 3, 5, 5, 2, 3, 1, 1, {2, 2, 2, 2}, 2},      /* depthwise x2, strides 2 and 3 */
+      {1, 4, 1, 50, 8, 4, 1, 5, 1, 2, 1, 2, {0, 3, 0, 1}, 1},      /* depthwise 1-D x2, stride 2, dilation 2 */
+      {1, 5, 17, 19, 5, 5, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, 2},     /* depthwise 1x1 */
   };
   const ql_dtype ts[2] = {QL_UINT8, QL_INT8};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
