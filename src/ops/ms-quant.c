@@ -330,8 +330,8 @@ static void logistic_fn(const float *in, float *out, size_t n, float unused) {
 
 static ql_status lookup_op(ql_op_ctx *c, table_fn fn, float param) {
   const ql_tensor *x = NULL;
-  float xs, ys;
-  int32_t xz, yz;
+  float xs = 0, ys = 0;
+  int32_t xz = 0, yz = 0;
   ql_status st;
   if ((st = get_x(c, 0, "X", &x)) || (st = get_scale(c, 1, "X_scale", &xs)) ||
       (st = get_zp(c, 2, "X_zero_point", x->dtype, 0, &xz)) || (st = get_scale(c, 3, "Y_scale", &ys)) ||

@@ -124,11 +124,11 @@ static int64_t **maps_new(int rank, const int64_t *dims, int64_t **maps) {
   for (int d = 0; d < rank; d++) total += (size_t)dims[d];
   int64_t *blk = ql_malloc(sizeof(int64_t) * total);
   if (!blk) return NULL;
+  maps[0] = blk; /* also for rank 0: maps[0] is what gets freed */
   for (int d = 0; d < rank; d++) {
     maps[d] = blk;
     blk += dims[d];
   }
-  if (rank == 0) maps[0] = blk;
   return maps;
 }
 
