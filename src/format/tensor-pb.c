@@ -247,24 +247,51 @@ ql_status ql_tensor_from_pb(ql_load_ctx *c, const Onnx__TensorProto *p, ql_tenso
     }
     goto named;
   }
-  t = ql_tensor_new(dt, (int)p->n_dims, p->dims, c->err);
-  if (!t) return c->err ? c->err->code : QL_ERR_OUT_OF_MEMORY;
   size_t want = raw_size(dt, n);
+  /* The values must be in the file before memory is allocated for them: a
+   * 14-byte TensorProto must not make us allocate (and zero) a gigabyte. */
+  if (!external) {
+    int per_b;
+    size_t have;
+    if (dt == QL_STRING) have = p->n_string_data == (size_t)n ? want : 0;
+    else if (p->has_raw_data) have = p->raw_data.len;
+    else switch (dt) {
+      case QL_FLOAT: have = p->n_float_data == (size_t)n ? want : 0; break;
+      case QL_DOUBLE: have = p->n_double_data == (size_t)n ? want : 0; break;
+      case QL_INT64: have = p->n_int64_data == (size_t)n ? want : 0; break;
+      case QL_UINT32: case QL_UINT64: have = p->n_uint64_data == (size_t)n ? want : 0; break;
+      default:
+        have = p->n_int32_data == (is_packed_type(dt, &per_b) ? want : (size_t)n) ? want : 0;
+        break;
+      }
+    if (have != want && !(dt == QL_STRING && n == 0)) {
+      if (p->has_raw_data && dt != QL_STRING)
+        return ql_errf(c->err, QL_ERR_INVALID_MODEL,
+                       "tensor '%.64s': raw_data has %zu bytes but dims and data_type %s need %zu", tname,
+                       p->raw_data.len, ql_dtype_name(dt), want);
+      return ql_errf(c->err, QL_ERR_INVALID_MODEL,
+                     "tensor '%.64s': holds a different number of values than its dims (%lld elements of %s) need",
+                     tname, (long long)n, ql_dtype_name(dt));
+    }
+  }
+  /* external (packed types here): the file is checked before allocating */
+  const uint8_t *eb = NULL;
+  void *emb = NULL;
+  size_t eml = 0;
   if (external) {
-    if (dt == QL_STRING) {
-      ql_tensor_free(t);
+    if (dt == QL_STRING)
       return ql_errf(c->err, QL_ERR_INVALID_MODEL, "tensor '%.64s': string tensors cannot be external", tname);
-    }
-    const uint8_t *b;
-    void *mb;
-    size_t ml;
-    ql_status st = external_open(c, p, tname, &b, want, &mb, &ml);
-    if (st) {
-      ql_tensor_free(t);
-      return st;
-    }
-    from_raw(t, b);
-    if (mb) munmap(mb, ml);
+    ql_status st = external_open(c, p, tname, &eb, want, &emb, &eml);
+    if (st) return st;
+  }
+  t = ql_tensor_new(dt, (int)p->n_dims, p->dims, c->err);
+  if (!t) {
+    if (emb) munmap(emb, eml);
+    return c->err ? c->err->code : QL_ERR_OUT_OF_MEMORY;
+  }
+  if (external) {
+    from_raw(t, eb);
+    if (emb) munmap(emb, eml);
   } else if (dt == QL_STRING) {
     if (p->n_string_data != (size_t)n) goto bad_count;
     char **s = t->data;

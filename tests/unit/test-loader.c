@@ -338,6 +338,17 @@ static void test_typed_data_counts(void **state) {
   pb_str(&t, 6, "a");
   pb_str(&t, 6, "b");
   EXPECT_ERR(load_with_init(t, NULL, &err), err, QL_ERR_INVALID_MODEL, "different number of values");
+  /* 1 GiB of dims and no data: refused before anything is allocated (found
+   * by fuzz-tensor: a 14-byte .pb made the loader allocate and zero 1 GiB) */
+  int64_t big = (int64_t)1 << 28;
+  uint8_t bomb[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0x00, 0x10, 0x01, 0x42, 0x04, 'l', 'i', 'K', 'e'};
+  ql_tensor *bt = NULL;
+  EXPECT_ERR(ql_tensor_load_pb_memory(bomb, sizeof bomb, &bt, &err), err, QL_ERR_INVALID_MODEL,
+             "268435455 elements");
+  ql_fault_inject_set(0);
+  EXPECT_ERR(load_with_init(pb_tensor_raw("w", 1, 1, &big, NULL, 0), NULL, &err), err, QL_ERR_INVALID_MODEL,
+             "different number of values");
+  assert_true(ql_fault_inject_set(0) < 200); /* a handful of small allocations, not a tensor */
   /* exact counts load */
   t = pb_tensor_raw("w", 3, 1, &d, NULL, 0);
   for (int i = 0; i < 3; i++) pb_int(&t, 5, i - 1);

@@ -96,6 +96,14 @@ def raw_tensor(dims, dtype=TensorProto.FLOAT, raw=b"", name="w"):
     return t
 
 
+def _nodata(dims):
+    t = TensorProto()
+    t.name = "w"
+    t.data_type = TensorProto.FLOAT
+    t.dims.extend(dims)
+    return t
+
+
 def ext_tensor(location, offset=None, length=None, n=4):
     t = TensorProto()
     t.name = "w"
@@ -197,6 +205,7 @@ def main():
     t.ClearField("raw_data")
     t.string_data.append(b"only-one")
     save("string-count.onnx", with_init(t))
+    save("dims-no-data-1gib.onnx", with_init(_nodata([1 << 28])))
     save("dtype-99.onnx", with_init(raw_tensor([1], 99, raw=b"\0" * 4)))
     save("dtype-undefined.onnx", with_init(raw_tensor([1], 0, raw=b"\0" * 4)))
     t = raw_tensor([1], TensorProto.FLOAT, raw=b"\0" * 4)
