@@ -7,11 +7,15 @@ expects.
 Sources (Debian packages, nothing fetched at run time):
   * MNIST: ../shared/data/mnist (10,000 labelled digits). calib = every 50th
     digit (the same 200 as data/mnist-calib), eval = every 50th from 25.
-  * photos: opencv-doc (/usr/share/doc/opencv-doc/examples/data) and, when
-    installed, darknet (/usr/share/darknet/data). The sorted list of pictures
-    is split in two: even positions calibrate, odd positions evaluate, so
-    the two sets never share a picture. Each picture gives a few samples:
-    the whole picture resized, and seeded random crops (and a mirror).
+  * photos: opencv-doc (/usr/share/doc/opencv-doc/examples/data), darknet
+    (/usr/share/darknet/data) and python3-skimage (its data folder). The
+    sorted list of pictures is split in two: even positions calibrate, odd
+    positions evaluate, so the two sets never share a picture. Each picture
+    gives a few samples: the whole picture resized, and seeded random crops
+    (and a mirror). The face detectors also get pictures with faces (each
+    three times, as differently cropped samples): skimage's astronaut and
+    opencv's messi5 calibrate, skimage's camera and darknet's person
+    evaluate.
 
 Per-model preprocessing (from each model's upstream demo code):
   yunet-float             BGR, 0..255, 640x640 (OpenCV FaceDetectorYN feeds raw pixels)
@@ -46,12 +50,20 @@ except ImportError:
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHARED = os.environ.get("QL_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
-TEXT_PICTURES = ["imageTextN.png", "imageTextR.png", "text_defocus.jpg", "text_motion.jpg"]
-PHOTO_DIRS = ["/usr/share/doc/opencv-doc/examples/data", "/usr/share/darknet/data"]
+OPENCV = "/usr/share/doc/opencv-doc/examples/data"
+SKIMAGE = "/usr/lib/python3/dist-packages/skimage/data"
+DARKNET = "/usr/share/darknet/data"
+TEXT_PICTURES = [OPENCV + "/imageTextN.png", OPENCV + "/imageTextR.png", OPENCV + "/text_defocus.jpg",
+                 OPENCV + "/text_motion.jpg", SKIMAGE + "/page.png", SKIMAGE + "/text.png"]
+# the face detectors need faces in both sets: two pictures calibrate, two others evaluate
+FACES_CALIB = [SKIMAGE + "/astronaut.png", OPENCV + "/messi5.jpg"]
+FACES_EVAL = [SKIMAGE + "/camera.png", DARKNET + "/person.jpg"]
+PHOTO_DIRS = [OPENCV, DARKNET]
 
 MODELS = {
-    "yunet-float": dict(size=(640, 640), order="BGR", mean=(0.0,) * 3, std=(1.0,) * 3, name="input"),
-    "ultraface-rfb320-float": dict(size=(320, 240), order="RGB", mean=(127.0,) * 3, std=(128.0,) * 3, name="input"),
+    "yunet-float": dict(size=(640, 640), order="BGR", mean=(0.0,) * 3, std=(1.0,) * 3, name="input", faces=True),
+    "ultraface-rfb320-float": dict(size=(320, 240), order="RGB", mean=(127.0,) * 3, std=(128.0,) * 3, name="input",
+                                   faces=True),
     "nanodet-plus-float": dict(size=(416, 416), order="BGR", mean=(103.53, 116.28, 123.675),
                                std=(57.375, 57.12, 58.395), name="input.1"),
     "ppocr-mobile-cls-float": dict(size=(192, 48), order="RGB", mean=(127.5,) * 3, std=(127.5,) * 3, name="x",
@@ -129,14 +141,20 @@ def write(path, arr, name):
 def make_image_sets(model, spec, out, n_calib, n_eval, files):
     rng = np.random.default_rng(1234)
     aspect = spec["size"][0] / spec["size"][1]
+    faces = {"calib": [], "eval": []}
+    if spec.get("faces"):
+        faces = {"calib": [f for f in FACES_CALIB if os.path.exists(f)], "eval": [f for f in FACES_EVAL if os.path.exists(f)]}
     for part, sel, n in (("calib", files[0::2], n_calib), ("eval", files[1::2], n_eval)):
-        per = max(1, -(-n // max(1, len(sel))))  # samples per picture
+        # face pictures first (each gives several crops), then the other photos
+        sel = faces[part] + [f for f in sel if f not in FACES_CALIB + FACES_EVAL]
+        per = max(1, -(-(n - 2 * len(faces[part])) // max(1, len(sel))))  # samples per picture
         k = 0
         for f in sel:
             if k >= n:
                 break
             im = load_rgb(f)
-            for j, c in enumerate(crops(im, rng, 4.0 if spec.get("textline") else aspect, per)):
+            cnt = per + 2 if f in faces[part] else per
+            for j, c in enumerate(crops(im, rng, 4.0 if spec.get("textline") else aspect, cnt)):
                 if k >= n:
                     break
                 if spec.get("textline") and j % 2:
@@ -176,8 +194,7 @@ def text_lines(path):
 def make_text_sets(model, spec, out, n_calib, n_eval):
     rng = np.random.default_rng(1234)
     pieces = {"calib": [], "eval": []}
-    for f in TEXT_PICTURES:
-        path = os.path.join(PHOTO_DIRS[0], f)
+    for path in TEXT_PICTURES:
         if not os.path.exists(path):
             continue
         im, lines = text_lines(path)

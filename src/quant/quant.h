@@ -25,6 +25,7 @@ typedef struct ql_quant_options {
   size_t n_op_types;
   const ql_model *source;     /* dynamic: the model before constant folding (ORT's MatMulConstBOnly
                                  leaves MatMul alone when B is computed, even from constants) */
+  int no_equalize;            /* leave depthwise inputs alone (ql_equalize_depthwise) */
   int progress;               /* progress bar on stderr */
   int threads;
 } ql_quant_options;
@@ -116,5 +117,9 @@ ql_status ql_fold_model(ql_model *m, ql_error *err);
 /* Folds each inference BatchNormalization that follows a Conv into the
  * Conv's weight and bias (the Conv then writes the normalization's output). */
 ql_status ql_fuse_conv_bn(ql_model *m, ql_error *err);
+/* Scales the channels between a Conv and the depthwise Conv it feeds (through
+ * at most a Relu) so that they share one range over the calibration set;
+ * exact in float. See prep.c. */
+ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int threads, ql_error *err);
 
 #endif

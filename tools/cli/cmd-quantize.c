@@ -14,7 +14,7 @@
 static const char *k_usage =
     "usage: qlinear quantize IN OUT --calib DIR [--method minmax|entropy|percentile] [--percentile P]\n"
     "         [--format qdq|qoperator] [--per-channel] [--activation-type u8|s8] [--weight-type s8|u8|s4|u4]\n"
-    "         [--symmetric-activations] [--symmetric-weights] [--reduce-range] [--exclude NODE...]\n"
+    "         [--symmetric-activations] [--symmetric-weights] [--reduce-range] [--no-equalize] [--exclude NODE...]\n"
     "         [--op-types OP...] [--dynamic] [--weight-only-int4 [--block-size B]] [--eval DIR]\n"
     "         [--max-samples N] [--target-sqnr DB] [--report FILE.html] [--params-json FILE] [--json]\n"
     "         [--threads N]";
@@ -236,6 +236,7 @@ int ql_cmd_quantize(int argc, char **argv) {
     else if (!strcmp(a, "--symmetric-activations")) o.symmetric_activations = 1;
     else if (!strcmp(a, "--symmetric-weights")) o.symmetric_weights = 1;
     else if (!strcmp(a, "--reduce-range")) o.reduce_range = 1;
+    else if (!strcmp(a, "--no-equalize")) o.no_equalize = 1;
     else if (!strcmp(a, "--dynamic")) dynamic = 1;
     else if (!strcmp(a, "--weight-only-int4")) int4 = 1;
     else if (!strcmp(a, "--json")) json = 1;
