@@ -285,6 +285,12 @@ ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int thread
     if (!(widest > 0) || !isfinite(widest)) continue;
     ql_tensor *w = own_init(g, p->a, 1, err), *k = own_init(g, p->b, 1, err);
     ql_tensor *bias = p->a->n_inputs > 2 && *p->a->inputs[2] ? own_init(g, p->a, 2, err) : NULL;
+    /* the depthwise bias keeps its values, but its int32 scale follows the
+     * equalized input's: a new name says so */
+    if (p->b->n_inputs > 2 && *p->b->inputs[2] && init_mut(g, p->b->inputs[2]) && !own_init(g, p->b, 2, err)) {
+      st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory equalizing channels");
+      break;
+    }
     if (!w || !k || (p->a->n_inputs > 2 && *p->a->inputs[2] && !bias)) {
       st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory equalizing channels");
       break;
