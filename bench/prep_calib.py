@@ -241,7 +241,8 @@ def main():
         if spec.get("mnist"):
             make_mnist_sets(m, spec, a.out, 200, 200)
         elif spec.get("textline"):
-            make_text_sets(m, spec, a.out, a.calib, a.eval)
+            # small inputs: more samples are cheap, and a 2-class softmax needs them for a stable SQNR
+            make_text_sets(m, spec, a.out, max(a.calib, 100), max(a.eval, 200))
         else:
             make_image_sets(m, spec, a.out, a.calib, a.eval, files)
 
