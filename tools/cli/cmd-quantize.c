@@ -336,7 +336,7 @@ int ql_cmd_quantize(int argc, char **argv) {
     }
     if (isnan(target) || min_output_sqnr(&rep) >= target) break;
     const char *w = worst_node(&rep, folded, excl, n_excl);
-    if (!w || n_excl >= MAX_LIST - 1) {
+    if (!w || n_excl >= MAX_LIST - 1 || iter >= 32) { /* a heuristic: give up after 32 layers */
       if (!json) fprintf(stderr, "qlinear: --target-sqnr %.2f dB not reached (%.2f dB)\n", target, min_output_sqnr(&rep));
       break;
     }
