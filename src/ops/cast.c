@@ -151,6 +151,19 @@ static ql_status cast_to_string(ql_op_ctx *c, const ql_tensor *x, ql_tensor *y) 
 }
 
 /* ---- the op ---- */
+/* y[i] = (TY)x[i]. Blocks of 16 with restrict pointers: GCC's -O2 cost
+ * model vectorizes a fixed-count inner loop but not one needing a scalar
+ * epilogue or an overlap check. Output buffers are always fresh. */
+#define CAST_LOOP(TX, TY, src, dst, count)                                        \
+  do {                                                                            \
+    const TX *restrict xs_ = (const TX *)(src);                                   \
+    TY *restrict ys_ = (TY *)(dst);                                               \
+    int64_t n_ = (count), i_ = 0;                                                 \
+    for (; i_ + 16 <= n_; i_ += 16)                                               \
+      for (int l_ = 0; l_ < 16; l_++) ys_[i_ + l_] = (TY)xs_[i_ + l_];            \
+    for (; i_ < n_; i_++) ys_[i_] = (TY)xs_[i_];                                  \
+  } while (0)
+
 static ql_status cast_common(ql_op_ctx *c, const ql_tensor *x, ql_dtype to) {
   int v = c->version;
   if (!type_allowed(v, x->dtype))
@@ -189,7 +202,19 @@ static ql_status cast_common(ql_op_ctx *c, const ql_tensor *x, ql_dtype to) {
   if (x->dtype == QL_STRING) return cast_from_string(c, x, y, saturate, rmode);
   if (to == QL_STRING) return cast_to_string(c, x, y);
 
-  if (is_intlike(x->dtype)) {
+  /* Hot conversions (dequantizing MatMulInteger output) get plain loops the
+   * compiler vectorizes; each matches the generic path bit for bit. */
+  if (x->dtype == QL_INT32 && to == QL_FLOAT) {
+    CAST_LOOP(int32_t, float, x->data, y->data, x->numel);
+  } else if (x->dtype == QL_UINT8 && to == QL_FLOAT) {
+    CAST_LOOP(uint8_t, float, x->data, y->data, x->numel);
+  } else if (x->dtype == QL_INT8 && to == QL_FLOAT) {
+    CAST_LOOP(int8_t, float, x->data, y->data, x->numel);
+  } else if (x->dtype == QL_FLOAT && to == QL_DOUBLE) {
+    CAST_LOOP(float, double, x->data, y->data, x->numel);
+  } else if (x->dtype == QL_DOUBLE && to == QL_FLOAT) {
+    CAST_LOOP(double, float, x->data, y->data, x->numel);
+  } else if (is_intlike(x->dtype)) {
     int u64 = x->dtype == QL_UINT64;
     for (int64_t i = 0; i < x->numel; i++)
       store_from_int(to, y->data, i, ql_load_i64(x->dtype, x->data, i), u64, saturate, rmode);
