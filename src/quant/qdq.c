@@ -211,8 +211,14 @@ typedef struct {
 /* ORT enlarges a symmetric int8/int16 weight scale when x_scale * w_scale is
  * too small for the int32 bias: smallest valid = 1.0001 * 2 * |b|max /
  * (2^32 - 2), in float64. */
-static void adjust_for_bias(const bias_ctx *bc, float *sc, int64_t nch, int per_channel) {
-  const double qrange = 4294967294.0, eps = 1.0001;
+static void adjust_for_bias(const bias_ctx *bc, float *sc, int64_t nch, int per_channel, double headroom) {
+  /* ORT's range is 2 * INT32_MAX, which lets the bias alone fill int32; the
+   * worst-case accumulation (K * max|w| * activation span, what verify's
+   * accumulator-overflow rule checks) is kept free on top of it, so the
+   * scale grows a little more only in the cases where ORT's model could
+   * overflow */
+  double qrange = 2.0 * (2147483647.0 - headroom), eps = 1.0001;
+  if (qrange < 2.0) qrange = 2.0;
   const float *b = bc->b->data;
   for (int64_t c = 0; c < nch; c++) {
     double absmax = 0;
@@ -276,8 +282,12 @@ static ql_status quantize_weight(qctx *q, const ql_tensor *w, ql_dtype type, int
     ql_store_i64(type, zt->data, c, z);
     zero_zps &= z == 0;
   }
-  if (bc && zero_zps && (type == QL_INT8 || type == QL_INT16) && bc->b->numel == (axis >= 0 ? nch : bc->b->numel))
-    adjust_for_bias(bc, s, nch, axis >= 0);
+  if (bc && zero_zps && (type == QL_INT8 || type == QL_INT16) && bc->b->numel == (axis >= 0 ? nch : bc->b->numel)) {
+    int64_t amin, amax;
+    ql_dtype_int_range(q->o->activation_type, &amin, &amax);
+    double wmax = (double)(qmax > -qmin ? qmax : -qmin), k = (double)w->numel / (double)bc->b->numel;
+    adjust_for_bias(bc, s, nch, axis >= 0, k * wmax * (double)(amax - amin));
+  }
   for (int64_t i = 0; i < w->numel; i++) {
     int64_t c = axis >= 0 ? (i / inner) % nch : 0;
     ql_store_i64(type, qt->data, i, ql_quantize_value(x[i], s[c], ql_load_i64(type, zt->data, c), type));
