@@ -169,11 +169,12 @@ def compare_params(a, b):
     weight) is an activation to ORT: per tensor, it compares; per channel,
     qlinear treats it as the weight it is and it counts as `role_differs`."""
     both = sorted(set(a) & set(b))
-    common = [k for k in both if a[k][1].shape == b[k][1].shape and a[k][2].dtype == b[k][2].dtype]
+    common = [k for k in both if a[k][1].size == b[k][1].size and a[k][2].dtype == b[k][2].dtype]
     res = dict(common=len(common), role_differs=len(both) - len(common), exact=0, zp_diff=0, max_rel=0.0,
                worst="", only_qlinear=len(set(a) - set(b)), only_ort=len(set(b) - set(a)))
     for k in common:
         (_, sa, za), (_, sb, zb) = a[k], b[k]
+        sa, za, sb, zb = sa.ravel(), za.ravel(), sb.ravel(), zb.ravel()  # a scalar and a [1] compare
         if sa.shape != sb.shape or za.shape != zb.shape:
             res["zp_diff"] += 1
             res["worst"] = k + " (shape)"

@@ -508,6 +508,10 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
   ql_status st = QL_OK;
   /* per-axis DequantizeLinear needs opset 13; if the model cannot be raised
    * that far, 10 (Q/DQ exist) with com.microsoft DequantizeLinear for axes */
+  /* the opset ORT would quantize at (it raises anything below 10 to 11):
+   * its MaxPool needs 12 and its Resize 11 to pass parameters through */
+  int64_t ort_opset = ql_model_opset(m, "");
+  if (ort_opset < 10) ort_opset = 11;
   ql_error e13 = {0};
   if (ql_upgrade_opset(m, 13, ranges, &e13)) {
     if (e13.code != QL_ERR_UNSUPPORTED) {
@@ -564,7 +568,12 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
       if (wanted(&q, o, n->outputs[0])) MARK(n->outputs[0]);
       break;
     case K_SAME:
-      if (in0 < 0) break;
+      /* below those opsets ORT leaves MaxPool/Resize alone and their readers
+       * quantize the output with its own (for MaxPool after LeakyRelu,
+       * tighter) range */
+      if (in0 < 0 || (!strcmp(n->op_type, "MaxPool") && ort_opset < 12) ||
+          (!strcmp(n->op_type, "Resize") && ort_opset < 11))
+        break;
       r[0] = R_ACT;
       if (wanted(&q, o, n->outputs[0]) && share(&q, n->outputs[0], in0) == -2) st = oom(&q);
       break;
