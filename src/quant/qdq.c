@@ -684,6 +684,26 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
       ql_free(dq);
     }
   }
+  /* 5. every other reader of a quantized tensor reads its DQ too (ORT
+   * replace_input_of_all_nodes): the tensor has one value for everyone, as
+   * it will after QOperator conversion. The graph's outputs keep the float
+   * value. */
+  for (size_t i = 0; i < n0 && !st; i++) {
+    ql_node *n = g->nodes[i];
+    if (sel[i]) continue;
+    for (size_t k = 0; k < n->n_inputs && !st; k++) {
+      int a = *n->inputs[k] ? ql_strmap_get(&q.act, n->inputs[k]) : -1;
+      if (a >= 0 && set_input(n, k, q.acts[a].dq_out)) st = oom(&q);
+    }
+  }
+  for (size_t i = 0; i < n0 && !st; i++) {
+    ql_node *n = g->nodes[i];
+    if (!sel[i]) continue;
+    for (size_t k = 0; k < n->n_inputs && !st; k++) {
+      int a = role[i][k] == R_NONE && *n->inputs[k] ? ql_strmap_get(&q.act, n->inputs[k]) : -1;
+      if (a >= 0 && set_input(n, k, q.acts[a].dq_out)) st = oom(&q);
+    }
+  }
   if (!st) st = ql_graph_toposort(g, err);
   if (!st) ql_graph_drop_unused_inits(g);
 done:

@@ -236,7 +236,28 @@ ql_status ql_quant_to_qoperator(ql_model *m, ql_error *err) {
           st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
           break;
         }
+        /* the tensor now carries the source's scale and zero point (equal
+         * values, other names): its annotation says so */
+        for (size_t a = 0; a < g->n_annotations && !st; a++) {
+          ql_annotation *an = &g->annotations[a];
+          if (strcmp(an->tensor_name, out)) continue;
+          for (size_t k = 0; k < an->n && !st; k++) {
+            const char *v = !strcmp(an->params[k].key, "SCALE_TENSOR")        ? d->inputs[1]
+                            : !strcmp(an->params[k].key, "ZERO_POINT_TENSOR") ? d->inputs[2]
+                                                                               : NULL;
+            char *c = v ? ql_strdup(v) : NULL;
+            if (v && !c) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+            if (c) {
+              ql_free(an->params[k].value);
+              an->params[k].value = c;
+            }
+          }
+        }
         ql_free(out);
+        if (st) {
+          ql_node_free(idn);
+          break;
+        }
         for (size_t k = 0; k < g->n_nodes; k++)
           if (g->nodes[k] == n) {
             ql_node_free(n);
