@@ -304,19 +304,20 @@ static ql_status sweep(fuser *f, unsigned char *dead) {
   for (;;) { /* DQ readers are gone now: recount */
     ql_status st = build_maps(f);
     if (st) return st;
+    /* decide first, free after: the maps' keys point into the nodes */
     int removed = 0;
-    w = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
       ql_node *n = g->nodes[i];
-      if (is_op(n, "DequantizeLinear") && n->n_outputs == 1 && !readers(f, n->outputs[0])) {
-        ql_node_free(n);
-        removed = 1;
-      } else {
-        g->nodes[w++] = n;
-      }
+      dead[i] = is_op(n, "DequantizeLinear") && n->n_outputs == 1 && !readers(f, n->outputs[0]);
+      removed |= dead[i];
+    }
+    if (!removed) return QL_OK;
+    w = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+      if (dead[i]) ql_node_free(g->nodes[i]);
+      else g->nodes[w++] = g->nodes[i];
     }
     g->n_nodes = w;
-    if (!removed) return QL_OK;
   }
 }
 
