@@ -21,6 +21,11 @@
  */
 ql_status ql_fuse_qdq(const ql_model *m, ql_graph *g, ql_error *err);
 
+/* Dynamic-quantization fusion (fuse-dynamic.c): DynamicQuantizeLinear ->
+ * MatMulInteger -> Cast -> Mul chains (as quantize_dynamic writes them) become
+ * one node that gives the same bits as the chain. */
+ql_status ql_fuse_dynamic(const ql_model *m, ql_graph *g, ql_error *err);
+
 /* The attribute a fused Conv -> Relu -> Q sets on its QLinearConv: the
  * output is clamped below at y_zero_point (Relu before quantization). */
 #define QL_FUSED_RELU_ATTR "_qlinear_fused_relu"

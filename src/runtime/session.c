@@ -722,6 +722,7 @@ ql_status ql_session_create(const ql_model *m, const ql_session_options *opt, ql
   if (!(s->graph = ql_graph_clone(m->graph))) st = oom(err);
   if (!st) st = ql_inline_functions(m, s->graph, err);
   if (!st && !s->cfg.reference_only) st = ql_fuse_qdq(m, s->graph, err);
+  if (!st && !s->cfg.reference_only) st = ql_fuse_dynamic(m, s->graph, err);
   if (!st) st = build_plan(&B, s->graph, NULL, &s->plan);
   if (!st && B.n_unsupported)
     st = ql_errf(err, QL_ERR_UNSUPPORTED, "%d unsupported operator%s: %s", B.n_unsupported,
