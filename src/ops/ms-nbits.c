@@ -1,6 +1,7 @@
 /* ONNX Runtime com.microsoft MatMulNBits: weight-only 2/4/8-bit quantized
  * MatMul (float A, blocked integer B with per-block scales). */
 #include "op.h"
+#include "../kernels/nbits.h"
 #include <math.h>
 #include <string.h>
 
@@ -28,9 +29,12 @@ static uint32_t get_bits(const uint8_t *p, int64_t idx, int bits) {
 
 /* Weight-only quantized MatMul. B holds column n of the K x N weight as
  * row n, blocks of block_size along K, elements packed LSB first;
- * W[k][n] = (q - zp) * scale. The float product is accumulated in double,
- * so results can differ from ORT's float32 kernels in the last bits.
- * accuracy_level 4 is emulated (see below); levels 1-3 compute like 0. */
+ * W[k][n] = (q - zp) * scale in float32. Each output is one float32 FMA
+ * chain over k in order, then + bias: a fixed order that the fast kernels
+ * (src/kernels/nbits.h, which states the definition) reproduce bit for bit
+ * by giving each SIMD lane one output column. ORT also accumulates in
+ * float32, in its own blocked order. accuracy_level 4 is emulated (see
+ * below); levels 1-3 compute like 0. */
 static ql_status matmul_nbits(ql_op_ctx *c) {
   const ql_tensor *a = ql_op_in(c, 0), *b = ql_op_in(c, 1), *sc = ql_op_in(c, 2), *zp = ql_op_in(c, 3),
                   *gidx = ql_op_in(c, 4), *bias = ql_op_in(c, 5);
@@ -74,6 +78,13 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
   if (!y) return c->err->code;
   if (y->numel == 0) return QL_OK;
   int64_t rows = a->numel / K;
+  const int acc4 = ql_attr_int(nd, "accuracy_level", 0) == 4;
+  if (c->state && a->dtype == QL_FLOAT) {
+    const ql_nbits_packed *pb = c->state;
+    const int int8_mode = acc4 && (!zp || zp_packed);
+    if (pb->k == K && pb->n == N && pb->bs == bsz && (pb->mode == QL_NBITS_INT8) == int8_mode)
+      return ql_nbits_run(pb, a->data, rows, bias ? bias->data : NULL, y->data, c->pool, c->err);
+  }
   size_t wbytes;
   if (ql_mul_overflow_size((size_t)K, sizeof(float), &wbytes)) return ql_op_fail(c, QL_ERR_LIMIT, "K too large");
   float *w = ql_malloc(wbytes);
@@ -85,7 +96,7 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
    * max|a| / 127, round half to even) and sums integer block dot products
    * scaled by a_scale * b_scale. We do the same so results stay within
    * float tolerance of ORT's. Other combinations use the float path. */
-  int int8_path = ql_attr_int(nd, "accuracy_level", 0) == 4 && (bits == 4 || bits == 8) && a->dtype == QL_FLOAT && (!zp || zp_packed);
+  int int8_path = acc4 && (bits == 4 || bits == 8) && a->dtype == QL_FLOAT && (!zp || zp_packed);
   float *ascale = NULL;
   int8_t *aq = NULL;
   if (int8_path) {
@@ -118,9 +129,11 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
         for (int64_t kb = 0; kb < kblocks; kb++) {
           int32_t z = zp ? (int32_t)get_bits((const uint8_t *)zp->data + n * zrow, kb, (int)bits) : 1 << (bits - 1);
           const uint8_t *blk = bd + (n * kblocks + kb) * blob;
-          int32_t dot = 0;
-          for (int64_t j = 0; j < bsz; j++) dot += aq[(r * kblocks + kb) * bsz + j] * ((int32_t)get_bits(blk, j, (int)bits) - z);
-          acc += (float)dot * (ascale[r * kblocks + kb] * ((const float *)sc->data)[n * kblocks + kb]);
+          /* wrapping int32 (real blocks never come near it) */
+          uint32_t dot = 0;
+          for (int64_t j = 0; j < bsz; j++)
+            dot += (uint32_t)(aq[(r * kblocks + kb) * bsz + j] * ((int32_t)get_bits(blk, j, (int)bits) - z));
+          acc = fmaf((float)(int32_t)dot, ascale[r * kblocks + kb] * ((const float *)sc->data)[n * kblocks + kb], acc);
         }
         if (bias) acc += ((const float *)bias->data)[n];
         ((float *)y->data)[r * N + n] = acc;
@@ -136,10 +149,10 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
       for (int64_t j = 0; j < bsz && kb * bsz + j < K; j++) w[kb * bsz + j] = ((float)get_bits(blk, j, (int)bits) - z) * s;
     }
     for (int64_t r = 0; r < rows; r++) {
-      double acc = 0.0;
-      for (int64_t k = 0; k < K; k++) acc += (double)ldf(a->dtype, a->data, r * K + k) * w[k];
-      if (bias) acc += ldf(bias->dtype, bias->data, n);
-      stf(a->dtype, y->data, r * N + n, (float)acc);
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; k++) acc = fmaf(ldf(a->dtype, a->data, r * K + k), w[k], acc);
+      if (bias) acc = acc + ldf(bias->dtype, bias->data, n);
+      stf(a->dtype, y->data, r * N + n, acc);
     }
   }
   ql_free(aq);
@@ -148,7 +161,44 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
   return QL_OK;
 }
 
+/* ---- fast path (src/kernels/nbits.h), packed at session creation ----
+ * Taken for 4-bit weights with B, scales and zero points constant, float32
+ * scales (so float32 A), no g_idx; float16, 2/8 bits and g_idx run the
+ * reference. The run function still does every input check first. */
+static void nbits_release(void *state) { ql_nbits_packed_free(state); }
+
+static ql_status nbits_prepare(const ql_op_prep *p, void **state) {
+  *state = NULL;
+  const ql_node *nd = p->node;
+  const ql_tensor *b = p->n_in > 1 ? p->in[1] : NULL, *sc = p->n_in > 2 ? p->in[2] : NULL,
+                  *zp = p->n_in > 3 ? p->in[3] : NULL;
+  int zp_given = nd->n_inputs > 3 && nd->inputs[3][0], gidx_given = nd->n_inputs > 4 && nd->inputs[4][0];
+  const ql_attr *ka = ql_node_attr(nd, "K"), *na = ql_node_attr(nd, "N"), *bsa = ql_node_attr(nd, "block_size");
+  if (p->reference_only || !b || !sc || (zp_given && !zp) || gidx_given || !ka || !na || !bsa) return QL_OK;
+  if (ql_attr_int(nd, "bits", 4) != 4 || ql_attr_int(nd, "weight_prepacked", 0)) return QL_OK;
+  const int64_t K = ka->i, N = na->i, bsz = bsa->i;
+  if (K < 1 || N < 1 || bsz < 16 || bsz > (1 << 24) || (bsz & (bsz - 1)) || K > ((int64_t)1 << 30) ||
+      N > ((int64_t)1 << 30))
+    return QL_OK;
+  const int64_t kblocks = (K + bsz - 1) / bsz;
+  if (b->dtype != QL_UINT8 || b->numel != N * kblocks * (bsz / 2) || sc->dtype != QL_FLOAT || sc->numel != N * kblocks)
+    return QL_OK;
+  const uint8_t *zu = NULL;
+  const float *zf = NULL;
+  if (zp) {
+    if (zp->dtype == QL_UINT8 && zp->numel == N * ((kblocks + 1) / 2)) zu = zp->data;
+    else if (zp->dtype == QL_FLOAT && zp->numel == N * kblocks) zf = zp->data;
+    else return QL_OK;
+  }
+  const ql_nbits_mode mode = ql_attr_int(nd, "accuracy_level", 0) == 4 && !zf ? QL_NBITS_INT8 : QL_NBITS_F32;
+  ql_nbits_packed *pb;
+  ql_status st = ql_nbits_pack(b->data, sc->data, zu, zf, K, N, bsz, mode, (ql_isa)p->isa, &pb, p->err);
+  if (st) return st == QL_ERR_OUT_OF_MEMORY ? st : QL_OK; /* anything else: the reference */
+  *state = pb;
+  return QL_OK;
+}
+
 const ql_op_def ql_ops_ms_nbits[] = {
-    {"com.microsoft", "MatMulNBits", 1, 1, matmul_nbits},
+    {"com.microsoft", "MatMulNBits", 1, 1, matmul_nbits, nbits_prepare, nbits_release},
     {0},
 };
