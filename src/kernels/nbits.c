@@ -137,6 +137,12 @@ typedef struct job {
 static void quant_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   job *jb = ctx;
   (void)j0, (void)nj;
+#if defined(__x86_64__)
+  if (jb->pb->isa == QL_ISA_AVX512VNNI) {
+    ql_nbits_quant__avx512vnni(jb->pb, jb->a, (int64_t)i0, (int64_t)(i0 + ni), jb->aq, jb->as, jb->asum, jb->corr);
+    return;
+  }
+#endif
   quantize_a(jb->pb, jb->a, (int64_t)i0, (int64_t)(i0 + ni), jb->aq, jb->as, jb->asum, jb->corr);
 }
 

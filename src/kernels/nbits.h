@@ -82,6 +82,9 @@ typedef struct ql_nbits_qa {   /* A quantized for INT8 mode */
                           int64_t p, const float *bias, float *y);                                       \
   void ql_nbits_f32__##isa(const ql_nbits_packed *pb, const float *a, int64_t r0, int64_t r1, int64_t p, \
                            const float *bias, float *y);
+/* quantize rows [r0, r1) of A (INT8 mode) */
+void ql_nbits_quant__avx512vnni(const ql_nbits_packed *pb, const float *a, int64_t r0, int64_t r1, int8_t *aq,
+                                float *as, int32_t *asum, int32_t *corr);
 QL_NBITS_KERNELS(scalar)
 QL_NBITS_KERNELS(avx2)
 QL_NBITS_KERNELS(avx512vnni)
