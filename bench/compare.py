@@ -6,8 +6,8 @@
       [--probe PROBE.json] [--markdown OUT.md] [--json [OUT.json]]
 
 Both runtimes live in this one process: qlinear through ctypes on
-BUILD_DIR/libqlinear.so (ql_session_run is called directly; ctypes drops the
-GIL during the call), ONNX Runtime through its Python API. Per case and thread
+BUILD_DIR/libqlinear.so (ql_session_run_into is called directly; ctypes drops
+the GIL during the call), ONNX Runtime through its Python API. Per case and thread
 count, after a warm-up, the two are timed in alternating blocks (qlinear block,
 ORT block, qlinear block, ...) for --rounds rounds; a block runs as many calls
 as fit in --target-ms (at least one), and every call is one sample. The table
@@ -19,8 +19,12 @@ binding, then run_with_iobinding per call. What a call costs ORT through Python
 (and qlinear through ctypes) is measured on a one-element Identity model and
 reported, not subtracted.
 
-Only the run call is timed on both sides; qlinear allocates its outputs inside
-ql_session_run (its API has no pre-bound outputs), their free is not timed.
+Only the run call is timed on both sides, and both write into outputs bound
+once: qlinear's output tensors are created once after a first ql_session_run
+(which gives their shapes) and every timed call is ql_session_run_into, the
+counterpart of ORT's IO binding. The warm-up calls also let qlinear size its
+reusable intermediate buffers (a session's arena), as ORT's arena grows in its
+warm-up.
 
 Session creation time and peak RSS (getrusage ru_maxrss) of the real models are
 measured in fresh subprocesses: `qlinear bench --json` and this script with
@@ -59,7 +63,8 @@ class QlError(ctypes.Structure):
 
 
 class QlOptions(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_int), ("reference_only", ctypes.c_int), ("isa", ctypes.c_char_p)]
+    _fields_ = [("threads", ctypes.c_int), ("reference_only", ctypes.c_int), ("isa", ctypes.c_char_p),
+                ("max_tensor_bytes", ctypes.c_uint64)]
 
 
 TP = ctypes.POINTER(QlTensor)
@@ -84,7 +89,9 @@ def load_lib(path):
     lib.ql_tensor_free.argtypes = [TP]
     lib.ql_session_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(TP), ctypes.c_size_t, ctypes.POINTER(TP),
                                    ctypes.c_size_t, ctypes.POINTER(QlError)]
-    for f in ("ql_model_load_file", "ql_session_create", "ql_tensor_create", "ql_session_run"):
+    lib.ql_session_run_into.argtypes = [ctypes.c_void_p, ctypes.POINTER(TP), ctypes.c_size_t, ctypes.POINTER(TP),
+                                        ctypes.c_size_t, ctypes.POINTER(QlError)]
+    for f in ("ql_model_load_file", "ql_session_create", "ql_tensor_create", "ql_session_run", "ql_session_run_into"):
         getattr(lib, f).restype = ctypes.c_int
     return lib
 
@@ -95,7 +102,7 @@ class QlSession:
         err, model = QlError(), ctypes.c_void_p()
         if lib.ql_model_load_file(path.encode(), None, ctypes.byref(model), ctypes.byref(err)):
             raise RuntimeError(err.msg.decode(errors="replace"))
-        opt = QlOptions(threads, 0, isa.encode() if isa else None)
+        opt = QlOptions(threads, 0, isa.encode() if isa else None, 0)
         t0 = time.perf_counter()
         st = lib.ql_session_create(model, ctypes.byref(opt), ctypes.byref(self.sess), ctypes.byref(err))
         self.create_ms = (time.perf_counter() - t0) * 1e3
@@ -116,24 +123,26 @@ class QlSession:
             self.ins.append(t)
             self.in_arr[i] = t
         self.ni, self.err = ni, err
+        # one plain run gives the output shapes; the outputs it returned are
+        # kept and bound to every later call (as ORT's IO binding)
+        if lib.ql_session_run(self.sess, self.in_arr, self.ni, self.out_arr, self.no, ctypes.byref(err)):
+            raise RuntimeError(err.msg.decode(errors="replace"))
+        self.outs = [self.out_arr[j] for j in range(self.no)]
 
     def run(self):
-        """One call; returns its time in ms (outputs freed after the clock stops)."""
-        lib = self.lib
+        """One call into the bound outputs; returns its time in ms."""
         c0, t0 = time.process_time_ns(), time.perf_counter_ns()
-        st = lib.ql_session_run(self.sess, self.in_arr, self.ni, self.out_arr, self.no, ctypes.byref(self.err))
+        st = self.lib.ql_session_run_into(self.sess, self.in_arr, self.ni, self.out_arr, self.no,
+                                          ctypes.byref(self.err))
         t1, c1 = time.perf_counter_ns(), time.process_time_ns()
         if st:
             raise RuntimeError(self.err.msg.decode(errors="replace"))
-        for j in range(self.no):
-            lib.ql_tensor_free(self.out_arr[j])
-            self.out_arr[j] = None
         return (t1 - t0) * 1e-6, (c1 - c0) * 1e-6
 
     def close(self):
-        for t in self.ins:
+        for t in self.ins + getattr(self, "outs", []):
             self.lib.ql_tensor_free(t)
-        self.ins = []
+        self.ins, self.outs = [], []
         self.lib.ql_session_free(self.sess)
 
 

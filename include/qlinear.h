@@ -148,6 +148,21 @@ ql_dtype ql_session_input_info(const ql_session *s, size_t i, int *rank,
 ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs,
                          size_t n_inputs, ql_tensor **outputs, size_t n_outputs,
                          ql_error *err);
+/*
+ * Like ql_session_run, but writes into output tensors the caller made
+ * (pre-bound outputs, as ONNX Runtime's IO binding): outputs[j] stays owned
+ * by the caller and must already have the element type and shape graph
+ * output j gets in this run, else the run fails with
+ * QL_ERR_INVALID_ARGUMENT naming the output and both shapes. The ops write
+ * straight into outputs[j]->data (no copy, no allocation); after a failure
+ * its contents are unspecified. Bound tensors must not overlap each other
+ * or an input; string outputs cannot be bound. A session reuses its
+ * intermediate buffers from run to run, so once a run with the same input
+ * shapes has completed, a run_into allocates nothing itself.
+ */
+ql_status ql_session_run_into(ql_session *s, const ql_tensor *const *inputs,
+                              size_t n_inputs, ql_tensor *const *outputs,
+                              size_t n_outputs, ql_error *err);
 void ql_session_free(ql_session *s);
 
 /* ---------------------------------------------------------------- verify */

@@ -68,7 +68,8 @@ ql_status ql_tensor_create(ql_dtype dtype, int rank, const int64_t *dims, ql_ten
 }
 
 void ql_tensor_free(ql_tensor *t) {
-  if (!t) return;
+  /* an arena tensor is reused by the next run, not freed (session.c) */
+  if (!t || (t->flags_ & QL_TENSOR_ARENA)) return;
   if (t->dtype == QL_STRING && (t->flags_ & QL_TENSOR_OWNS_DATA) && t->data) {
     char **s = t->data;
     for (int64_t i = 0; i < t->numel; i++) ql_free(s[i]);

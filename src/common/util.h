@@ -77,6 +77,9 @@ void ql_dtype_int_range(ql_dtype t, int64_t *lo, int64_t *hi);
 /* tensor internals */
 #define QL_TENSOR_OWNS_DATA 1u
 #define QL_TENSOR_MAPPED 2u
+/* header and data belong to a session's run state (src/runtime/session.c):
+ * ql_tensor_free leaves it alone */
+#define QL_TENSOR_ARENA 4u
 ql_tensor *ql_tensor_new(ql_dtype dtype, int rank, const int64_t *dims, ql_error *err);
 /* A tensor that borrows `data` (not freed with it). */
 ql_tensor *ql_tensor_wrap(ql_dtype dtype, int rank, const int64_t *dims, void *data, ql_error *err);

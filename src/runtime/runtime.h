@@ -16,4 +16,7 @@ ql_status ql_session_run_observed(ql_session *s, const ql_tensor *const *inputs,
  * initializer or the output of a folded node), or NULL. */
 const ql_tensor *ql_session_const(const ql_session *s, const char *name);
 
+/* Bytes of the largest arena among the session's idle run states (tests). */
+size_t ql_session_arena_bytes(ql_session *s);
+
 #endif

@@ -2,8 +2,23 @@
  * ordered and resolved against the registry, constants folded), then run
  * any number of times, from any number of threads, each run with its own
  * frame of values. Subgraphs (If/Loop bodies) get plans of their own whose
- * free names resolve to the enclosing plan's values. */
+ * free names resolve to the enclosing plan's values.
+ *
+ * Memory: a run borrows a run state from the session (a free list under a
+ * mutex; a run that finds none makes one) and gives it back at the end. The
+ * state holds the frame's arrays, a tensor header per value and one arena
+ * in which the top-level graph's intermediate values live. Shapes are known
+ * only at run time, so the arena is laid out from the largest size each
+ * value has had in earlier runs: values whose lifetimes (producing step ..
+ * last reading step, both inclusive) do not overlap share bytes (greedy by
+ * size, as TFLite's arena planner). A value that does not fit its region
+ * (first run, or a larger shape) is allocated on the heap as before and the
+ * arena is laid out again when the state is given back, so after one run
+ * per shape a run allocates nothing for its values. Graph outputs are new
+ * tensors for the caller, or the caller's own with ql_session_run_into. */
 #include "../common/strmap.h"
+#include <pthread.h>
+#include <stdlib.h>
 #include "../ops/op.h"
 #include "runtime.h"
 #include "../kernels/qgemm.h"
@@ -21,6 +36,7 @@ typedef struct ql_step {
   const char **sub_attr;
   int folded;
   void *state;            /* the op's prepared state */
+  int *slot;              /* top-level plan: run-state slot of each output (omitted ones included) */
 } ql_step;
 
 typedef struct ql_plan {
@@ -36,12 +52,36 @@ typedef struct ql_plan {
   size_t n_inputs, n_outputs;
   int *inputs, *outputs;
   const ql_value_info *input_info;
+  /* run-state slots (top-level plan only): one per value, then one per
+   * omitted output of a step that runs */
+  size_t n_slots;
+  uint8_t *slot_kind;  /* SLOT_* */
+  int *slot_out;       /* SLOT_OUTPUT: the first graph output it is */
+  int *slot_def, *slot_last; /* lifetime in steps, both inclusive */
 } ql_plan;
+
+enum { SLOT_HEAP, SLOT_ARENA, SLOT_OUTPUT };
+
+/* What one run borrows from its session (see the top of the file). */
+typedef struct ql_runstate {
+  struct ql_runstate *next;
+  ql_tensor **vals;   /* the frame's values, n_values + 1 */
+  uint8_t *borrowed;  /* n_values + 1 */
+  ql_tensor *hdr;     /* n_slots: headers of arena and bound tensors */
+  size_t *want;       /* n_slots: region bytes the largest tensor seen needs; 0 = none seen */
+  size_t *off, *room; /* n_slots: the slot's region in the arena; room 0 = none */
+  uint8_t *arena;
+  size_t arena_bytes;
+  int grew;           /* a value did not fit its region: lay the arena out again */
+  ql_tensor *const *bound; /* ql_session_run_into's outputs, or NULL */
+} ql_runstate;
 
 typedef struct ql_frame {
   const ql_plan *plan;
   ql_tensor **vals;
   struct ql_frame *parent;
+  ql_runstate *rs;       /* top-level frame of a session run only */
+  const ql_step *step;   /* the step running */
 } ql_frame;
 
 /* What every run of a session shares besides the plan. */
@@ -57,6 +97,9 @@ struct ql_session {
   ql_graph *graph;  /* private deep copy */
   ql_plan *plan;
   ql_runcfg cfg;
+  pthread_mutex_t rs_lock;
+  int rs_lock_ok;
+  ql_runstate *rs_free;  /* run states no run is using */
 };
 
 /* ------------------------------------------------------------ plan build */
@@ -114,6 +157,7 @@ static void step_clear(ql_step *s) {
   for (size_t k = 0; k < s->n_sub; k++) plan_free(s->sub[k]);
   ql_free(s->sub);
   ql_free(s->sub_attr);
+  ql_free(s->slot);
 }
 
 static void plan_free(ql_plan *p) {
@@ -127,6 +171,10 @@ static void plan_free(ql_plan *p) {
   ql_free(p->value_names);
   ql_free(p->inputs);
   ql_free(p->outputs);
+  ql_free(p->slot_kind);
+  ql_free(p->slot_out);
+  ql_free(p->slot_def);
+  ql_free(p->slot_last);
   ql_strmap_free(&p->names);
   ql_free(p);
 }
@@ -426,6 +474,176 @@ done:
   return st;
 }
 
+/* ------------------------------------------------------------ run states */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define QL_ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QL_ARENA_ASAN 1
+#endif
+#endif
+#ifdef QL_ARENA_ASAN
+/* The arena's free bytes are poisoned, so ASan still catches a read past a
+ * value's region or of a value whose lifetime has ended. */
+#include <sanitizer/asan_interface.h>
+#define arena_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define arena_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define arena_poison(p, n) ((void)(p), (void)(n))
+#define arena_unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
+/* Numbers the run-state slots of the top-level plan and gives each its
+ * lifetime. After folding: folded steps do not run. */
+static ql_status plan_slots(ql_plan *p, ql_error *err) {
+  size_t n = p->n_values;
+  for (size_t i = 0; i < p->n_steps; i++)
+    for (size_t k = 0; !p->steps[i].folded && k < p->steps[i].n_out; k++) n += p->steps[i].out[k] < 0;
+  p->n_slots = n;
+  if (!(p->slot_kind = ql_calloc(n + 1, 1)) || !(p->slot_out = ql_malloc((n + 1) * sizeof(int))) ||
+      !(p->slot_def = ql_calloc(n + 1, sizeof(int))) || !(p->slot_last = ql_calloc(n + 1, sizeof(int))))
+    return oom(err);
+  for (size_t v = 0; v < n; v++) p->slot_out[v] = -1;
+  size_t extra = p->n_values;
+  for (size_t i = 0; i < p->n_steps; i++) {
+    ql_step *st = &p->steps[i];
+    if (st->folded) continue;
+    if (!(st->slot = ql_malloc((st->n_out + 1) * sizeof(int)))) return oom(err);
+    for (size_t k = 0; k < st->n_out; k++) {
+      int sl = st->out[k] >= 0 ? st->out[k] : (int)extra++;
+      st->slot[k] = sl;
+      p->slot_kind[sl] = SLOT_ARENA;
+      p->slot_def[sl] = p->slot_last[sl] = (int)i;
+      if (st->out[k] >= 0 && p->last_use[sl] > (int)i) p->slot_last[sl] = p->last_use[sl];
+    }
+  }
+  for (size_t j = 0; j < p->n_outputs; j++) {
+    int v = p->outputs[j];
+    if (p->slot_out[v] < 0) p->slot_out[v] = (int)j;
+    if (p->slot_kind[v] == SLOT_ARENA) p->slot_kind[v] = SLOT_OUTPUT;
+  }
+  return QL_OK;
+}
+
+static void rs_free(ql_runstate *rs) {
+  if (!rs) return;
+  arena_unpoison(rs->arena, rs->arena_bytes);
+  ql_free_aligned(rs->arena);
+  ql_free(rs->vals);
+  ql_free(rs->borrowed);
+  ql_free(rs->hdr);
+  ql_free(rs->want);
+  ql_free(rs->off);
+  ql_free(rs->room);
+  ql_free(rs);
+}
+
+static ql_runstate *rs_new(const ql_plan *p) {
+  ql_runstate *rs = ql_calloc(1, sizeof *rs);
+  if (!rs) return NULL;
+  size_t n = p->n_slots + 1;
+  if (!(rs->vals = ql_calloc(p->n_values + 1, sizeof *rs->vals)) || !(rs->borrowed = ql_calloc(p->n_values + 1, 1)) ||
+      !(rs->hdr = ql_calloc(n, sizeof *rs->hdr)) || !(rs->want = ql_calloc(n, sizeof(size_t))) ||
+      !(rs->off = ql_calloc(n, sizeof(size_t))) || !(rs->room = ql_calloc(n, sizeof(size_t)))) {
+    rs_free(rs);
+    return NULL;
+  }
+  return rs;
+}
+
+typedef struct span {
+  size_t off, len;
+  int slot;
+} span;
+
+static int span_by_len_desc(const void *a, const void *b) {
+  const span *x = a, *y = b;
+  if (x->len != y->len) return x->len < y->len ? 1 : -1;
+  return (x->slot > y->slot) - (x->slot < y->slot);
+}
+static int span_by_off(const void *a, const void *b) {
+  const span *x = a, *y = b;
+  return (x->off > y->off) - (x->off < y->off);
+}
+
+/* Lays the arena out again from the sizes seen so far: largest value first,
+ * each at the lowest offset clear of every placed value it is alive with.
+ * On allocation failure the old layout stays (it is still valid for the
+ * sizes it was made for) and the next give-back tries again. */
+static void rs_layout(const ql_plan *p, ql_runstate *rs) {
+  size_t n = p->n_slots, m = 0, n_placed = 0, total = 0;
+  span *order = ql_malloc((n + 1) * sizeof *order), *conf = ql_malloc((n + 1) * sizeof *conf);
+  size_t *off = ql_malloc((n + 1) * sizeof *off);
+  uint8_t *arena = NULL;
+  if (!order || !conf || !off) goto out;
+  for (size_t s = 0; s < n; s++)
+    if (p->slot_kind[s] == SLOT_ARENA && rs->want[s]) order[m++] = (span){0, rs->want[s], (int)s};
+  qsort(order, m, sizeof *order, span_by_len_desc);
+  for (size_t a = 0; a < m; a++) {
+    int s = order[a].slot;
+    size_t w = order[a].len, nc = 0, at = 0;
+    for (size_t b = 0; b < n_placed; b++) {
+      int t = order[b].slot;
+      if (p->slot_def[t] <= p->slot_last[s] && p->slot_def[s] <= p->slot_last[t])
+        conf[nc++] = (span){off[t], order[b].len, t};
+    }
+    qsort(conf, nc, sizeof *conf, span_by_off);
+    for (size_t c = 0; c < nc; c++) {
+      size_t end;
+      if (!ql_add_overflow_size(at, w, &end) && conf[c].off >= end) break;
+      if (conf[c].off + conf[c].len > at) at = conf[c].off + conf[c].len;
+    }
+    off[s] = at;
+    size_t end;
+    if (ql_add_overflow_size(at, w, &end)) goto out;
+    if (end > total) total = end;
+    n_placed++;
+  }
+  if (total && !(arena = ql_malloc_aligned(total))) goto out;
+  arena_unpoison(rs->arena, rs->arena_bytes);
+  ql_free_aligned(rs->arena);
+  rs->arena = arena;
+  rs->arena_bytes = total;
+  for (size_t s = 0; s < n; s++) rs->room[s] = 0;
+  for (size_t a = 0; a < m; a++) {
+    rs->off[order[a].slot] = off[order[a].slot];
+    rs->room[order[a].slot] = order[a].len;
+  }
+  arena_poison(rs->arena, rs->arena_bytes);
+  rs->grew = 0;
+out:
+  ql_free(order);
+  ql_free(conf);
+  ql_free(off);
+}
+
+static ql_runstate *rs_acquire(ql_session *s) {
+  ql_runstate *rs = NULL;
+  if (s->rs_lock_ok) {
+    pthread_mutex_lock(&s->rs_lock);
+    if ((rs = s->rs_free)) s->rs_free = rs->next;
+    pthread_mutex_unlock(&s->rs_lock);
+  }
+  if (!rs) rs = rs_new(s->plan);
+  if (rs) rs->next = NULL;
+  return rs;
+}
+
+static void rs_release(ql_session *s, ql_runstate *rs) {
+  if (rs->grew) rs_layout(s->plan, rs);
+  rs->bound = NULL;
+  arena_poison(rs->arena, rs->arena_bytes);
+  if (!s->rs_lock_ok) {
+    rs_free(rs);
+    return;
+  }
+  pthread_mutex_lock(&s->rs_lock);
+  rs->next = s->rs_free;
+  s->rs_free = rs;
+  pthread_mutex_unlock(&s->rs_lock);
+}
+
 /* ------------------------------------------------------------ execution */
 
 static const ql_tensor *frame_get(const ql_frame *f, int v) {
@@ -438,6 +656,71 @@ static const ql_tensor *frame_get(const ql_frame *f, int v) {
     f = f->parent;
   }
   return NULL;
+}
+
+static void fmt_shape(char *buf, size_t cap, ql_dtype dtype, int rank, const int64_t *dims) {
+  size_t w = (size_t)snprintf(buf, cap, "%s [", ql_dtype_name(dtype));
+  for (int d = 0; d < rank && w < cap; d++) w += (size_t)snprintf(buf + w, cap - w, d ? ",%lld" : "%lld", (long long)dims[d]);
+  if (w < cap) snprintf(buf + w, cap - w, "]");
+}
+
+/* A tensor the caller bound as graph output `name` must have the shape the
+ * run gives it. */
+static ql_status bound_check(const ql_tensor *b, const char *name, ql_dtype dtype, int rank, const int64_t *dims,
+                             ql_error *err) {
+  int same = b->dtype == dtype && b->rank == rank;
+  for (int d = 0; same && d < rank; d++) same = b->dims[d] == dims[d];
+  if (same) return QL_OK;
+  char want[160], got[160];
+  fmt_shape(want, sizeof want, dtype, rank, dims);
+  fmt_shape(got, sizeof got, b->dtype, b->rank, b->dims);
+  return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "graph output '%s' is %s, the tensor bound to it is %s", name, want, got);
+}
+
+static void set_header(ql_tensor *t, ql_dtype dtype, int rank, const int64_t *dims, int64_t n, void *data) {
+  memset(t, 0, sizeof *t);
+  t->dtype = dtype;
+  t->rank = rank;
+  for (int d = 0; d < rank; d++) t->dims[d] = dims[d];
+  t->numel = n;
+  t->data = data;
+  t->flags_ = QL_TENSOR_ARENA;
+}
+
+/* The run state's tensor for a step output of `bytes` bytes: the caller's
+ * bound output, or the slot's region of the arena when it fits. *out stays
+ * NULL when the heap must serve (the first run, a larger shape, a graph
+ * output of ql_session_run); the size is noted for the next layout. */
+static ql_status slot_output(ql_frame *f, int sl, ql_dtype dtype, int rank, const int64_t *dims, size_t bytes,
+                             ql_tensor **out, ql_error *err) {
+  const ql_plan *p = f->plan;
+  ql_runstate *rs = f->rs;
+  int64_t n = ql_dims_numel(rank, dims);
+  if (p->slot_kind[sl] == SLOT_OUTPUT) {
+    if (!rs->bound) return QL_OK;
+    const ql_tensor *b = rs->bound[p->slot_out[sl]];
+    ql_status st = bound_check(b, p->value_names[sl], dtype, rank, dims, err);
+    if (st) return st;
+    if (bytes) memset(b->data, 0, bytes);
+    set_header(&rs->hdr[sl], dtype, rank, dims, n, b->data);
+    *out = &rs->hdr[sl];
+    return QL_OK;
+  }
+  if (p->slot_kind[sl] != SLOT_ARENA) return QL_OK;
+  /* 64-byte aligned with 64 bytes to spare, as ql_malloc_aligned gives:
+   * kernels may read whole vectors past the end */
+  size_t want = bytes > SIZE_MAX - 191 ? SIZE_MAX : ((bytes + 63) & ~(size_t)63) + 64;
+  if (want <= rs->room[sl]) {
+    uint8_t *d = rs->arena + rs->off[sl];
+    arena_unpoison(d, rs->room[sl]);
+    memset(d, 0, bytes);
+    set_header(&rs->hdr[sl], dtype, rank, dims, n, d);
+    *out = &rs->hdr[sl];
+  } else if (want > rs->want[sl] && want != SIZE_MAX) {
+    rs->want[sl] = want;
+    rs->grew = 1;
+  }
+  return QL_OK;
 }
 
 ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims) {
@@ -455,6 +738,12 @@ ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const 
     ql_errf(c->err, QL_ERR_LIMIT, "output %zu would hold %lld elements of %s, over the %llu-byte tensor limit", i,
             (long long)n, ql_dtype_name(dtype), (unsigned long long)c->max_tensor_bytes);
     return NULL;
+  }
+  ql_frame *f = c->frame_;
+  if (n >= 0 && es && dtype != QL_STRING && f && f->rs && f->step && f->step->slot) {
+    ql_tensor *t = NULL;
+    if (slot_output(f, f->step->slot[i], dtype, rank, dims, (size_t)n * es, &t, c->err)) return NULL;
+    if (t) return c->out[i] = t;
   }
   c->out[i] = ql_tensor_new(dtype, rank, dims, c->err);
   return c->out[i];
@@ -477,7 +766,8 @@ typedef struct observer {
 } observer;
 
 static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *const *inputs, size_t n_inputs,
-                          ql_tensor **outputs, size_t n_outputs, const ql_runcfg *cfg, const observer *obs, ql_error *err);
+                          ql_tensor **outputs, size_t n_outputs, const ql_runcfg *cfg, const observer *obs,
+                          ql_runstate *rs, ql_error *err);
 
 ql_status ql_op_run_subgraph(ql_op_ctx *c, const char *attr, size_t n_in, const ql_tensor *const *in, size_t n_out,
                              ql_tensor **out) {
@@ -486,7 +776,7 @@ ql_status ql_op_run_subgraph(ql_op_ctx *c, const char *attr, size_t n_in, const 
   for (size_t a = 0; a < nd->n_attrs; a++) {
     if (nd->attrs[a].type != QL_ATTR_GRAPH || !nd->attrs[a].g) continue;
     if (!strcmp(nd->attrs[a].name, attr))
-      return run_plan(c->subplans_[k], c->frame_, in, n_in, out, n_out, c->cfg_, NULL, c->err);
+      return run_plan(c->subplans_[k], c->frame_, in, n_in, out, n_out, c->cfg_, NULL, NULL, c->err);
     k++;
   }
   return ql_errf(c->err, QL_ERR_INVALID_MODEL, "missing graph attribute '%s'", attr);
@@ -508,6 +798,7 @@ static ql_status run_step(const ql_step *s, ql_frame *f, ql_tensor **vals_out_sl
   }
   for (size_t k = 0; k < s->n_in; k++) in[k] = s->in[k] >= 0 ? frame_get(f, s->in[k]) : NULL;
   for (size_t k = 0; k < s->n_out; k++) out[k] = NULL;
+  f->step = s;
   ql_op_ctx c = {.node = s->node,
                  .version = s->res.version,
                  .n_in = s->n_in,
@@ -561,21 +852,41 @@ static int check_input(const ql_value_info *vi, const ql_tensor *t, ql_error *er
   return QL_OK;
 }
 
+/* A value no later step reads: freed, or its arena region poisoned. */
+static void drop_value(ql_frame *f, int v) {
+  ql_tensor *t = f->vals[v];
+  f->vals[v] = NULL;
+  if (t && f->rs && t == &f->rs->hdr[v] && f->plan->slot_kind[v] == SLOT_ARENA)
+    arena_poison(f->rs->arena + f->rs->off[v], f->rs->room[v]);
+  ql_tensor_free(t);
+}
+
+/* Runs plan p. outputs[j] receive new tensors, or (bound != NULL, top-level
+ * runs with a run state only) the values are written into bound[j]. */
 static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *const *inputs, size_t n_inputs,
-                          ql_tensor **outputs, size_t n_outputs, const ql_runcfg *cfg, const observer *obs, ql_error *err) {
+                          ql_tensor **outputs, size_t n_outputs, const ql_runcfg *cfg, const observer *obs,
+                          ql_runstate *rs, ql_error *err) {
   ql_status st = QL_OK;
   if (n_inputs != p->n_inputs)
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "the graph has %zu inputs, %zu were given", p->n_inputs, n_inputs);
   if (n_outputs != p->n_outputs)
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "the graph has %zu outputs, room for %zu was given",
                    p->n_outputs, n_outputs);
-  ql_frame f = {.plan = p, .parent = parent};
-  if (!(f.vals = ql_calloc(p->n_values + 1, sizeof *f.vals))) return oom(err);
+  ql_tensor *const *bound = rs ? rs->bound : NULL;
+  ql_frame f = {.plan = p, .parent = parent, .rs = rs};
   /* Graph inputs are borrowed: a frame slot is owned unless it is an input. */
-  uint8_t *borrowed = ql_calloc(p->n_values + 1, 1);
-  if (!borrowed) {
-    ql_free(f.vals);
-    return oom(err);
+  uint8_t *borrowed;
+  if (rs) {
+    f.vals = rs->vals;
+    borrowed = rs->borrowed;
+    memset(f.vals, 0, (p->n_values + 1) * sizeof *f.vals);
+    memset(borrowed, 0, p->n_values + 1);
+  } else {
+    if (!(f.vals = ql_calloc(p->n_values + 1, sizeof *f.vals))) return oom(err);
+    if (!(borrowed = ql_calloc(p->n_values + 1, 1))) {
+      ql_free(f.vals);
+      return oom(err);
+    }
   }
   for (size_t i = 0; i < n_inputs; i++) {
     f.vals[p->inputs[i]] = (ql_tensor *)inputs[i];
@@ -593,24 +904,29 @@ static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *c
     /* free what no later step reads */
     for (size_t k = 0; k < s->n_in; k++) {
       int v = s->in[k];
-      if (v >= 0 && p->last_use[v] == (int)i && f.vals[v] && !borrowed[v]) {
-        ql_tensor_free(f.vals[v]);
-        f.vals[v] = NULL;
-      }
+      if (v >= 0 && p->last_use[v] == (int)i && f.vals[v] && !borrowed[v]) drop_value(&f, v);
     }
     for (size_t k = 0; k < s->n_out; k++) {
       int v = s->out[k];
-      if (v >= 0 && p->last_use[v] < 0) {
-        ql_tensor_free(f.vals[v]);
-        f.vals[v] = NULL;
-      }
+      if (v >= 0 && p->last_use[v] < 0) drop_value(&f, v);
     }
   }
   for (size_t j = 0; j < n_outputs && !st; j++) {
     int v = p->outputs[j];
+    if (bound) {
+      /* written in place unless the value is an input, a constant, listed
+       * twice, or came from the heap (If/Loop results, strings) */
+      const ql_tensor *t = frame_get(&f, v);
+      ql_tensor *b = bound[j];
+      if (!t) st = ql_errf(err, QL_ERR_INTERNAL, "graph output '%s' was not computed", p->value_names[v]);
+      else if (t == &rs->hdr[v] && t->data == b->data) continue;
+      else if (!(st = bound_check(b, p->value_names[v], t->dtype, t->rank, t->dims, err)) && t->numel)
+        memcpy(b->data, t->data, ql_tensor_nbytes(t));
+      continue;
+    }
     int again = 0;
     for (size_t k = j + 1; k < n_outputs; k++) again |= p->outputs[k] == v;
-    if (f.vals[v] && !borrowed[v] && !again) {
+    if (f.vals[v] && !borrowed[v] && !again && !(f.vals[v]->flags_ & QL_TENSOR_ARENA)) {
       outputs[j] = f.vals[v];
       f.vals[v] = NULL;
     } else {
@@ -620,15 +936,17 @@ static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *c
     }
     if (!st && outputs[j] && !outputs[j]->name) outputs[j]->name = ql_strdup(p->value_names[v]);
   }
-  if (st)
+  if (st && !bound)
     for (size_t j = 0; j < n_outputs; j++) {
       ql_tensor_free(outputs[j]);
       outputs[j] = NULL;
     }
   for (size_t v = 0; v < p->n_values; v++)
     if (!borrowed[v]) ql_tensor_free(f.vals[v]);
-  ql_free(f.vals);
-  ql_free(borrowed);
+  if (!rs) {
+    ql_free(f.vals);
+    ql_free(borrowed);
+  }
   return st;
 }
 
@@ -728,6 +1046,9 @@ ql_status ql_session_create(const ql_model *m, const ql_session_options *opt, ql
     st = ql_errf(err, QL_ERR_UNSUPPORTED, "%d unsupported operator%s: %s", B.n_unsupported,
                  B.n_unsupported > 1 ? "s" : "", B.unsupported);
   if (!st) st = fold_constants(s->plan, &s->cfg, err);
+  if (!st) st = plan_slots(s->plan, err);
+  if (!st && !(s->rs_lock_ok = !pthread_mutex_init(&s->rs_lock, NULL)))
+    st = ql_errf(err, QL_ERR_INTERNAL, "cannot create the session's mutex");
   if (!st && s->cfg.threads > 1) st = ql_threadpool_create(s->cfg.threads, &s->cfg.pool, err);
   if (!st) st = prepare_steps(s->plan, &s->cfg, err);
   ql_free(B.unsupported);
@@ -762,21 +1083,52 @@ ql_dtype ql_session_input_info(const ql_session *s, size_t i, int *rank, int64_t
   return (ql_dtype)vi->elem_type;
 }
 
-ql_status ql_session_run_observed(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs,
-                                  ql_tensor **outputs, size_t n_outputs, ql_observer_fn fn, void *ctx,
-                                  ql_error *err) {
-  if (!s || (n_inputs && !inputs) || (n_outputs && !outputs))
+static ql_status session_run(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs, ql_tensor **outputs,
+                             ql_tensor *const *bound, size_t n_outputs, ql_observer_fn fn, void *ctx, ql_error *err) {
+  if (!s || (n_inputs && !inputs) || (n_outputs && !outputs && !bound))
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "NULL argument");
   ql_error local;
   if (!err) err = &local;
-  for (size_t j = 0; j < n_outputs; j++) outputs[j] = NULL;
+  for (size_t j = 0; outputs && j < n_outputs; j++) outputs[j] = NULL;
   if (n_inputs == s->plan->n_inputs)
     for (size_t i = 0; i < n_inputs; i++) {
       ql_status st = check_input(input_vi(s->plan, i), inputs[i], err);
       if (st) return st;
     }
+  for (size_t j = 0; bound && j < n_outputs; j++) {
+    const ql_tensor *b = bound[j];
+    const char *nm = j < s->plan->n_outputs ? s->plan->value_names[s->plan->outputs[j]] : "?";
+    if (!b)
+      return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "no tensor is bound to graph output %zu ('%s')", j, nm);
+    if (b->rank < 0 || b->rank > QL_MAX_RANK || !ql_dtype_size(b->dtype) || b->dtype == QL_STRING ||
+        ql_dims_numel(b->rank, b->dims) != b->numel || (b->numel && !b->data))
+      return ql_errf(err, QL_ERR_INVALID_ARGUMENT,
+                     "the tensor bound to graph output %zu ('%s') is not a valid numeric tensor (string outputs "
+                     "cannot be bound)", j, nm);
+    /* the run writes output j while it still reads the inputs */
+    const uint8_t *lo = b->data, *hi = lo + ql_tensor_nbytes(b);
+    for (size_t i = 0; i < n_inputs + j && b->numel; i++) {
+      const ql_tensor *o = i < n_inputs ? inputs[i] : bound[i - n_inputs];
+      const uint8_t *olo = o && o->numel ? o->data : NULL;
+      if (olo && olo < hi && lo < olo + ql_tensor_nbytes(o))
+        return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "the tensor bound to graph output %zu ('%s') overlaps %s %zu", j,
+                       nm, i < n_inputs ? "input" : "bound output", i < n_inputs ? i : i - n_inputs);
+    }
+  }
   observer obs = {fn, ctx};
-  return run_plan(s->plan, NULL, inputs, n_inputs, outputs, n_outputs, &s->cfg, fn ? &obs : NULL, err);
+  ql_runstate *rs = rs_acquire(s);
+  if (!rs) return oom(err);
+  rs->bound = bound;
+  ql_status st = run_plan(s->plan, NULL, inputs, n_inputs, outputs, n_outputs, &s->cfg, fn ? &obs : NULL, rs, err);
+  rs_release(s, rs);
+  return st;
+}
+
+ql_status ql_session_run_observed(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs,
+                                  ql_tensor **outputs, size_t n_outputs, ql_observer_fn fn, void *ctx,
+                                  ql_error *err) {
+  if (n_outputs && !outputs) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "NULL argument");
+  return session_run(s, inputs, n_inputs, outputs, NULL, n_outputs, fn, ctx, err);
 }
 
 ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs, ql_tensor **outputs,
@@ -784,13 +1136,38 @@ ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n
   return ql_session_run_observed(s, inputs, n_inputs, outputs, n_outputs, NULL, NULL, err);
 }
 
+ql_status ql_session_run_into(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs,
+                              ql_tensor *const *outputs, size_t n_outputs, ql_error *err) {
+  if (n_outputs && !outputs) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "NULL argument");
+  if (s && n_outputs != s->plan->n_outputs)
+    return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "the graph has %zu outputs, %zu tensors were bound",
+                   s->plan->n_outputs, n_outputs);
+  return session_run(s, inputs, n_inputs, NULL, outputs, n_outputs, NULL, NULL, err);
+}
+
 const ql_tensor *ql_session_const(const ql_session *s, const char *name) {
   int v = ql_strmap_get(&s->plan->names, name);
   return v >= 0 ? s->plan->consts[v] : NULL;
 }
 
+size_t ql_session_arena_bytes(ql_session *s) {
+  size_t n = 0;
+  if (!s || !s->rs_lock_ok) return 0;
+  pthread_mutex_lock(&s->rs_lock);
+  for (const ql_runstate *rs = s->rs_free; rs; rs = rs->next)
+    if (rs->arena_bytes > n) n = rs->arena_bytes;
+  pthread_mutex_unlock(&s->rs_lock);
+  return n;
+}
+
 void ql_session_free(ql_session *s) {
   if (!s) return;
+  while (s->rs_free) {
+    ql_runstate *rs = s->rs_free;
+    s->rs_free = rs->next;
+    rs_free(rs);
+  }
+  if (s->rs_lock_ok) pthread_mutex_destroy(&s->rs_lock);
   plan_free(s->plan);
   ql_threadpool_free(s->cfg.pool);
   ql_graph_free(s->graph);
