@@ -255,6 +255,16 @@ static ql_status qlinear_add(ql_op_ctx *c) {
    * folded into one float constant and both inputs enter through fused
    * multiply-adds; a scalar input is folded into that constant too. */
   float rA = q.sa / q.sc, rB = q.sb / q.sc;
+  if (mode == 0 && q.a->numel == y->numel && q.b->numel == y->numel) {
+    /* equal shapes (what a fused QDQ Add gives): the general loop's steps
+     * without its per-element index arithmetic */
+    const float f = (float)q.zc - fmaf(rA, (float)q.za, rB * (float)q.zb);
+    for (int64_t i = 0; i < y->numel; i++) {
+      const float v = fmaf((float)load_q(t, q.a->data, i), rA, fmaf((float)load_q(t, q.b->data, i), rB, f));
+      store_q(t, y->data, i, clamp_i32(cvt_i32(v), q.lo, q.hi));
+    }
+    return QL_OK;
+  }
   for (int64_t i = 0; i < y->numel; i++) {
     int64_t ia = ql_broadcast_index(i, y->rank, y->dims, q.a->rank, q.a->dims);
     int64_t ib = ql_broadcast_index(i, y->rank, y->dims, q.b->rank, q.b->dims);

@@ -163,6 +163,86 @@ static void output_dims(const iconv *ic, int64_t *dims) {
   for (int i = 0; i < ic->g.nsp; i++) dims[2 + i] = ic->g.out[i];
 }
 
+/* ---- fused LeakyRelu epilogue (runtime/fuse.c: Conv -> LeakyRelu -> Q) ----
+ * The float graph applies LeakyRelu to the dequantized sum, then quantizes:
+ *   v = (float)acc * mult;  v = v < 0 ? v * alpha : v;  y = saturate(RNE(v) + zp)
+ * all in float32, the reference and the fast path alike (same bits). */
+static int fused_leaky(const ql_node *n, float *alpha) {
+  const ql_attr *a = ql_node_attr(n, QL_FUSED_LEAKY_ATTR);
+  if (!a || a->type != QL_ATTR_FLOAT) return 0;
+  *alpha = a->f;
+  return 1;
+}
+
+static inline int32_t leaky_requant(int32_t acc, float mult, float alpha, int32_t zp, int32_t lo, int32_t hi) {
+  float v = (float)acc * mult;
+  if (v < 0) v *= alpha;
+  return ql_requant_value_f32(v, zp, lo, hi);
+}
+
+typedef int32_t v8i_lk __attribute__((vector_size(32)));
+typedef float v8f_lk __attribute__((vector_size(32)));
+
+/* n accumulators -> low bytes of leaky_requant, mult[i] (per_col) or
+ * mult[0]. dst may alias acc (byte i is written after int i is read). */
+static void leaky_requant_generic(const int32_t *acc, int64_t n, const float *mult, int per_col, float alpha,
+                                  int32_t zp, int32_t lo, int32_t hi, uint8_t *dst) {
+  const v8f_lk va = (v8f_lk){0} + alpha, vlo = (v8f_lk){0} + (float)(lo - zp), vhi = (v8f_lk){0} + (float)(hi - zp);
+  const v8f_lk mag = (v8f_lk){0} + 12582912.0f; /* RNE of |v| <= 2^22, as nearbyintf */
+  v8f_lk vm = (v8f_lk){0} + mult[0];
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    v8i_lk av;
+    memcpy(&av, acc + i, sizeof av);
+    if (per_col) memcpy(&vm, mult + i, sizeof vm);
+    v8f_lk f = __builtin_convertvector(av, v8f_lk) * vm;
+    const v8i_lk neg = f < 0; /* false for NaN */
+    f = (v8f_lk)(((v8i_lk)(f * va) & neg) | ((v8i_lk)f & ~neg));
+    v8i_lk keep = f >= vlo; /* false for NaN: lo */
+    f = (v8f_lk)(((v8i_lk)f & keep) | ((v8i_lk)vlo & ~keep));
+    keep = f <= vhi;
+    f = (v8f_lk)(((v8i_lk)f & keep) | ((v8i_lk)vhi & ~keep));
+    f = (f + mag) - mag;
+    const v8i_lk q = __builtin_convertvector(f, v8i_lk) + zp;
+    for (int k = 0; k < 8; k++) dst[i + k] = (uint8_t)q[k];
+  }
+  for (; i < n; i++) dst[i] = (uint8_t)leaky_requant(acc[i], mult[per_col ? i : 0], alpha, zp, lo, hi);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The same steps, 16 lanes: vmaxps returns its second operand (lo) for a
+ * NaN, vcvtps2dq rounds half to even (the default MXCSR mode). */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void
+leaky_requant_avx512(const int32_t *acc, int64_t n, const float *mult, int per_col, float alpha, int32_t zp,
+                     int32_t lo, int32_t hi, uint8_t *dst) {
+  const __m512 va = _mm512_set1_ps(alpha), vlo = _mm512_set1_ps((float)(lo - zp)),
+               vhi = _mm512_set1_ps((float)(hi - zp)), zero = _mm512_setzero_ps();
+  const __m512i vz = _mm512_set1_epi32(zp);
+  __m512 vm = _mm512_set1_ps(mult[0]);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+    const __m512i a = _mm512_maskz_loadu_epi32(k, acc + i);
+    if (per_col) vm = _mm512_maskz_loadu_ps(k, mult + i);
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), vm);
+    f = _mm512_mask_mul_ps(f, _mm512_cmp_ps_mask(f, zero, _CMP_LT_OQ), f, va);
+    f = _mm512_min_ps(_mm512_max_ps(f, vlo), vhi);
+    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), vz);
+    _mm_mask_storeu_epi8(dst + i, k, _mm512_cvtepi32_epi8(q));
+  }
+}
+#endif
+
+static void leaky_requant_run(const int32_t *acc, int64_t n, const float *mult, int per_col, float alpha, int32_t zp,
+                              int32_t lo, int32_t hi, uint8_t *dst) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (ql_cpu_features() & QL_CPU_AVX512) {
+    leaky_requant_avx512(acc, n, mult, per_col, alpha, zp, lo, hi, dst);
+    return;
+  }
+#endif
+  leaky_requant_generic(acc, n, mult, per_col, alpha, zp, lo, hi, dst);
+}
+
 /* ---- fast paths (weights prepared once per session) ----
  * Same sums, same requantization (ql_requant_fp32 == ql_requant_f32), so
  * the output is the reference's to the bit:
@@ -765,6 +845,9 @@ typedef struct gemm_job {
   ql_qgemm_args ga; /* everything but a, lda, m, c, workspace */
   size_t osz;       /* output element size */
   uint8_t *y;       /* the group's first output plane */
+  int leaky;        /* fused LeakyRelu: the GEMM gives int32, leaky_requant_run narrows */
+  float alpha;
+  int32_t lo, hi;
   int failed;
 } gemm_job;
 
@@ -784,7 +867,7 @@ static void gemm_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   const size_t osz = jb->osz;
   ql_qgemm_args ga = jb->ga;
   uint8_t *a = ql_malloc_aligned((size_t)(m * K));
-  uint8_t *t = ql_malloc((size_t)(m * mg) * osz);
+  uint8_t *t = ql_malloc((size_t)(m * mg) * (jb->leaky ? 4 : osz));
   void *ws = ql_malloc_aligned(ql_qgemm_workspace_size(ga.pb, m));
   if (!a || !t || !ws) {
     jb->failed = 1; /* benign race: only ever set to 1 */
@@ -803,6 +886,12 @@ static void gemm_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   ga.workspace = ws;
   ql_qgemm_prepare_a(&ga, 0, m);
   ql_qgemm_compute(&ga, 0, m, n0, n1);
+  if (jb->leaky && !ga.mult_per_col && n1 - n0 == mg) /* in place: bytes land at or before their ints */
+    leaky_requant_run((const int32_t *)t, m * mg, ga.mult, 0, jb->alpha, ga.out_zp, jb->lo, jb->hi, t);
+  else if (jb->leaky)
+    for (int64_t i = 0; i < m; i++)
+      leaky_requant_run((const int32_t *)t + i * mg + n0, n1 - n0, ga.mult + (ga.mult_per_col ? n0 : 0),
+                        ga.mult_per_col, jb->alpha, ga.out_zp, jb->lo, jb->hi, t + i * mg + n0);
   if (osz == 1) {
     transpose_u8(t + n0, mg, jb->y + n0 * out_sz + p0, out_sz, m, n1 - n0);
   } else {
@@ -825,15 +914,27 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
   int64_t lo = 0, hi = 0;
   if (out_kind) ql_dtype_int_range(yt, &lo, &hi);
   if (out_kind && ql_attr_int(c->node, QL_FUSED_RELU_ATTR, 0) && lo < yzp) lo = yzp;
+  float alpha = 0;
+  const int leaky = out_kind && fused_leaky(c->node, &alpha);
   const int32_t *bias32 = bias ? (const int32_t *)bias->data : NULL;
   if (y->numel == 0) return QL_OK;
   const size_t nt = (size_t)ql_threadpool_size(c->pool);
   if (cs->depthwise) {
-    dw_job jb = {cs, ic, x, xzp, yzp, (int32_t)lo, (int32_t)hi, bias32, y->data, out_kind, 0};
+    /* a fused LeakyRelu: int32 planes first, then the epilogue per plane */
+    int32_t *acc = leaky ? ql_malloc((size_t)y->numel * sizeof *acc) : NULL;
+    if (leaky && !acc) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    dw_job jb = {cs, ic, x, xzp, yzp, (int32_t)lo, (int32_t)hi, bias32, leaky ? (void *)acc : y->data,
+                 leaky ? 0 : out_kind, 0};
     /* a few planes per task: the scratch is allocated per task */
     const size_t planes = (size_t)(ic->N * ic->M);
     size_t per = planes / (4 * nt);
     ql_threadpool_parallel_for_2d(c->pool, dw_task, &jb, planes, 1, per ? per : 1, 1);
+    for (size_t pi = 0; leaky && !jb.failed && pi < planes; pi++) {
+      const int64_t m = (int64_t)pi % ic->M, osz = ic->g.out_size;
+      leaky_requant_run(acc + (int64_t)pi * osz, osz, cs->mult + (cs->mult_per_col ? m : 0), 0, alpha, yzp,
+                        (int32_t)lo, (int32_t)hi, (uint8_t *)y->data + (int64_t)pi * osz);
+    }
+    ql_free(acc);
     return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
   }
   const ql_conv_geom *g = &ic->g;
@@ -854,12 +955,13 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
     int64_t parts = (2 * (int64_t)nt + pblocks - 1) / pblocks;
     colw = ((mg + parts - 1) / parts + 31) / 32 * 32;
   }
-  gemm_job jb = {.cs = cs, .ic = ic, .direct = direct, .fill = (uint8_t)xzp, .osz = out_kind ? 1 : 4};
+  gemm_job jb = {.cs = cs, .ic = ic, .direct = direct, .fill = (uint8_t)xzp, .osz = out_kind ? 1 : 4,
+                 .leaky = leaky, .alpha = alpha, .lo = (int32_t)lo, .hi = (int32_t)hi};
   if (!direct && !(jb.xt = ql_malloc((size_t)(in_sz * cg) + 1)))
     return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
   jb.ga = (ql_qgemm_args){.a_signed = x->dtype == QL_INT8, .a_zp = xzp, .mult_per_col = cs->mult_per_col,
                           .out_zp = yzp, .out_min = (int32_t)lo, .out_max = (int32_t)hi};
-  jb.ga.out_type = out_kind == 0 ? QL_QGEMM_OUT_I32 : out_kind == 1 ? QL_QGEMM_OUT_U8 : QL_QGEMM_OUT_S8;
+  jb.ga.out_type = out_kind == 0 || leaky ? QL_QGEMM_OUT_I32 : out_kind == 1 ? QL_QGEMM_OUT_U8 : QL_QGEMM_OUT_S8;
   size_t tblk = (size_t)((in_sz + 4 * (int64_t)nt - 1) / (4 * (int64_t)nt));
   if (tblk < 1024) tblk = 1024;
   for (int64_t n = 0; n < ic->N && !jb.failed; n++) {
@@ -936,6 +1038,8 @@ static ql_status qlinear_conv(ql_op_ctx *c) {
   /* a fused Conv -> Relu -> QuantizeLinear (runtime/fuse.c): Relu before
    * quantization is a clamp at the zero point after it */
   if (ql_attr_int(c->node, QL_FUSED_RELU_ATTR, 0) && lo < yzp) lo = yzp;
+  float alpha = 0;
+  const int leaky = fused_leaky(c->node, &alpha);
   const float xs = ((const float *)x_scale->data)[0], ys = ((const float *)y_scale->data)[0];
   for (int64_t m = 0; m < ic.M; m++) {
     const float mult = ql_requant_multiplier(xs, ((const float *)w_scale->data)[w_scale->numel == 1 ? 0 : m], ys);
@@ -944,7 +1048,8 @@ static ql_status qlinear_conv(ql_op_ctx *c) {
       iconv_plane(&ic, n, m, b, plane);
       const int64_t base = (n * ic.M + m) * ic.g.out_size;
       for (int64_t o = 0; o < ic.g.out_size; o++) {
-        const int32_t q = ql_requant_f32((int32_t)plane[o], mult, yzp, (int32_t)lo, (int32_t)hi);
+        const int32_t q = leaky ? leaky_requant((int32_t)plane[o], mult, alpha, yzp, (int32_t)lo, (int32_t)hi)
+                                : ql_requant_f32((int32_t)plane[o], mult, yzp, (int32_t)lo, (int32_t)hi);
         if (yt == QL_UINT8) ((uint8_t *)y->data)[base + o] = (uint8_t)q;
         else ((int8_t *)y->data)[base + o] = (int8_t)q;
       }

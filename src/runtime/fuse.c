@@ -15,7 +15,37 @@ typedef struct fuser {
   ql_strmap prod;    /* value -> index of the node making it */
   ql_strmap readers; /* value -> number of readers (graph outputs count) */
   int64_t opset;
+  int nested;        /* some node has a subgraph: no renaming of readers */
+  unsigned seq;      /* for fresh value names */
+  /* names and nodes replaced while the maps still borrow them: freed last */
+  char **grave;
+  size_t n_grave, cap_grave;
+  ql_node **olds;
+  size_t n_olds, cap_olds;
 } fuser;
+
+static int bury(fuser *f, char *s) {
+  if (ql_grow((void **)&f->grave, &f->cap_grave, f->n_grave + 1, sizeof *f->grave)) return -1;
+  f->grave[f->n_grave++] = s;
+  return 0;
+}
+
+static int retire(fuser *f, ql_node *n) {
+  if (ql_grow((void **)&f->olds, &f->cap_olds, f->n_olds + 1, sizeof *f->olds)) return -1;
+  f->olds[f->n_olds++] = n;
+  return 0;
+}
+
+/* *slot = copy of name; the old string is kept until the maps go. */
+static int rename_slot(fuser *f, char **slot, const char *name) {
+  char *c = ql_strdup(name);
+  if (!c || bury(f, *slot)) {
+    ql_free(c);
+    return -1;
+  }
+  *slot = c;
+  return 0;
+}
 
 static int readers(const fuser *f, const char *name) {
   const int r = ql_strmap_get(&f->readers, name);
@@ -179,6 +209,8 @@ static int bias_ok(const fuser *f, const char *name, float xs, const ql_tensor *
 static int get_q(const fuser *f, const ql_node *q, dq_info *d) {
   memset(d, 0, sizeof *d);
   if (!plain_qdq_attrs(q)) return 0;
+  d->node = q;
+  d->q = in_name(q, 0);
   d->scale = in_name(q, 1);
   d->zp = in_name(q, 2);
   d->s = const_value(f, d->scale);
@@ -189,77 +221,252 @@ static int get_q(const fuser *f, const ql_node *q, dq_info *d) {
   return 1;
 }
 
+static float scalar_f(const ql_tensor *t) {
+  return ((const float *)t->data)[0];
+}
+
+/* Two per-tensor parameter pairs that give the same affine map, with a
+ * scale for which Q(DQ(x)) == x: (x - zp) * s / s is within 255 * 2^-23 of
+ * x - zp unless s is subnormal or not finite. */
+static int same_params(const dq_info *a, const dq_info *b) {
+  const float sa = scalar_f(a->s), sb = scalar_f(b->s);
+  return a->type == b->type && sa == sb && isnormal(sa) && sa > 0 && fabsf(sa) < 1e30f &&
+         ql_load_i64(a->z->dtype, a->z->data, 0) == ql_load_i64(b->z->dtype, b->z->data, 0);
+}
+
 static int add_inputs(ql_node *n, const char *const *names, size_t count) {
   for (size_t i = 0; i < count; i++)
     if (ql_node_add_input(n, names[i])) return -1;
   return 0;
 }
 
+static int is_graph_output(const fuser *f, const char *name) {
+  for (size_t i = 0; i < f->g->n_outputs; i++)
+    if (!strcmp(f->g->outputs[i].name, name)) return 1;
+  return 0;
+}
+
+static int name_taken(const fuser *f, const char *name) {
+  if (ql_strmap_get(&f->readers, name) >= 0 || ql_strmap_get(&f->prod, name) >= 0 || ql_graph_find_init(f->g, name))
+    return 1;
+  for (size_t i = 0; i < f->g->n_inputs; i++)
+    if (!strcmp(f->g->inputs[i].name, name)) return 1;
+  return 0;
+}
+
+/* A new value name: base + "_ql" + a number no other value uses (numbers
+ * are never reused, so names made in one round cannot collide). */
+static char *fresh_name(fuser *f, const char *base) {
+  const size_t len = strlen(base) + 32;
+  char *s = ql_malloc(len);
+  if (!s) return NULL;
+  do snprintf(s, len, "%s_ql%u", base, f->seq++);
+  while (name_taken(f, s));
+  return s;
+}
+
+/* ---- the float bias as the float graph sees it ---- */
+
+/* QuantizeLinear of a float32 constant, element i: saturate(RNE(x / s) + zp),
+ * the divide in float32 (as the op); per tensor or per `axis`. */
+static int q_const_elem(const ql_node *q, const ql_tensor *x, const ql_tensor *s, const ql_tensor *z, int64_t i,
+                        int64_t *out) {
+  int64_t ch = 0;
+  if (s->numel != 1) { /* per axis: the index along it */
+    int64_t axis = ql_attr_int(q, "axis", 1);
+    if (axis < 0) axis += x->rank;
+    if (axis < 0 || axis >= x->rank || s->numel != x->dims[axis]) return 0;
+    int64_t inner = 1;
+    for (int k = (int)axis + 1; k < x->rank; k++) inner *= x->dims[k];
+    ch = i / inner % x->dims[axis];
+  }
+  int64_t lo, hi;
+  ql_dtype_int_range(z->dtype, &lo, &hi);
+  const float v = nearbyintf(((const float *)x->data)[i] / ((const float *)s->data)[ch]);
+  const double r = (double)v + (double)ql_load_i64(z->dtype, z->data, z->numel == 1 ? 0 : ch);
+  *out = r != r ? lo : r < (double)lo ? lo : r > (double)hi ? hi : (int64_t)r;
+  return 1;
+}
+
+/* The M float32 bias values of a Conv, as DequantizeLinear computes them:
+ * (q - zp) * scale in float32, q an integer constant or a QuantizeLinear of
+ * a float32 constant; or a float32 constant itself. */
+static int bias_values(const fuser *f, const char *name, int64_t M, float *out) {
+  const ql_tensor *c = const_value(f, name);
+  if (c) {
+    if (c->dtype != QL_FLOAT || c->rank != 1 || c->numel != M) return 0;
+    memcpy(out, c->data, (size_t)M * sizeof *out);
+    return 1;
+  }
+  const ql_node *dq = producer(f, name);
+  if (!is_op(dq, "DequantizeLinear") || !plain_qdq_attrs(dq) || dq->n_outputs != 1) return 0;
+  const ql_tensor *s = const_value(f, in_name(dq, 1)), *z = const_value(f, in_name(dq, 2));
+  if (!s || s->dtype != QL_FLOAT || (in_name(dq, 2)[0] && !z) || (s->numel != 1 && s->numel != M)) return 0;
+  if (z && (z->numel != s->numel || !ql_dtype_is_int(z->dtype))) return 0;
+  const ql_tensor *x = const_value(f, in_name(dq, 0)), *qx = NULL, *qs = NULL, *qz = NULL;
+  const ql_node *q = NULL;
+  if (!x) {
+    q = producer(f, in_name(dq, 0));
+    if (!is_op(q, "QuantizeLinear") || !plain_qdq_attrs(q)) return 0;
+    qx = const_value(f, in_name(q, 0));
+    qs = const_value(f, in_name(q, 1));
+    qz = const_value(f, in_name(q, 2));
+    if (!qx || !qs || !qz || qx->dtype != QL_FLOAT || qs->dtype != QL_FLOAT || !ql_dtype_is_int(qz->dtype) ||
+        qz->numel != qs->numel || qx->rank != 1 || qx->numel != M || (z && z->dtype != qz->dtype))
+      return 0;
+  } else if (!ql_dtype_is_int(x->dtype) || x->rank != 1 || x->numel != M || (z && z->dtype != x->dtype)) {
+    return 0;
+  }
+  if (s->numel != 1 && ql_attr_int(dq, "axis", 1) != 0 && ql_attr_int(dq, "axis", 1) != -1) return 0;
+  for (int64_t m = 0; m < M; m++) {
+    int64_t v;
+    if (q) {
+      if (!q_const_elem(q, qx, qs, qz, m, &v)) return 0;
+    } else {
+      v = ql_load_i64(x->dtype, x->data, m);
+    }
+    const int64_t k = s->numel == 1 ? 0 : m;
+    const int64_t zp = z ? ql_load_i64(z->dtype, z->data, k) : 0;
+    out[m] = (float)(v - zp) * ((const float *)s->data)[k];
+  }
+  return 1;
+}
+
+/* Name of an int32 bias at scale x_scale * w_scale[m] for the fused conv:
+ * the bias DQ's own input when it already is one (no rounding), else a new
+ * initializer of RNE(b[m] / (x_scale * w_scale[m])) (NULL: not possible;
+ * *oom set on allocation failure). */
+static const char *conv_bias(fuser *f, const char *name, float xs, const ql_tensor *ws, int64_t M, int *oom) {
+  if (bias_ok(f, name, xs, ws, M)) return in_name(producer(f, name), 0);
+  float *b = ql_malloc((size_t)M * sizeof *b + 1);
+  if (!b) {
+    *oom = 1;
+    return NULL;
+  }
+  const char *res = NULL;
+  ql_tensor *t = NULL;
+  if (!bias_values(f, name, M, b)) goto out;
+  const int64_t dims[1] = {M};
+  if (!(t = ql_tensor_new(QL_INT32, 1, dims, NULL))) goto oom;
+  for (int64_t m = 0; m < M; m++) {
+    const double unit = (double)xs * (double)((const float *)ws->data)[ws->numel == 1 ? 0 : m];
+    const double v = nearbyint((double)b[m] / unit);
+    /* well inside int32: the accumulator adds up to 2^31 more on top */
+    if (!(unit > 0) || !isfinite(unit) || !(fabs(v) <= (double)(1 << 30))) goto out;
+    ((int32_t *)t->data)[m] = (int32_t)v;
+  }
+  if (!(t->name = fresh_name(f, name)) || ql_graph_add_init(f->g, t)) goto oom;
+  res = t->name;
+  t = NULL;
+  goto out;
+oom:
+  *oom = 1;
+out:
+  ql_tensor_free(t);
+  ql_free(b);
+  return res;
+}
+
+static ql_node *copy_conv_attrs(const ql_node *op, ql_node *nn, int *oom) {
+  for (size_t a = 0; a < op->n_attrs; a++) { /* Conv's window attributes mean the same here */
+    const ql_attr *src = &op->attrs[a];
+    if (src->t || src->g || src->floats || src->strings || src->tensors || src->graphs || src->ref_attr_name)
+      return NULL; /* not a Conv attribute we know */
+    ql_attr *dst = ql_node_add_attr(nn, src->name, src->type);
+    if (!dst) goto oom;
+    dst->i = src->i;
+    dst->f = src->f;
+    if (src->s && !(dst->s = ql_strdup(src->s))) goto oom;
+    dst->slen = src->slen;
+    if (src->ints) {
+      if (!(dst->ints = ql_malloc(src->n * sizeof *dst->ints + 1))) goto oom;
+      memcpy(dst->ints, src->ints, src->n * sizeof *dst->ints);
+      dst->n = src->n;
+    }
+  }
+  return nn;
+oom:
+  *oom = 1;
+  return NULL;
+}
+
+/* Q( Add( DQ(a), DQ(b) ) ) -> com.microsoft QLinearAdd (the op ORT's QDQ
+ * transformer makes): same shapes rules, per-tensor 8-bit of one type. */
+static ql_node *fuse_add(fuser *f, const ql_node *add, const dq_info *yq, int *oom) {
+  dq_info da, db;
+  if (!get_dq(f, in_name(add, 0), &da) || !act_dq(&da) || !get_dq(f, in_name(add, 1), &db) || !act_dq(&db))
+    return NULL;
+  if (da.type != yq->type || db.type != yq->type || add->n_inputs != 2) return NULL;
+  ql_node *nn = ql_node_new("QLinearAdd", "com.microsoft", add->name);
+  const char *ins[8] = {da.q, da.scale, da.zp, db.q, db.scale, db.zp, yq->scale, yq->zp};
+  if (!nn || add_inputs(nn, ins, 8)) {
+    ql_node_free(nn);
+    *oom = 1;
+    return NULL;
+  }
+  return nn;
+}
+
 /* Tries to fuse around the QuantizeLinear at index qi; returns 1 when the
  * graph changed (nodes in `dead` marked), 0 when not, -1 out of memory. */
-static int fuse_at(fuser *f, size_t qi, unsigned char *dead, ql_node **olds, size_t *n_olds) {
+static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
   ql_node *q = f->g->nodes[qi];
   dq_info yq;
   if (!get_q(f, q, &yq)) return 0;
-  ql_node *op = producer(f, in_name(q, 0)), *relu = NULL;
-  if (is_op(op, "Relu") && readers(f, op->outputs[0]) == 1) {
-    relu = op;
-    op = producer(f, in_name(relu, 0));
+  ql_node *op = producer(f, in_name(q, 0)), *act = NULL;
+  int oom = 0;
+  if ((is_op(op, "Relu") || is_op(op, "LeakyRelu")) && op->n_outputs == 1 && readers(f, op->outputs[0]) == 1) {
+    act = op;
+    op = producer(f, in_name(act, 0));
   }
   const int conv = is_op(op, "Conv");
-  if (!conv && (relu || !is_op(op, "MatMul"))) return 0;
-  if (op->n_outputs != 1 || readers(f, op->outputs[0]) != 1 || f->opset < 10) return 0;
-  dq_info dx, dw;
-  ql_dtype wt;
-  int wrank;
-  int64_t wd[QL_MAX_RANK];
-  if (!get_dq(f, in_name(op, 0), &dx) || !act_dq(&dx) || !get_dq(f, in_name(op, 1), &dw)) return 0;
-  if (!weight_dq(f, &dw, conv ? 0 : 1, &wt, &wrank, wd)) return 0;
-  ql_node *nn;
-  if (conv) {
-    if (wrank < 3) return 0;
-    const char *bias = in_name(op, 2);
-    if (bias[0] && !bias_ok(f, bias, ((const float *)dx.s->data)[0], dw.s, wd[0])) return 0;
-    nn = ql_node_new("QLinearConv", "", op->name);
-    if (!nn) return -1;
-    const char *ins[8] = {dx.q, dx.scale, dx.zp, dw.q, dw.scale, dw.zp, yq.scale, yq.zp};
-    if (add_inputs(nn, ins, 8) || (bias[0] && ql_node_add_input(nn, in_name(producer(f, bias), 0)))) goto oom;
-    for (size_t a = 0; a < op->n_attrs; a++) { /* Conv's window attributes mean the same here */
-      ql_attr *dst = ql_node_add_attr(nn, op->attrs[a].name, op->attrs[a].type);
-      if (!dst) goto oom;
-      const ql_attr *src = &op->attrs[a];
-      dst->i = src->i;
-      dst->f = src->f;
-      if (src->s && !(dst->s = ql_strdup(src->s))) goto oom;
-      dst->slen = src->slen;
-      if (src->ints) {
-        if (!(dst->ints = ql_malloc(src->n * sizeof *dst->ints + 1))) goto oom;
-        memcpy(dst->ints, src->ints, src->n * sizeof *dst->ints);
-        dst->n = src->n;
-      }
-      if (src->t || src->g || src->floats || src->strings || src->tensors || src->graphs || src->ref_attr_name) {
-        ql_node_free(nn);
-        return 0; /* not a Conv attribute we know */
-      }
-    }
-    if (relu) {
-      ql_attr *r = ql_node_add_attr(nn, QL_FUSED_RELU_ATTR, QL_ATTR_INT);
-      if (!r) goto oom;
-      r->i = 1;
-    }
+  if (!conv && act) return 0;
+  if (!op || op->n_outputs != 1 || readers(f, op->outputs[0]) != 1 || f->opset < 10) return 0;
+  ql_node *nn = NULL;
+  if (is_op(op, "Add")) {
+    if (!(nn = fuse_add(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else {
-    if (wrank != 2) return 0;
-    nn = ql_node_new("QLinearMatMul", "", op->name);
-    if (!nn) return -1;
-    const char *ins[8] = {dx.q, dx.scale, dx.zp, dw.q, dw.scale, dw.zp, yq.scale, yq.zp};
-    if (add_inputs(nn, ins, 8)) goto oom;
+    if (!conv && !is_op(op, "MatMul")) return 0;
+    dq_info dx, dw;
+    ql_dtype wt;
+    int wrank;
+    int64_t wd[QL_MAX_RANK];
+    if (!get_dq(f, in_name(op, 0), &dx) || !act_dq(&dx) || !get_dq(f, in_name(op, 1), &dw)) return 0;
+    if (!weight_dq(f, &dw, conv ? 0 : 1, &wt, &wrank, wd)) return 0;
+    if (conv) {
+      if (wrank < 3) return 0;
+      const char *bias = in_name(op, 2), *b32 = NULL;
+      if (bias[0] && !(b32 = conv_bias(f, bias, scalar_f(dx.s), dw.s, wd[0], &oom))) return oom ? -1 : 0;
+      nn = ql_node_new("QLinearConv", "", op->name);
+      if (!nn) return -1;
+      const char *ins[8] = {dx.q, dx.scale, dx.zp, dw.q, dw.scale, dw.zp, yq.scale, yq.zp};
+      if (add_inputs(nn, ins, 8) || (b32 && ql_node_add_input(nn, b32))) goto oom;
+      if (!copy_conv_attrs(op, nn, &oom)) {
+        ql_node_free(nn);
+        return oom ? -1 : 0;
+      }
+      if (is_op(act, "Relu")) {
+        ql_attr *r = ql_node_add_attr(nn, QL_FUSED_RELU_ATTR, QL_ATTR_INT);
+        if (!r) goto oom;
+        r->i = 1;
+      } else if (act) {
+        ql_attr *r = ql_node_add_attr(nn, QL_FUSED_LEAKY_ATTR, QL_ATTR_FLOAT);
+        if (!r) goto oom;
+        r->f = ql_attr_float(act, "alpha", 0.01f);
+      }
+    } else {
+      if (wrank != 2) return 0;
+      nn = ql_node_new("QLinearMatMul", "", op->name);
+      if (!nn) return -1;
+      const char *ins[8] = {dx.q, dx.scale, dx.zp, dw.q, dw.scale, dw.zp, yq.scale, yq.zp};
+      if (add_inputs(nn, ins, 8)) goto oom;
+    }
   }
   if (ql_node_add_output(nn, q->outputs[0])) goto oom;
-  /* the fused node takes the Q's place; Conv/MatMul (and Relu) go */
-  const int op_i = ql_strmap_get(&f->prod, op->outputs[0]);
-  dead[op_i] = 1;
-  if (relu) dead[ql_strmap_get(&f->prod, relu->outputs[0])] = 1;
-  olds[(*n_olds)++] = q; /* freed at the end: the maps borrow its names */
+  /* the fused node takes the Q's place; the op (and its activation) go */
+  dead[ql_strmap_get(&f->prod, op->outputs[0])] = 1;
+  if (act) dead[ql_strmap_get(&f->prod, act->outputs[0])] = 1;
+  if (retire(f, q)) goto oom; /* freed at the end: the maps borrow its names */
   f->g->nodes[qi] = nn;
   return 1;
 oom:
@@ -273,6 +480,7 @@ static ql_status build_maps(fuser *f) {
   memset(&f->prod, 0, sizeof f->prod);
   memset(&f->readers, 0, sizeof f->readers);
   ql_graph *g = f->g;
+  f->nested = 0;
   for (size_t i = 0; i < g->n_nodes; i++) {
     const ql_node *n = g->nodes[i];
     for (size_t k = 0; k < n->n_outputs; k++)
@@ -281,6 +489,7 @@ static ql_status build_maps(fuser *f) {
       if (add_reader(&f->readers, n->inputs[k])) return QL_ERR_OUT_OF_MEMORY;
     for (size_t a = 0; a < n->n_attrs; a++) {
       const ql_attr *at = &n->attrs[a];
+      f->nested |= at->g || at->graphs;
       if (at->g && add_subgraph_readers(&f->readers, at->g)) return QL_ERR_OUT_OF_MEMORY;
       for (size_t j = 0; at->graphs && j < at->n; j++)
         if (add_subgraph_readers(&f->readers, at->graphs[j])) return QL_ERR_OUT_OF_MEMORY;
@@ -291,31 +500,175 @@ static ql_status build_maps(fuser *f) {
   return QL_OK;
 }
 
-/* Drops the marked nodes, then DequantizeLinear nodes nothing reads any
- * more (they only fed what was fused), and compacts the node list. */
+/* ---- moving Q towards the producers (exact rewrites) ---- */
+
+/* Ops whose every output element is a copy of one input element (of the
+ * data inputs: all of Concat's, input 0 of the others), so a per-tensor Q
+ * gives the same bits before or after them. */
+static int copy_op(const ql_node *p, size_t *n_data) {
+  *n_data = 1;
+  if (is_op(p, "Concat")) {
+    *n_data = p->n_inputs;
+    return p->n_inputs > 0;
+  }
+  if (is_op(p, "Resize") || is_op(p, "Upsample")) {
+    const char *ctm = ql_attr_string(p, "coordinate_transformation_mode", "half_pixel");
+    return !strcmp(ql_attr_string(p, "mode", "nearest"), "nearest") && strcmp(ctm, "tf_crop_and_resize");
+  }
+  return is_op(p, "Transpose") || is_op(p, "Reshape") || is_op(p, "Flatten") || is_op(p, "Squeeze") ||
+         is_op(p, "Unsqueeze") || is_op(p, "Identity");
+}
+
+/* A copy of q (same params and attributes) reading `in`, writing `out`. */
+static ql_node *clone_q(const ql_node *q, const char *in, const char *out) {
+  ql_node *n = ql_node_clone(q);
+  if (!n) return NULL;
+  char *a = ql_strdup(in), *b = ql_strdup(out);
+  if (!a || !b) {
+    ql_free(a);
+    ql_free(b);
+    ql_node_free(n);
+    return NULL;
+  }
+  ql_free(n->inputs[0]);
+  n->inputs[0] = a;
+  ql_free(n->outputs[0]);
+  n->outputs[0] = b;
+  return n;
+}
+
+/* One round over the Q nodes (the maps are valid for the round; a node
+ * changed in it is not looked at again until the next). Returns -1 on OOM,
+ * else whether something changed. New nodes are appended (the session
+ * orders the graph itself). */
+static int push_round(fuser *f) {
+  ql_graph *g = f->g;
+  const size_t n0 = g->n_nodes;
+  unsigned char *touched = ql_calloc(n0 + 1, 1), *dead = ql_calloc(n0 + 1, 1);
+  ql_node **added = NULL;
+  size_t n_added = 0, cap_added = 0;
+  int changed = 0, fail = 0;
+  if (!touched || !dead) fail = 1;
+  /* Shape(DQ(x)) reads the shape of x */
+  for (size_t i = 0; !fail && i < n0; i++) {
+    ql_node *n = g->nodes[i];
+    const ql_node *dq = n->n_inputs ? producer(f, n->inputs[0]) : NULL;
+    if (!is_op(n, "Shape") || !is_op(dq, "DequantizeLinear") || !plain_qdq_attrs(dq) || !in_name(dq, 0)[0]) continue;
+    if (rename_slot(f, &n->inputs[0], in_name(dq, 0))) fail = 1;
+    touched[i] = 1;
+    changed = 1;
+  }
+  for (size_t i = 0; !fail && i < n0; i++) {
+    ql_node *q = g->nodes[i];
+    dq_info yq, dx;
+    if (touched[i] || !is_op(q, "QuantizeLinear") || q->n_outputs != 1 || !get_q(f, q, &yq)) continue;
+    const char *v = in_name(q, 0);
+    const int pi = v[0] ? ql_strmap_get(&f->prod, v) : -1;
+    if (pi < 0 || touched[pi]) continue;
+    ql_node *p = g->nodes[pi];
+    if (get_dq(f, v, &dx)) { /* Q(DQ(x)) == x: its readers read x */
+      if (!act_dq(&dx) || !same_params(&dx, &yq) || f->nested || is_graph_output(f, q->outputs[0])) continue;
+      int busy = 0;
+      for (size_t j = 0; j < n0 && !busy; j++)
+        for (size_t k = 0; k < g->nodes[j]->n_inputs; k++)
+          busy |= touched[j] && !strcmp(g->nodes[j]->inputs[k], q->outputs[0]);
+      if (busy) continue;
+      for (size_t j = 0; j < n0 && !fail; j++)
+        for (size_t k = 0; k < g->nodes[j]->n_inputs && !fail; k++)
+          if (!strcmp(g->nodes[j]->inputs[k], q->outputs[0])) {
+            fail = rename_slot(f, &g->nodes[j]->inputs[k], dx.q);
+            touched[j] = 1;
+          }
+      touched[i] = dead[i] = 1;
+      changed = 1;
+      continue;
+    }
+    size_t nd;
+    if (!copy_op(p, &nd) || p->n_outputs != 1 || is_graph_output(f, v) || f->nested) continue;
+    /* v may also be read by Shape nodes (its shape does not change) */
+    int others = 0, shapes = 0;
+    for (size_t j = 0; j < n0; j++)
+      for (size_t k = 0; k < g->nodes[j]->n_inputs; k++)
+        if (!strcmp(g->nodes[j]->inputs[k], v)) {
+          if (j == i && k == 0) continue;
+          if (is_op(g->nodes[j], "Shape") && !touched[j] && k == 0) shapes++;
+          else others++;
+        }
+    if (others || readers(f, v) != 1 + shapes) continue;
+    for (size_t k = 0; k < nd && !fail; k++) {
+      if (!p->inputs[k][0]) continue;
+      char *nm = fresh_name(f, p->inputs[k]);
+      ql_node *nq = nm ? clone_q(q, p->inputs[k], nm) : NULL;
+      if (!nq || ql_grow((void **)&added, &cap_added, n_added + 1, sizeof *added) || rename_slot(f, &p->inputs[k], nm)) {
+        ql_node_free(nq);
+        fail = 1;
+      } else {
+        added[n_added++] = nq;
+      }
+      ql_free(nm);
+    }
+    for (size_t j = 0; j < n0 && !fail; j++)
+      if (is_op(g->nodes[j], "Shape") && g->nodes[j]->n_inputs && !strcmp(g->nodes[j]->inputs[0], v)) {
+        fail = rename_slot(f, &g->nodes[j]->inputs[0], q->outputs[0]);
+        touched[j] = 1;
+      }
+    if (!fail) fail = rename_slot(f, &p->outputs[0], q->outputs[0]);
+    touched[i] = touched[pi] = dead[i] = 1;
+    changed = 1;
+  }
+  /* compact: dead Q nodes go (freed later), new ones are appended */
+  size_t w = 0;
+  for (size_t i = 0; touched && dead && i < n0; i++) {
+    if (dead[i] && !fail) fail = retire(f, g->nodes[i]);
+    if (!dead[i]) g->nodes[w++] = g->nodes[i];
+    else if (fail) g->nodes[w++] = g->nodes[i]; /* keep ownership consistent */
+  }
+  if (touched && dead) g->n_nodes = w;
+  for (size_t i = 0; i < n_added; i++) {
+    if (fail || ql_graph_add_node(g, added[i])) {
+      ql_node_free(added[i]);
+      fail = 1;
+    }
+  }
+  ql_free(added);
+  ql_free(touched);
+  ql_free(dead);
+  return fail ? -1 : changed;
+}
+
+/* Drops the marked nodes, then DequantizeLinear/QuantizeLinear nodes
+ * nothing reads any more (they only fed what was fused), and compacts the
+ * node list. */
 static ql_status sweep(fuser *f, unsigned char *dead) {
   ql_graph *g = f->g;
   size_t w = 0;
   for (size_t i = 0; i < g->n_nodes; i++) {
-    if (dead[i]) ql_node_free(g->nodes[i]);
-    else g->nodes[w++] = g->nodes[i];
+    if (dead[i]) {
+      if (retire(f, g->nodes[i])) return QL_ERR_OUT_OF_MEMORY; /* the maps still borrow its names */
+    } else {
+      g->nodes[w++] = g->nodes[i];
+    }
   }
   g->n_nodes = w;
   for (;;) { /* DQ readers are gone now: recount */
     ql_status st = build_maps(f);
     if (st) return st;
-    /* decide first, free after: the maps' keys point into the nodes */
+    /* decide first, retire after: the maps' keys point into the nodes */
     int removed = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
       ql_node *n = g->nodes[i];
-      dead[i] = is_op(n, "DequantizeLinear") && n->n_outputs == 1 && !readers(f, n->outputs[0]);
+      dead[i] = (is_op(n, "DequantizeLinear") || is_op(n, "QuantizeLinear")) && n->n_outputs == 1 &&
+                !readers(f, n->outputs[0]);
       removed |= dead[i];
     }
     if (!removed) return QL_OK;
     w = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
-      if (dead[i]) ql_node_free(g->nodes[i]);
-      else g->nodes[w++] = g->nodes[i];
+      if (dead[i]) {
+        if (retire(f, g->nodes[i])) return QL_ERR_OUT_OF_MEMORY;
+      } else {
+        g->nodes[w++] = g->nodes[i];
+      }
     }
     g->n_nodes = w;
   }
@@ -325,18 +678,26 @@ ql_status ql_fuse_qdq(const ql_model *m, ql_graph *g, ql_error *err) {
   fuser f = {.g = g, .opset = ql_model_opset(m, "")};
   ql_status st = QL_OK;
   unsigned char *dead = NULL;
-  ql_node **olds = NULL;
-  size_t n_olds = 0;
   if (f.opset < 10 || !g->n_nodes) return QL_OK;
+  int changed = 0;
+  for (int round = 0; round < 64; round++) {
+    if ((st = build_maps(&f))) goto out;
+    const int r = push_round(&f);
+    if (r < 0) {
+      st = QL_ERR_OUT_OF_MEMORY;
+      goto out;
+    }
+    changed |= r;
+    if (!r) break;
+  }
   if ((st = build_maps(&f))) goto out;
-  if (!(dead = ql_calloc(g->n_nodes, 1)) || !(olds = ql_calloc(g->n_nodes, sizeof *olds))) {
+  if (!(dead = ql_calloc(g->n_nodes + 1, 1))) {
     st = QL_ERR_OUT_OF_MEMORY;
     goto out;
   }
-  int changed = 0;
   for (size_t i = 0; i < g->n_nodes; i++) {
     if (dead[i] || !is_op(g->nodes[i], "QuantizeLinear")) continue;
-    const int r = fuse_at(&f, i, dead, olds, &n_olds);
+    const int r = fuse_at(&f, i, dead);
     if (r < 0) {
       st = QL_ERR_OUT_OF_MEMORY;
       goto out;
@@ -347,8 +708,10 @@ ql_status ql_fuse_qdq(const ql_model *m, ql_graph *g, ql_error *err) {
 out:
   ql_strmap_free(&f.prod);
   ql_strmap_free(&f.readers);
-  for (size_t i = 0; i < n_olds; i++) ql_node_free(olds[i]);
-  ql_free(olds);
+  for (size_t i = 0; i < f.n_olds; i++) ql_node_free(f.olds[i]);
+  for (size_t i = 0; i < f.n_grave; i++) ql_free(f.grave[i]);
+  ql_free(f.olds);
+  ql_free(f.grave);
   ql_free(dead);
   if (st) return ql_errf(err, st, "QDQ fusion: out of memory");
   return QL_OK;

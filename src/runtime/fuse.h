@@ -6,18 +6,30 @@
 #include "../ir/ir.h"
 
 /*
- * QDQ fusion (as ONNX Runtime's QDQ transformer): in the top-level graph,
- *   Q( Conv( DQ(x), DQ(w), DQ(bias) ) )            -> QLinearConv
- *   Q( Relu( Conv( DQ(x), DQ(w), DQ(bias) ) ) )    -> QLinearConv, clamped at y_zp
- *   Q( MatMul( DQ(a), DQ(b) ) )                    -> QLinearMatMul
+ * QDQ fusion (as ONNX Runtime's QDQ transformer), in the top-level graph.
+ * First, exact rewrites that move a per-tensor QuantizeLinear towards the
+ * producers of its float input, repeated until nothing changes:
+ *   Q( Concat/Transpose/Reshape/Flatten/Squeeze/Unsqueeze/Resize-nearest(v...) )
+ *        -> the same op on Q(v...)  (Q is elementwise; those ops only copy)
+ *   Q( DQ(x) ) with the same scale and zero point -> x  (exact for 8 bits)
+ *   Shape( DQ(x) ) -> Shape(x)
+ * Then:
+ *   Q( Conv( DQ(x), DQ(w), DQ(bias) ) )                 -> QLinearConv
+ *   Q( Relu( Conv( DQ(x), DQ(w), DQ(bias) ) ) )         -> QLinearConv, clamped at y_zp
+ *   Q( LeakyRelu( Conv( DQ(x), DQ(w), DQ(bias) ) ) )    -> QLinearConv, QL_FUSED_LEAKY_ATTR
+ *   Q( MatMul( DQ(a), DQ(b) ) )                         -> QLinearMatMul
+ *   Q( Add( DQ(a), DQ(b) ) )                            -> com.microsoft QLinearAdd
  * when every scale and zero point is a constant (initializer or Constant),
  * w/b are constants (or QuantizeLinear of constants, folded later), the
- * activations are per tensor int8/uint8 with float32 scales, the bias is
- * int32 with zero point 0 and scale x_scale * w_scale, and the removed float
- * values (Conv/Relu/MatMul outputs) have no other reader. The DQ nodes stay
- * while something else reads them. The fused node computes in integers, so
- * it can differ from the float QDQ graph by one quantization step where the
- * float sum lands on a rounding tie (docs/performance.md).
+ * activations are per tensor int8/uint8 with float32 scales, and the removed
+ * float values have no other reader. A bias that is not int32 at scale
+ * x_scale * w_scale (any constant DQ input, e.g. int8 with its own scale,
+ * or a QuantizeLinear of a float constant) is requantized here to int32 at
+ * that scale, rounding half to even (exact when the ratio of the scales is
+ * an integer, as with power-of-two scales). The DQ nodes stay while
+ * something else reads them. The fused node computes in integers, so it can
+ * differ from the float QDQ graph by one quantization step where the float
+ * sum lands on a rounding tie (docs/performance.md).
  */
 ql_status ql_fuse_qdq(const ql_model *m, ql_graph *g, ql_error *err);
 
@@ -29,5 +41,10 @@ ql_status ql_fuse_dynamic(const ql_model *m, ql_graph *g, ql_error *err);
 /* The attribute a fused Conv -> Relu -> Q sets on its QLinearConv: the
  * output is clamped below at y_zero_point (Relu before quantization). */
 #define QL_FUSED_RELU_ATTR "_qlinear_fused_relu"
+
+/* The float attribute a fused Conv -> LeakyRelu -> Q sets on its
+ * QLinearConv (the LeakyRelu's alpha): v = acc * multiplier in float32,
+ * v * alpha when v < 0, then rounded and saturated as usual. */
+#define QL_FUSED_LEAKY_ATTR "_qlinear_fused_leaky_alpha"
 
 #endif
