@@ -5,6 +5,8 @@
  * epilogues follow ORT's order of operations (see docs/ms-ops.md). These are
  * portable reference loops: correctness first, no blocking. */
 #include "conv-geom.h"
+#include "../kernels/dynq.h"
+#include "../runtime/threadpool.h"
 #include <math.h>
 
 static int is_q8(ql_dtype t) { return t == QL_UINT8 || t == QL_INT8; }
@@ -170,20 +172,29 @@ static ql_status qgemm(ql_op_ctx *c) {
 
 /* ------------------------------- MatMulIntegerToFloat / DynamicQuantizeMatMul */
 
-/* Y = acc * (a_scale * b_scale[n]) + bias[n], numpy matmul shapes. */
-static ql_status int_matmul_to_float(ql_op_ctx *c, ql_dtype at, const void *adata, const int64_t *adims, int arank, int32_t za,
-                                     float sa, const ql_tensor *b, const ql_tensor *bs, const ql_tensor *bz,
-                                     const ql_tensor *bias, ql_dtype yt) {
-  mm_shape s;
-  ql_status st = mm_shapes(c, adims, arank, b->dims, b->rank, &s);
+/* Checks shared by both ops (and both paths): shapes, per-column forms,
+ * bias; allocates Y. *y stays NULL on error. */
+static ql_status int_to_float_check(ql_op_ctx *c, const int64_t *adims, int arank, const ql_tensor *b,
+                                    const ql_tensor *bs, const ql_tensor *bz, const ql_tensor *bias, ql_dtype yt,
+                                    mm_shape *s, int *bspc, int *bzpc, ql_tensor **y) {
+  *y = NULL;
+  ql_status st = mm_shapes(c, adims, arank, b->dims, b->rank, s);
   if (st) return st;
-  int bspc, bzpc;
-  if ((st = per_col(c, bs, "b_scale", s.N, &bspc)) || (st = per_col(c, bz, "b_zero_point", s.N, &bzpc))) return st;
+  if ((st = per_col(c, bs, "b_scale", s->N, bspc)) || (st = per_col(c, bz, "b_zero_point", s->N, bzpc))) return st;
   if (bz && bz->dtype != b->dtype) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "b_zero_point type must match B");
-  if (bias && (bias->dtype != yt || bias->numel != s.N))
-    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "bias must be a %s tensor of N=%lld elements", ql_dtype_name(yt), (long long)s.N);
-  ql_tensor *y = ql_op_output(c, 0, yt, s.rank, s.dims);
-  if (!y) return c->err->code;
+  if (bias && (bias->dtype != yt || bias->numel != s->N))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "bias must be a %s tensor of N=%lld elements", ql_dtype_name(yt), (long long)s->N);
+  *y = ql_op_output(c, 0, yt, s->rank, s->dims);
+  return *y ? QL_OK : c->err->code;
+}
+
+/* Y = acc * (a_scale * b_scale[n]) + bias[n], numpy matmul shapes (Y checked
+ * and allocated by int_to_float_check). */
+static ql_status int_matmul_to_float(ql_op_ctx *c, ql_dtype at, const void *adata, int32_t za, float sa,
+                                     const ql_tensor *b, const ql_tensor *bs, const ql_tensor *bz,
+                                     const ql_tensor *bias, ql_dtype yt, const mm_shape *sp, int bspc, int bzpc,
+                                     ql_tensor *y) {
+  const mm_shape s = *sp;
   if (y->numel == 0) return QL_OK;
   size_t nacc;
   if (ql_mul_overflow_size((size_t)s.M, (size_t)s.N, &nacc) || ql_mul_overflow_size(nacc, sizeof(int32_t), &nacc))
@@ -204,6 +215,166 @@ static ql_status int_matmul_to_float(ql_op_ctx *c, ql_dtype at, const void *adat
   return QL_OK;
 }
 
+/* ---- fast path: B packed once at session creation ----
+ * Taken when B is a constant 2-D int8/uint8 matrix and its zero point (if
+ * given) a constant of B's type, per tensor or per column; everything else
+ * runs the reference loops above. The run then checks the inputs exactly as
+ * the reference does (int_to_float_check), and computes the same bits:
+ * the qgemm F32 epilogue is (float)acc * mult[n] + bias[n], one float32
+ * multiply then one add, with mult[n] = a_scale * b_scale[n] computed here
+ * as the reference computes its `scale`. DynamicQuantizeMatMul quantizes A
+ * with the dynq kernels (the reference's arithmetic, see dynq.h) into a
+ * buffer the GEMM reads, in parallel on the pool. The session's dynamic-
+ * quantization fusion (src/runtime/fuse-dynamic.c) turns ONNX
+ * DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul chains into
+ * DynamicQuantizeMatMul, so they take this path too. */
+typedef struct dq_state {
+  ql_qgemm_packed_b *pb;
+  int64_t k, n;
+} dq_state;
+
+static void dq_release(void *state) {
+  dq_state *ds = state;
+  if (!ds) return;
+  ql_qgemm_packed_b_free(ds->pb);
+  ql_free(ds);
+}
+
+static ql_status dq_prepare_b(const ql_op_prep *p, size_t bi, size_t zi, void **state) {
+  *state = NULL;
+  const ql_tensor *b = bi < p->n_in ? p->in[bi] : NULL, *bz = zi < p->n_in ? p->in[zi] : NULL;
+  const int bz_given = zi < p->node->n_inputs && p->node->inputs[zi][0];
+  if (p->reference_only || !b || (bz_given && !bz) || !is_q8(b->dtype) || b->rank != 2) return QL_OK;
+  const int64_t k = b->dims[0], n = b->dims[1];
+  if (k < 1 || n < 1 || k > ((int64_t)1 << 30) || n > ((int64_t)1 << 30)) return QL_OK;
+  int32_t zp1 = 0, *zp = &zp1;
+  int percol = 0;
+  if (bz) {
+    if (bz->dtype != b->dtype) return QL_OK;
+    if (bz->numel != 1) {
+      if (bz->numel != n || bz->rank < 1 || bz->dims[bz->rank - 1] != n) return QL_OK;
+      percol = 1;
+      if (!(zp = ql_malloc((size_t)n * sizeof *zp))) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (int64_t j = 0; j < bz->numel; j++) zp[j] = ld8(bz->dtype, bz->data, j);
+  }
+  dq_state *ds = ql_calloc(1, sizeof *ds);
+  ql_status st = QL_ERR_OUT_OF_MEMORY;
+  if (ds) {
+    ds->k = k;
+    ds->n = n;
+    st = ql_qgemm_pack_b(b->data, b->dtype == QL_INT8, k, n, n, 1, bz ? zp : NULL, percol, (ql_isa)p->isa, &ds->pb,
+                         p->err);
+  }
+  if (zp != &zp1) ql_free(zp);
+  if (st) {
+    dq_release(ds);
+    /* only running out of memory is an error; anything else falls back */
+    return st == QL_ERR_OUT_OF_MEMORY ? ql_errf(p->err, st, "out of memory") : QL_OK;
+  }
+  *state = ds;
+  return QL_OK;
+}
+
+static ql_status dqmm_prepare(const ql_op_prep *p, void **state) { return dq_prepare_b(p, 1, 3, state); }
+static ql_status mitf_prepare(const ql_op_prep *p, void **state) { return dq_prepare_b(p, 1, 5, state); }
+
+static int64_t align64(int64_t x) { return (x + 63) / 64 * 64; }
+
+/* Dynamic quantization of A on the pool: min/max over chunks, then the
+ * quantization of row ranges (dynq.h: the split never changes the bits). */
+enum { DQ_CHUNKS = 64, DQ_SERIAL = 1 << 15 };
+typedef struct dq_job {
+  ql_isa isa;
+  const float *x;
+  int64_t n, chunk;
+  float mn[DQ_CHUNKS], mx[DQ_CHUNKS];
+  float scale, zp;
+  uint8_t *y;
+} dq_job;
+
+static void dq_task_minmax(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)j0, (void)nj;
+  dq_job *j = ctx;
+  for (size_t i = i0; i < i0 + ni; i++) {
+    const int64_t b = (int64_t)i * j->chunk, e = b + j->chunk < j->n ? b + j->chunk : j->n;
+    j->mn[i] = j->mx[i] = 0.0f;
+    ql_dynq_minmax(j->isa, j->x + b, e - b, &j->mn[i], &j->mx[i]);
+  }
+}
+
+static void dq_task_quantize(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)j0, (void)nj;
+  dq_job *j = ctx;
+  const int64_t b = (int64_t)i0 * j->chunk, e = (int64_t)(i0 + ni) * j->chunk;
+  ql_dynq_quantize(j->isa, j->x + b, (e < j->n ? e : j->n) - b, j->scale, j->zp, j->y + b);
+}
+
+static void dq_quantize_a(dq_job *j, struct ql_threadpool *pool) {
+  const int nt = ql_threadpool_size(pool);
+  size_t chunks = 1;
+  if (nt > 1 && j->n > DQ_SERIAL) {
+    chunks = (size_t)nt * 4 < DQ_CHUNKS ? (size_t)nt * 4 : DQ_CHUNKS;
+    if ((int64_t)chunks * DQ_SERIAL / 4 > j->n) chunks = (size_t)(j->n / (DQ_SERIAL / 4));
+    if (chunks < 1) chunks = 1;
+  }
+  /* chunk boundaries on 64 elements keep the vector loops whole */
+  j->chunk = align64((j->n + (int64_t)chunks - 1) / (int64_t)chunks);
+  chunks = (size_t)((j->n + j->chunk - 1) / j->chunk);
+  if (chunks <= 1) {
+    j->mn[0] = j->mx[0] = 0.0f;
+    ql_dynq_minmax(j->isa, j->x, j->n, &j->mn[0], &j->mx[0]);
+  } else {
+    ql_threadpool_parallel_for_2d(pool, dq_task_minmax, j, chunks, 1, 1, 1);
+  }
+  float mn = 0.0f, mx = 0.0f;
+  for (size_t i = 0; i < chunks; i++) {
+    mn = j->mn[i] < mn ? j->mn[i] : mn;
+    mx = j->mx[i] > mx ? j->mx[i] : mx;
+  }
+  ql_dynq_params(mn, mx, &j->scale, &j->zp);
+  if (chunks <= 1) ql_dynq_quantize(j->isa, j->x, j->n, j->scale, j->zp, j->y);
+  else ql_threadpool_parallel_for_2d(pool, dq_task_quantize, j, chunks, 1, (chunks + (size_t)nt - 1) / (size_t)nt, 1);
+}
+
+/* The GEMM of a prepared op: A (uint8/int8, `rows` x K, contiguous) ->
+ * Y float32. a_float: DynamicQuantizeMatMul's float A, quantized first
+ * (then at, a, za and sa are ignored). */
+static ql_status dq_fast(ql_op_ctx *c, const dq_state *ds, const mm_shape *s, const ql_tensor *a_float, ql_dtype at,
+                         const void *a, int32_t za, float sa, const ql_tensor *bs, int bspc, const ql_tensor *bias,
+                         ql_tensor *y) {
+  const int64_t rows = s->batch * s->M, N = ds->n;
+  size_t ws = ql_qgemm_workspace_size(ds->pb, rows), aq_bytes = 0, total;
+  if (a_float) aq_bytes = (size_t)align64(rows * s->K); /* <= numel of A */
+  const size_t mult_bytes = (size_t)align64(N * (int64_t)sizeof(float));
+  if (__builtin_add_overflow(ws, aq_bytes, &total) || __builtin_add_overflow(total, mult_bytes, &total))
+    return ql_op_fail(c, QL_ERR_LIMIT, "matmul too large");
+  char *buf = ql_malloc_aligned(total);
+  if (!buf) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  float *mult = (float *)buf;
+  uint8_t *aq = (uint8_t *)buf + mult_bytes;
+  if (a_float) {
+    dq_job j = {.isa = ds->pb->isa, .x = a_float->data, .n = rows * s->K, .y = aq};
+    dq_quantize_a(&j, c->pool);
+    at = QL_UINT8, a = aq, za = (int32_t)j.zp, sa = j.scale;
+  }
+  const float *bsd = bs->data; /* float32: checked by the callers */
+  for (int64_t n = 0; n < (bspc ? N : 1); n++) mult[n] = sa * bsd[n];
+  ql_qgemm_args g = {.pb = ds->pb, .a = a, .lda = s->K, .m = rows, .a_signed = at == QL_INT8, .a_zp = za,
+                     .out_type = QL_QGEMM_OUT_F32, .mult = mult, .mult_per_col = bspc,
+                     .fbias = bias ? bias->data : NULL, .c = y->data, .ldc = N,
+                     .workspace = (char *)buf + mult_bytes + aq_bytes};
+  ql_status st = ql_qgemm_run(&g, c->pool, c->err);
+  ql_free_aligned(buf);
+  return st;
+}
+
+/* Whether the prepared fast path applies to this run (after the checks). */
+static int dq_applies(const ql_op_ctx *c, const mm_shape *s, const ql_tensor *b, const ql_tensor *bias) {
+  const dq_state *ds = c->state;
+  return ds && b->rank == 2 && s->K == ds->k && s->N == ds->n && (!bias || bias->dtype == QL_FLOAT);
+}
+
 static ql_status matmul_integer_to_float(ql_op_ctx *c) {
   const ql_tensor *a = ql_op_in(c, 0), *b = ql_op_in(c, 1), *as = ql_op_in(c, 2), *bs = ql_op_in(c, 3),
                   *az = ql_op_in(c, 4), *bz = ql_op_in(c, 5), *bias = ql_op_in(c, 6);
@@ -214,7 +385,15 @@ static ql_status matmul_integer_to_float(ql_op_ctx *c) {
   if (as->numel != 1) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "a_scale must be a scalar");
   if (az && (az->dtype != a->dtype || az->numel != 1)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "a_zero_point must be a scalar of A's type");
   int32_t za = az ? ld8(az->dtype, az->data, 0) : 0;
-  return int_matmul_to_float(c, a->dtype, a->data, a->dims, a->rank, za, ldf(as->dtype, as->data, 0), b, bs, bz, bias, as->dtype);
+  const float sa = ldf(as->dtype, as->data, 0);
+  mm_shape s;
+  int bspc, bzpc;
+  ql_tensor *y;
+  ql_status st = int_to_float_check(c, a->dims, a->rank, b, bs, bz, bias, as->dtype, &s, &bspc, &bzpc, &y);
+  if (st || y->numel == 0) return st;
+  if (as->dtype == QL_FLOAT && dq_applies(c, &s, b, bias))
+    return dq_fast(c, c->state, &s, NULL, a->dtype, a->data, za, sa, bs, bspc, bias, y);
+  return int_matmul_to_float(c, a->dtype, a->data, za, sa, b, bs, bz, bias, as->dtype, &s, bspc, bzpc, y);
 }
 
 /* ORT's dynamic quantization of A (GetQuantizationParameter): range
@@ -227,6 +406,14 @@ static ql_status dynamic_quantize_matmul(ql_op_ctx *c) {
   if (a->dtype != QL_FLOAT) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "A must be float32");
   if (!is_q8(b->dtype)) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "B must be uint8 or int8");
   if (bs->dtype != QL_FLOAT) return ql_op_fail(c, QL_ERR_UNSUPPORTED, "b_scale must be float32");
+  mm_shape s;
+  int bspc, bzpc;
+  ql_tensor *y;
+  ql_status st = int_to_float_check(c, a->dims, a->rank, b, bs, bz, bias, QL_FLOAT, &s, &bspc, &bzpc, &y);
+  if (st) return st;
+  /* an empty Y (N = 0 or no rows) needs no quantized A */
+  if (y->numel == 0) return QL_OK;
+  if (dq_applies(c, &s, b, bias)) return dq_fast(c, c->state, &s, a, QL_UINT8, NULL, 0, 0.0f, bs, bspc, bias, y);
   const float *ad = a->data;
   float mn = 0.0f, mx = 0.0f;
   for (int64_t i = 0; i < a->numel; i++) {
@@ -245,7 +432,7 @@ static ql_status dynamic_quantize_matmul(ql_op_ctx *c) {
     q = q < fhi ? q : fhi;
     aq[i] = (uint8_t)((int32_t)nearbyintf(q) + zp);
   }
-  ql_status st = int_matmul_to_float(c, QL_UINT8, aq, a->dims, a->rank, zp, scale, b, bs, bz, bias, QL_FLOAT);
+  st = int_matmul_to_float(c, QL_UINT8, aq, zp, scale, b, bs, bz, bias, QL_FLOAT, &s, bspc, bzpc, y);
   ql_free(aq);
   return st;
 }
@@ -330,8 +517,8 @@ static ql_status ms_qlinear_conv(ql_op_ctx *c) {
 
 const ql_op_def ql_ops_ms_qmath[] = {
     {"com.microsoft", "QGemm", 1, 1, qgemm},
-    {"com.microsoft", "MatMulIntegerToFloat", 1, 1, matmul_integer_to_float},
-    {"com.microsoft", "DynamicQuantizeMatMul", 1, 1, dynamic_quantize_matmul},
+    {"com.microsoft", "MatMulIntegerToFloat", 1, 1, matmul_integer_to_float, mitf_prepare, dq_release},
+    {"com.microsoft", "DynamicQuantizeMatMul", 1, 1, dynamic_quantize_matmul, dqmm_prepare, dq_release},
     {"com.microsoft", "QLinearConv", 1, 1, ms_qlinear_conv},
     {0},
 };
