@@ -105,8 +105,8 @@ static void i8_row1(const ql_nbits_packed *pb, const ql_nbits_qa *qa, int64_t r,
     __m512i d0 = _mm512_setzero_si512(), d1 = d0, e0 = d0, e1 = d0;
     const int8_t *a = qa->aq + r * kpad + kb * bs;
     for (int64_t g = 0; g < bs; g += 8, q += 128) {
-      _mm_prefetch((const char *)q + 2048, _MM_HINT_T0);
-      _mm_prefetch((const char *)q + 2048 + 64, _MM_HINT_T0);
+      _mm_prefetch((const char *)q + 4096, _MM_HINT_T0);
+      _mm_prefetch((const char *)q + 4096 + 64, _MM_HINT_T0);
       const __m512i x0 = _mm512_load_si512(q), x1 = _mm512_load_si512(q + 64);
       const __m512i l0 = _mm512_and_si512(x0, m4), l1 = _mm512_and_si512(x1, m4);
       const __m512i h0 = _mm512_and_si512(_mm512_srli_epi16(x0, 4), m4);

@@ -8,11 +8,6 @@
 #include <math.h>
 #include <string.h>
 
-static uint8_t nib(const uint8_t *b, int64_t kblocks, int64_t bs, int64_t n, int64_t k) {
-  int64_t kb = k / bs, j = k % bs;
-  return (b[(n * kblocks + kb) * (bs / 2) + j / 2] >> (4 * (j & 1))) & 0xF;
-}
-
 static ql_isa family(ql_isa isa) {
   ql_isa best = ql_isa_best();
   if (isa == QL_ISA_AUTO || isa > best) isa = best;
@@ -56,6 +51,11 @@ ql_status ql_nbits_pack(const uint8_t *b, const float *scales, const uint8_t *zp
     return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   }
   memset(pb->q, 0, qbytes);
+  uint8_t *cq = ql_malloc((size_t)kpad);
+  if (!cq) {
+    ql_nbits_packed_free(pb);
+    return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  }
   const int64_t zrow = (kblocks + 1) / 2;
   for (int64_t p = 0; p < panels; p++) {
     for (int64_t kb = 0; kb < kblocks; kb++)
@@ -67,27 +67,22 @@ ql_status ql_nbits_pack(const uint8_t *b, const float *scales, const uint8_t *zp
         if (pb->zi) pb->zi[i] = z;
         if (pb->zf) pb->zf[i] = !in ? 0.0f : zp_f32 ? zp_f32[col * kblocks + kb] : (float)z;
       }
+    /* one column's nibbles at a time, unpacked, then scattered */
     uint8_t *dst = pb->q + p * kpad * 16;
-    if (mode == QL_NBITS_INT8) {
-      for (int64_t g = 0; g < kpad / 8; g++)
-        for (int c = 0; c < QL_NBITS_NR; c++) {
-          int64_t col = p * QL_NBITS_NR + c;
-          if (col >= n) continue;
-          for (int i = 0; i < 4; i++) {
-            uint8_t lo = nib(b, kblocks, bs, col, g * 8 + i), hi = nib(b, kblocks, bs, col, g * 8 + 4 + i);
-            dst[g * 128 + (c / 16) * 64 + (c % 16) * 4 + i] = (uint8_t)(lo | hi << 4);
-          }
-        }
-    } else {
-      for (int64_t kk = 0; kk < kpad; kk++)
-        for (int c = 0; c < 16; c++) {
-          int64_t col = p * QL_NBITS_NR + c;
-          uint8_t lo = col < n ? nib(b, kblocks, bs, col, kk) : 0;
-          uint8_t hi = col + 16 < n ? nib(b, kblocks, bs, col + 16, kk) : 0;
-          dst[kk * 16 + c] = (uint8_t)(lo | hi << 4);
-        }
+    for (int c = 0; c < QL_NBITS_NR && p * QL_NBITS_NR + c < n; c++) {
+      const uint8_t *src = b + (p * QL_NBITS_NR + c) * kblocks * (bs / 2);
+      for (int64_t kk = 0; kk < kpad; kk++) cq[kk] = (src[kk / 2] >> (4 * (kk & 1))) & 0xF;
+      if (mode == QL_NBITS_INT8) {
+        uint8_t *d = dst + (c / 16) * 64 + (c % 16) * 4;
+        for (int64_t g = 0; g < kpad / 8; g++)
+          for (int i = 0; i < 4; i++) d[g * 128 + i] = (uint8_t)(cq[g * 8 + i] | cq[g * 8 + 4 + i] << 4);
+      } else {
+        const int sh = c < 16 ? 0 : 4;
+        for (int64_t kk = 0; kk < kpad; kk++) dst[kk * 16 + c % 16] |= (uint8_t)(cq[kk] << sh);
+      }
     }
   }
+  ql_free(cq);
   *out = pb;
   return QL_OK;
 }
