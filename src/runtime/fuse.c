@@ -407,6 +407,25 @@ static ql_node *fuse_add(fuser *f, const ql_node *add, const dq_info *yq, int *o
   return nn;
 }
 
+/* Q( LeakyRelu( DQ(x) ) ) -> com.microsoft QLinearLeakyRelu, Relu as alpha
+ * 0. Its 256-entry table maps every byte through exactly the float graph's
+ * steps (DQ in float32, x >= 0 ? x : alpha * x, Q's divide and RNE), so the
+ * bits are the float graph's (-0.0 from alpha 0 quantizes like 0). */
+static ql_node *fuse_leaky(fuser *f, const ql_node *op, const dq_info *yq, int *oom) {
+  dq_info dx;
+  if (!get_dq(f, in_name(op, 0), &dx) || !act_dq(&dx) || dx.type != yq->type) return NULL;
+  ql_node *nn = ql_node_new("QLinearLeakyRelu", "com.microsoft", op->name);
+  const char *ins[5] = {dx.q, dx.scale, dx.zp, yq->scale, yq->zp};
+  ql_attr *a = NULL;
+  if (!nn || add_inputs(nn, ins, 5) || !(a = ql_node_add_attr(nn, "alpha", QL_ATTR_FLOAT))) {
+    ql_node_free(nn);
+    *oom = 1;
+    return NULL;
+  }
+  a->f = is_op(op, "Relu") ? 0.0f : ql_attr_float(op, "alpha", 0.01f);
+  return nn;
+}
+
 /* Tries to fuse around the QuantizeLinear at index qi; returns 1 when the
  * graph changed (nodes in `dead` marked), 0 when not, -1 out of memory. */
 static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
@@ -415,16 +434,18 @@ static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
   if (!get_q(f, q, &yq)) return 0;
   ql_node *op = producer(f, in_name(q, 0)), *act = NULL;
   int oom = 0;
-  if ((is_op(op, "Relu") || is_op(op, "LeakyRelu")) && op->n_outputs == 1 && readers(f, op->outputs[0]) == 1) {
+  if ((is_op(op, "Relu") || is_op(op, "LeakyRelu")) && op->n_outputs == 1 && readers(f, op->outputs[0]) == 1 &&
+      is_op(producer(f, in_name(op, 0)), "Conv")) {
     act = op;
     op = producer(f, in_name(act, 0));
   }
   const int conv = is_op(op, "Conv");
-  if (!conv && act) return 0;
   if (!op || op->n_outputs != 1 || readers(f, op->outputs[0]) != 1 || f->opset < 10) return 0;
   ql_node *nn = NULL;
   if (is_op(op, "Add")) {
     if (!(nn = fuse_add(f, op, &yq, &oom))) return oom ? -1 : 0;
+  } else if (is_op(op, "Relu") || is_op(op, "LeakyRelu")) {
+    if (!(nn = fuse_leaky(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else {
     if (!conv && !is_op(op, "MatMul")) return 0;
     dq_info dx, dw;
@@ -515,6 +536,8 @@ static int copy_op(const ql_node *p, size_t *n_data) {
     const char *ctm = ql_attr_string(p, "coordinate_transformation_mode", "half_pixel");
     return !strcmp(ql_attr_string(p, "mode", "nearest"), "nearest") && strcmp(ctm, "tf_crop_and_resize");
   }
+  if (is_op(p, "MaxPool")) /* Q is monotone: the max of Q is Q of the max; int8 from opset 12 */
+    return p->n_outputs == 1 && ql_attr_int(p, "storage_order", 0) == 0;
   return is_op(p, "Transpose") || is_op(p, "Reshape") || is_op(p, "Flatten") || is_op(p, "Squeeze") ||
          is_op(p, "Unsqueeze") || is_op(p, "Identity");
 }
@@ -585,6 +608,7 @@ static int push_round(fuser *f) {
     }
     size_t nd;
     if (!copy_op(p, &nd) || p->n_outputs != 1 || is_graph_output(f, v) || f->nested) continue;
+    if (is_op(p, "MaxPool") && f->opset < 12) continue;
     /* v may also be read by Shape nodes (its shape does not change) */
     int others = 0, shapes = 0;
     for (size_t j = 0; j < n0; j++)

@@ -9,8 +9,9 @@
  * QDQ fusion (as ONNX Runtime's QDQ transformer), in the top-level graph.
  * First, exact rewrites that move a per-tensor QuantizeLinear towards the
  * producers of its float input, repeated until nothing changes:
- *   Q( Concat/Transpose/Reshape/Flatten/Squeeze/Unsqueeze/Resize-nearest(v...) )
+ *   Q( Concat/Transpose/Reshape/Flatten/Squeeze/Unsqueeze/Identity/Resize-nearest(v...) )
  *        -> the same op on Q(v...)  (Q is elementwise; those ops only copy)
+ *   Q( MaxPool(v) ) -> MaxPool( Q(v) )  (Q is monotone; opset >= 12)
  *   Q( DQ(x) ) with the same scale and zero point -> x  (exact for 8 bits)
  *   Shape( DQ(x) ) -> Shape(x)
  * Then:
@@ -19,6 +20,7 @@
  *   Q( LeakyRelu( Conv( DQ(x), DQ(w), DQ(bias) ) ) )    -> QLinearConv, QL_FUSED_LEAKY_ATTR
  *   Q( MatMul( DQ(a), DQ(b) ) )                         -> QLinearMatMul
  *   Q( Add( DQ(a), DQ(b) ) )                            -> com.microsoft QLinearAdd
+ *   Q( LeakyRelu/Relu( DQ(x) ) )                        -> com.microsoft QLinearLeakyRelu (exact table)
  * when every scale and zero point is a constant (initializer or Constant),
  * w/b are constants (or QuantizeLinear of constants, folded later), the
  * activations are per tensor int8/uint8 with float32 scales, and the removed
