@@ -8,6 +8,7 @@
  * scalars (or 1-element tensors) unless noted, zero points are scalars of the
  * data type and default to 0. */
 #include "op.h"
+#include "../kernels/qgemm.h"
 #include <float.h>
 #include <math.h>
 
@@ -244,6 +245,41 @@ static ql_status qbin_setup(ql_op_ctx *c, qbin *q) {
   return QL_OK;
 }
 
+/* QLinearAdd on equal shapes (what a fused QDQ Add gives): the general
+ * loop's steps without its per-element index arithmetic. f holds the folded
+ * zero points. Built twice: the FMA build inlines fmaf and nearbyintf
+ * (same results: both are exactly rounded operations). */
+static inline __attribute__((always_inline)) void qadd_same_body(ql_dtype t, const void *a, const void *b, void *y,
+                                                                 int64_t n, float rA, float rB, float f, int64_t lo,
+                                                                 int64_t hi) {
+  if (t == QL_INT8) {
+    const int8_t *pa = a, *pb = b;
+    int8_t *py = y;
+    for (int64_t i = 0; i < n; i++)
+      py[i] = (int8_t)clamp_i32(cvt_i32(fmaf((float)pa[i], rA, fmaf((float)pb[i], rB, f))), lo, hi);
+  } else if (t == QL_UINT8) {
+    const uint8_t *pa = a, *pb = b;
+    uint8_t *py = y;
+    for (int64_t i = 0; i < n; i++)
+      py[i] = (uint8_t)clamp_i32(cvt_i32(fmaf((float)pa[i], rA, fmaf((float)pb[i], rB, f))), lo, hi);
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      store_q(t, y, i, clamp_i32(cvt_i32(fmaf((float)load_q(t, a, i), rA, fmaf((float)load_q(t, b, i), rB, f))), lo, hi));
+  }
+}
+
+static void qadd_same_generic(ql_dtype t, const void *a, const void *b, void *y, int64_t n, float rA, float rB, float f,
+                              int64_t lo, int64_t hi) {
+  qadd_same_body(t, a, b, y, n, rA, rB, f, lo, hi);
+}
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2,fma"))) static void qadd_same_fma(ql_dtype t, const void *a, const void *b, void *y,
+                                                              int64_t n, float rA, float rB, float f, int64_t lo,
+                                                              int64_t hi) {
+  qadd_same_body(t, a, b, y, n, rA, rB, f, lo, hi);
+}
+#endif
+
 static ql_status qlinear_add(ql_op_ctx *c) {
   qbin q;
   ql_status st = qbin_setup(c, &q);
@@ -256,13 +292,14 @@ static ql_status qlinear_add(ql_op_ctx *c) {
    * multiply-adds; a scalar input is folded into that constant too. */
   float rA = q.sa / q.sc, rB = q.sb / q.sc;
   if (mode == 0 && q.a->numel == y->numel && q.b->numel == y->numel) {
-    /* equal shapes (what a fused QDQ Add gives): the general loop's steps
-     * without its per-element index arithmetic */
     const float f = (float)q.zc - fmaf(rA, (float)q.za, rB * (float)q.zb);
-    for (int64_t i = 0; i < y->numel; i++) {
-      const float v = fmaf((float)load_q(t, q.a->data, i), rA, fmaf((float)load_q(t, q.b->data, i), rB, f));
-      store_q(t, y->data, i, clamp_i32(cvt_i32(v), q.lo, q.hi));
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if ((ql_cpu_features() & (QL_CPU_AVX2 | QL_CPU_FMA)) == (QL_CPU_AVX2 | QL_CPU_FMA)) {
+      qadd_same_fma(t, q.a->data, q.b->data, y->data, y->numel, rA, rB, f, q.lo, q.hi);
+      return QL_OK;
     }
+#endif
+    qadd_same_generic(t, q.a->data, q.b->data, y->data, y->numel, rA, rB, f, q.lo, q.hi);
     return QL_OK;
   }
   for (int64_t i = 0; i < y->numel; i++) {

@@ -252,6 +252,33 @@ static ql_status quantize_linear(ql_op_ctx *c) {
   for (int64_t o = 0; o < g.outer; o++) {
     for (int64_t j = 0; j < g.d; j++) {
       int64_t row = (o * g.d + j) * g.inner, sbase = scale_index(&g, o, j, 0);
+      if (fast && !sstep) {
+        /* one scale for the row: clamp to [lo, hi] - zp first (the bounds
+         * are integers, so clamping and RNE commute; NaN gives lo), then
+         * RNE by the 1.5 * 2^23 trick, exact for |v| <= 2^22 (nearbyintf
+         * is a library call here; this loop vectorizes) */
+        const float *xf = (const float *)x->data + row;
+        const float s = (float)sv[sbase], z = (float)zv[sbase];
+        const float vlo = (float)lo - z, vhi = (float)hi - z;
+        if (yt == QL_UINT8) {
+          uint8_t *yp = (uint8_t *)y->data + row;
+          for (int64_t k = 0; k < g.inner; k++) {
+            float v = xf[k] / s;
+            v = v >= vlo ? v : vlo;
+            v = v <= vhi ? v : vhi;
+            yp[k] = (uint8_t)((int32_t)((v + 12582912.0f) - 12582912.0f) + (int32_t)z);
+          }
+        } else {
+          int8_t *yp = (int8_t *)y->data + row;
+          for (int64_t k = 0; k < g.inner; k++) {
+            float v = xf[k] / s;
+            v = v >= vlo ? v : vlo;
+            v = v <= vhi ? v : vhi;
+            yp[k] = (int8_t)((int32_t)((v + 12582912.0f) - 12582912.0f) + (int32_t)z);
+          }
+        }
+        continue;
+      }
       if (fast) {
         const float *xf = (const float *)x->data + row;
         float flo = (float)lo, fhi = (float)hi;
