@@ -47,9 +47,41 @@ static inline __m512i quant16(__m512 v, __m512 vs, __m512 vzp) {
   return _mm512_cvtps_epi32(r); /* integers: no rounding */
 }
 
+/* The same through x * (1/scale), which is not x / scale but is close
+ * enough to round to the same integer unless it lies near a tie (dynq.h):
+ * those vectors (*redo set) go through quant16. Here the rounding is
+ * vcvtps2dq's (RNE in the default mode) and the clamping integer:
+ * min(512, q) keeps NaN (minps returns its second operand), which, like
+ * -inf and anything below -2^31, converts to INT_MIN and ends at 0 as in
+ * quant16; +inf and large values end at 255. t = |q - RNE(q)| is exact
+ * and NaN for NaN/-inf (never flagged). */
+static inline __m512i quant16_mul(__m512 v, __m512 vr, __m512i izp, __mmask16 *redo) {
+  const __m512 q = _mm512_min_ps(_mm512_set1_ps(512.0f), _mm512_mul_ps(v, vr));
+  const __m512 t = _mm512_abs_ps(_mm512_sub_ps(q, _mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+  *redo = _mm512_cmp_ps_mask(t, _mm512_set1_ps(0.5f - QL_DYNQ_TIE_EPS), _CMP_GE_OQ);
+  /* INT_MIN + zp cannot overflow; max with 0, then the unsigned saturating
+   * narrowing caps at 255 */
+  return _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(q), izp), _mm512_setzero_si512());
+}
+
 void ql_dynq_quantize__avx512(const float *x, int64_t n, float scale, float zp, uint8_t *y) {
   const __m512 vs = _mm512_set1_ps(scale), vzp = _mm512_set1_ps(zp);
   int64_t i = 0;
+  if (ql_dynq_recip_ok(scale)) {
+    const __m512 vr = _mm512_set1_ps(1.0f / scale);
+    const __m512i izp = _mm512_set1_epi32((int32_t)zp);
+    for (; i + 32 <= n; i += 32) {
+      __mmask16 k0, k1;
+      const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+      __m512i w0 = quant16_mul(a, vr, izp, &k0), w1 = quant16_mul(b, vr, izp, &k1);
+      if (__builtin_expect(_kortestz_mask16_u8(k0, k1) == 0, 0)) {
+        w0 = quant16(a, vs, vzp);
+        w1 = quant16(b, vs, vzp);
+      }
+      _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtusepi32_epi8(w0));
+      _mm_storeu_si128((__m128i *)(y + i + 16), _mm512_cvtusepi32_epi8(w1));
+    }
+  }
   for (; i + 64 <= n; i += 64) {
     const __m512i w0 = quant16(_mm512_loadu_ps(x + i), vs, vzp);
     const __m512i w1 = quant16(_mm512_loadu_ps(x + i + 16), vs, vzp);

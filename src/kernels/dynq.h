@@ -37,6 +37,26 @@ static inline void ql_dynq_params(float mn, float mx, float *scale, float *zp) {
   *zp = nearbyintf(z);
 }
 
+/*
+ * The SIMD variants avoid most divisions: with r = RN(1/scale), p = RN(x * r)
+ * differs from q = RN(x / scale) by at most |x/scale| * 3.0001 * 2^-24
+ * (three roundings), under 2^-13 while |x/scale| <= 520. So when p is more
+ * than QL_DYNQ_TIE_EPS = 2^-13 away from every half-integer, p and q lie
+ * strictly on the same side of every rounding tie and RNE(p) == RNE(q);
+ * lanes closer to a tie (about one in 4096) are recomputed with the
+ * division. Above 520 both saturate to the same end (same sign); tiny
+ * results (subnormal p or q) both round to 0; x = +-inf gives +-inf both
+ * ways and NaN stays NaN. This needs scale and r normal and finite, which
+ * ql_dynq_recip_ok checks (otherwise every lane divides). The test
+ * |p - RNE(p)| >= 1/2 - eps is exact: p and RNE(p) are close enough for the
+ * subtraction to be exact (Sterbenz), after p is clamped to [-512, 512].
+ */
+#define QL_DYNQ_TIE_EPS (1.0f / 8192.0f)
+static inline int ql_dynq_recip_ok(float scale) {
+  const float r = 1.0f / scale;
+  return scale >= 1.17549435e-38f && scale <= 3.0e38f && r >= 1.17549435e-38f;
+}
+
 /* ISA variants (dynq-<isa>.c); callers use the dispatchers above. */
 void ql_dynq_minmax__avx2(const float *x, int64_t n, float *mn, float *mx);
 void ql_dynq_quantize__avx2(const float *x, int64_t n, float scale, float zp, uint8_t *y);

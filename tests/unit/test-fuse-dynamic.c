@@ -39,6 +39,10 @@ static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "a
 
 /* ------------------------------------------------------------ kernels */
 
+/* kind 0: random; 1: with NaN and -0; 2: with +inf; 3: zeros; 4: near
+ * rounding ties of x / scale (the SIMD variants' multiply-then-check path);
+ * 5: random magnitudes from subnormal to 1e30; 6: subnormals only (a scale
+ * whose reciprocal overflows); 7: with -inf. */
 static void fill_special(float *x, int64_t n, int kind) {
   for (int64_t i = 0; i < n; i++) x[i] = rndf(-4.0f, 3.0f);
   if (kind == 1 && n) {
@@ -47,13 +51,35 @@ static void fill_special(float *x, int64_t n, int kind) {
   }
   if (kind == 2 && n) x[rnd() % (uint32_t)n] = INFINITY;
   if (kind == 3) memset(x, 0, (size_t)n * sizeof *x);
+  if (kind == 4 && n >= 2) {
+    for (int64_t i = 0; i < n; i++) x[i] = rndf(-0.3f, 0.3f);
+    /* a random range [lo, hi] (so 1/scale is no round number); ties
+     * where x / scale is k + 1/2, and a few ulps either side */
+    const float lo = -rndf(0.3f, 2.0f), hi = rndf(0.3f, 2.0f);
+    x[0] = lo, x[1] = hi;
+    const float s = (hi - lo) / 255.0f;
+    for (int64_t i = 2; i < n; i++) {
+      /* sparse, so that most 32-lane blocks hold at most one of them (a
+       * block with a flagged lane is recomputed whole) */
+      if (rnd() % 64) continue;
+      float v = ((float)(int)(rnd() % 255) - 127.0f + 0.5f) * s;
+      for (int j = (int)(rnd() % 9); j > 4; j--) v = nextafterf(v, INFINITY);
+      for (int j = (int)(rnd() % 9); j > 4; j--) v = nextafterf(v, -INFINITY);
+      x[i] = v < lo ? lo : v > hi ? hi : v;
+    }
+  }
+  if (kind == 5)
+    for (int64_t i = 0; i < n; i++) x[i] = (rnd() & 1 ? -1.0f : 1.0f) * ldexpf(rndf(1.0f, 2.0f), (int)(rnd() % 250) - 149);
+  if (kind == 6)
+    for (int64_t i = 0; i < n; i++) x[i] = ldexpf(rndf(-1.0f, 1.0f), -135);
+  if (kind == 7 && n) x[rnd() % (uint32_t)n] = -INFINITY;
 }
 
 static void test_kernels(void **st) {
   (void)st;
-  static const int64_t sizes[] = {0, 1, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 129, 1000, 4099};
+  static const int64_t sizes[] = {0, 1, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 129, 1000, 4099, 1 << 18};
   for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 8; kind++) {
       const int64_t n = sizes[si];
       float *x = malloc((size_t)n * sizeof *x + 4);
       uint8_t *want = malloc((size_t)n + 1), *got = malloc((size_t)n + 1);
@@ -301,7 +327,7 @@ static void test_chain_fused(void **st) {
     for (int v = 0; v < 6; v++) {
       chain_cfg c = {.batch = shapes[si][0], .M = shapes[si][1], .K = shapes[si][2], .N = shapes[si][3],
                      .bt = v & 1 ? QL_UINT8 : QL_INT8, .bzp = v % 3, .bs = (v + (int)si) % 3,
-                     .swap_mul = v & 2, .swap_smul = (v + (int)si) & 1, .xfill = (int)(si + (size_t)v) % 4,
+                     .swap_mul = v & 2, .swap_smul = (v + (int)si) & 1, .xfill = (int)(si + (size_t)v) % 8,
                      .expect_fused = 1};
       char what[96];
       snprintf(what, sizeof what, "chain %lldx%lldx%lldx%lld v%d", (long long)c.batch, (long long)c.M,
