@@ -283,7 +283,8 @@ static int64_t align64(int64_t x) { return (x + 63) / 64 * 64; }
 
 /* Dynamic quantization of A on the pool: min/max over chunks, then the
  * quantization of row ranges (dynq.h: the split never changes the bits). */
-enum { DQ_CHUNKS = 64, DQ_SERIAL = 1 << 15 };
+/* below DQ_SERIAL elements both passes take less than waking the pool */
+enum { DQ_CHUNKS = 64, DQ_SERIAL = 1 << 18 };
 typedef struct dq_job {
   ql_isa isa;
   const float *x;

@@ -17,7 +17,10 @@
  * the scale Mul stay while anything else reads them); B, b_scale and b_zp are
  * initializers or Constant nodes; b_scale and b_zp are per tensor or 1-D per
  * column (so the final Mul's broadcast cannot change the output shape);
- * b_zp has B's type. Anything else is left as it is. */
+ * b_zp has B's type. Anything else is left as it is. A following
+ * Add(y, bias) with a constant float32 [N] bias, y's only reader, becomes
+ * the op's bias input (the reference adds it after the multiply, as the
+ * Add does). */
 #include "fuse.h"
 
 #include "../common/strmap.h"
@@ -133,11 +136,35 @@ static int plain_binary(const ql_node *n, const char *op) {
   return is_op(n, op) && n->n_inputs == 2 && n->n_outputs == 1 && n->n_attrs == 0;
 }
 
-/* The chain ending in the Mul at index mi, if it matches. */
 typedef struct chain {
   ql_node *mmi, *cast, *smul, *dql;
   const char *b_scale;
+  int add;            /* index of a bias Add(y, bias) to take in, or -1 */
+  const char *bias;
 } chain;
+
+/* A bias Add(y, bias) (either order) that is y's only reader, with a
+ * constant float32 [N] bias: DynamicQuantizeMatMul adds it the same way
+ * (one float32 add after the multiply). */
+static void find_bias(const dfuser *f, const ql_node *mul, int64_t n, chain *ch) {
+  ch->add = -1;
+  const char *y = mul->outputs[0];
+  if (readers(f, y) != 1) return;
+  for (size_t i = 0; i < f->g->n_nodes; i++) {
+    const ql_node *a = f->g->nodes[i];
+    if (!plain_binary(a, "Add")) continue;
+    const int o = !strcmp(a->inputs[0], y) ? 0 : !strcmp(a->inputs[1], y) ? 1 : -1;
+    if (o < 0) continue;
+    const ql_tensor *bias = const_value(f, a->inputs[1 - o]);
+    if (bias && bias->dtype == QL_FLOAT && bias->rank == 1 && bias->dims[0] == n) {
+      ch->add = (int)i;
+      ch->bias = a->inputs[1 - o];
+    }
+    return;
+  }
+}
+
+/* The chain ending in the Mul at index mi, if it matches. */
 
 static int match(const dfuser *f, size_t mi, chain *ch) {
   const ql_node *mul = f->g->nodes[mi];
@@ -168,19 +195,21 @@ static int match(const dfuser *f, size_t mi, chain *ch) {
       continue;
     const int64_t n = b->dims[1];
     if (!col_param(bs, n) || (bzn[0] && (!bz || bz->dtype != b->dtype || !col_param(bz, n)))) continue;
+    find_bias(f, mul, n, ch);
     return 1;
   }
   return 0;
 }
 
 /* The fused node for a matched chain; NULL when out of memory. */
-static ql_node *make_node(const ql_node *mul, const chain *ch) {
+static ql_node *make_node(const ql_node *mul, const ql_node *add, const chain *ch) {
   ql_node *nn = ql_node_new("DynamicQuantizeMatMul", "com.microsoft", ch->mmi->name);
   if (!nn) return NULL;
   const char *bzn = in_name(ch->mmi, 3);
+  const ql_node *last = ch->add >= 0 ? add : mul;
   if (ql_node_add_input(nn, ch->dql->inputs[0]) || ql_node_add_input(nn, ch->mmi->inputs[1]) ||
-      ql_node_add_input(nn, ch->b_scale) || (bzn[0] && ql_node_add_input(nn, bzn)) ||
-      ql_node_add_output(nn, mul->outputs[0])) {
+      ql_node_add_input(nn, ch->b_scale) || ((bzn[0] || ch->add >= 0) && ql_node_add_input(nn, bzn)) ||
+      (ch->add >= 0 && ql_node_add_input(nn, ch->bias)) || ql_node_add_output(nn, last->outputs[0])) {
     ql_node_free(nn);
     return NULL;
   }
@@ -249,20 +278,23 @@ ql_status ql_fuse_dynamic(const ql_model *m, ql_graph *g, ql_error *err) {
   for (size_t i = 0; i < g->n_nodes; i++) {
     chain ch;
     if (dead[i] || !match(&f, i, &ch)) continue;
-    ql_node *nn = make_node(g->nodes[i], &ch);
+    ql_node *nn = make_node(g->nodes[i], ch.add >= 0 ? g->nodes[ch.add] : NULL, &ch);
     if (!nn) {
       st = QL_ERR_OUT_OF_MEMORY;
       goto out;
     }
-    /* the fused node takes the final Mul's place (everything it reads is
-     * made before that); the maps borrow names of the old node: free later */
+    /* the fused node takes the place of the last node it replaces, the
+     * final Mul or the bias Add (everything it reads is made before that);
+     * the maps borrow names of the old node: free it at the end */
+    const size_t at = ch.add >= 0 ? (size_t)ch.add : i;
+    if (at != i) dead[i] = 1;
     dead[producer_index(&f, ch.mmi->outputs[0])] = 1;
     dead[producer_index(&f, ch.cast->outputs[0])] = 1;
     const int si = producer_index(&f, ch.smul->outputs[0]), di = producer_index(&f, ch.dql->outputs[0]);
     if (!dead[si]) dead[si] = 2;
     if (!dead[di]) dead[di] = 2;
-    olds[n_olds++] = g->nodes[i];
-    g->nodes[i] = nn;
+    olds[n_olds++] = g->nodes[at];
+    g->nodes[at] = nn;
   }
   if (n_olds) st = sweep(&f, dead);
 out:

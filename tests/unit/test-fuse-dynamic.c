@@ -236,6 +236,8 @@ typedef struct chain_cfg {
   int xq_reader;     /* xq is a graph output too (fused, DQL stays) */
   int s_reader;      /* s is a graph output too (fused, s stays) */
   int two;           /* a second chain on the same DQL and s (both fused) */
+  int bias;          /* z = Add(y, bias): 1 [N] (taken in), 2 the same as Add(bias, y), 3 [1, N] and
+                        4 a graph input (both stay an Add) */
   int xfill;         /* fill_special kind */
   int expect_fused;
 } chain_cfg;
@@ -283,7 +285,15 @@ static void chain_case(const chain_cfg *c, const char *what) {
        (const char *const[]){"s"}, 1);
   node(m, "Mul", "", c->swap_mul ? (const char *const[]){"s", "accf"} : (const char *const[]){"accf", "s"}, 2,
        (const char *const[]){"y"}, 1);
-  add_vi(&g->outputs, &g->n_outputs, "y", QL_FLOAT);
+  if (c->bias) {
+    if (c->bias == 4) add_vi(&g->inputs, &g->n_inputs, "bias", QL_FLOAT);
+    else init(m, "bias", c->bias == 3 ? rand_f32(2, n2, -1.0f, 1.0f) : rand_f32(1, n1, -1.0f, 1.0f));
+    node(m, "Add", "", c->bias == 2 ? (const char *const[]){"bias", "y"} : (const char *const[]){"y", "bias"}, 2,
+         (const char *const[]){"z"}, 1);
+    add_vi(&g->outputs, &g->n_outputs, "z", QL_FLOAT);
+  } else {
+    add_vi(&g->outputs, &g->n_outputs, "y", QL_FLOAT);
+  }
   if (c->two) { /* y2 = the same product again, through its own chain */
     node(m, "MatMulInteger", "", mmi_in, c->bzp ? 4 : 3, (const char *const[]){"acc2"}, 1);
     ql_attr *t2 = ql_node_add_attr(
@@ -304,7 +314,7 @@ static void chain_case(const chain_cfg *c, const char *what) {
   if (c->expect_fused) { /* the intermediate nodes went; DQL / s only where still read */
     /* s keeps its Mul, which keeps the DynamicQuantizeLinear */
     const size_t want_nodes = (size_t)(1 + c->two) + (size_t)(c->xq_reader || c->s_reader) + (size_t)c->s_reader +
-                              (size_t)c->b_constant;
+                              (size_t)c->b_constant + (size_t)(c->bias >= 3);
     if (n_nodes != want_nodes) fail_msg("%s: %zu nodes after fusion, expected %zu", what, n_nodes, want_nodes);
   }
 
@@ -312,22 +322,25 @@ static void chain_case(const chain_cfg *c, const char *what) {
   ql_tensor *x = c->batch ? ql_tensor_new(QL_FLOAT, 3, xd3, NULL)
                           : c->M ? ql_tensor_new(QL_FLOAT, 2, xd2, NULL) : ql_tensor_new(QL_FLOAT, 1, &K, NULL);
   fill_special(x->data, x->numel, c->xfill);
-  ql_tensor *in[2] = {x, b};
-  check_model(m, in, c->b_input ? 2 : 1, g->n_outputs, what);
+  ql_tensor *bias = c->bias == 4 ? rand_f32(1, n1, -1.0f, 1.0f) : NULL;
+  ql_tensor *in[3] = {x, c->b_input ? b : bias, bias};
+  check_model(m, in, 1 + (size_t)c->b_input + (size_t)(c->bias == 4), g->n_outputs, what);
   ql_tensor_free(x);
   ql_tensor_free(b);
+  ql_tensor_free(bias);
   ql_model_free(m);
 }
 
 static void test_chain_fused(void **st) {
   (void)st;
   static const int64_t shapes[][4] = {{0, 1, 16, 16}, {0, 5, 37, 19}, {0, 33, 64, 70}, {0, 70, 128, 33},
-                                      {2, 3, 40, 17}, {0, 0, 24, 9},  {0, 130, 256, 48}};
+                                      {2, 3, 40, 17}, {0, 0, 24, 9},  {0, 130, 256, 48}, {0, 300, 1024, 20}};
   for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
     for (int v = 0; v < 6; v++) {
       chain_cfg c = {.batch = shapes[si][0], .M = shapes[si][1], .K = shapes[si][2], .N = shapes[si][3],
                      .bt = v & 1 ? QL_UINT8 : QL_INT8, .bzp = v % 3, .bs = (v + (int)si) % 3,
                      .swap_mul = v & 2, .swap_smul = (v + (int)si) & 1, .xfill = (int)(si + (size_t)v) % 8,
+                     .bias = (v + 2 * (int)si) % 5,
                      .expect_fused = 1};
       char what[96];
       snprintf(what, sizeof what, "chain %lldx%lldx%lldx%lld v%d", (long long)c.batch, (long long)c.M,
