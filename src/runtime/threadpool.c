@@ -1,7 +1,10 @@
 /* Persistent workers sleep on a condition variable between jobs; a job is a
  * tile grid handed out through one atomic counter (dynamic scheduling, so a
  * thread slowed by another process on a shared core does not hold the others
- * back). The caller takes tiles too and then waits for the stragglers. */
+ * back). The caller takes tiles too and then waits only for the workers that
+ * joined the job: a worker that wakes after the caller has closed the job (all
+ * tiles taken) skips it, so a descheduled worker on a busy machine never makes
+ * the caller wait for its wake-up. */
 #include "threadpool.h"
 #include "../common/util.h"
 
@@ -17,7 +20,8 @@ struct ql_threadpool {
   pthread_cond_t wake, done;
   uint64_t generation; /* bumped per job, under lock */
   int stop;
-  int busy;            /* workers still inside the current job, under lock */
+  int open;            /* the current job still accepts workers, under lock */
+  int joined;          /* workers inside the current job, under lock */
   /* the current job */
   ql_task_2d_fn fn;
   void *ctx;
@@ -47,10 +51,12 @@ static void *worker_main(void *arg) {
     while (!p->stop && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
     if (p->stop) break;
     seen = p->generation;
+    if (!p->open) continue;
+    p->joined++;
     pthread_mutex_unlock(&p->lock);
     run_tiles(p);
     pthread_mutex_lock(&p->lock);
-    if (--p->busy == 0) pthread_cond_signal(&p->done);
+    if (--p->joined == 0) pthread_cond_signal(&p->done);
   }
   pthread_mutex_unlock(&p->lock);
   return NULL;
@@ -128,7 +134,7 @@ void ql_threadpool_parallel_for_2d(ql_threadpool *p, ql_task_2d_fn fn, void *ctx
   p->tiles_j = tiles_j;
   p->n_tiles = tiles_i * tiles_j;
   atomic_store(&p->next, 0);
-  p->busy = p->n_started;
+  p->open = 1;
   p->generation++;
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
@@ -136,7 +142,8 @@ void ql_threadpool_parallel_for_2d(ql_threadpool *p, ql_task_2d_fn fn, void *ctx
   run_tiles(p);
   t_in_task = 0;
   pthread_mutex_lock(&p->lock);
-  while (p->busy > 0) pthread_cond_wait(&p->done, &p->lock);
+  p->open = 0; /* every tile is taken: late wakers skip this job */
+  while (p->joined > 0) pthread_cond_wait(&p->done, &p->lock);
   pthread_mutex_unlock(&p->lock);
   pthread_mutex_unlock(&p->call_lock);
 }
