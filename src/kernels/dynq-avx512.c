@@ -47,21 +47,27 @@ static inline __m512i quant16(__m512 v, __m512 vs, __m512 vzp) {
   return _mm512_cvtps_epi32(r); /* integers: no rounding */
 }
 
-/* The same through x * (1/scale), which is not x / scale but is close
- * enough to round to the same integer unless it lies near a tie (dynq.h):
- * those vectors (*redo set) go through quant16. Here the rounding is
- * vcvtps2dq's (RNE in the default mode) and the clamping integer:
- * min(512, q) keeps NaN (minps returns its second operand), which, like
- * -inf and anything below -2^31, converts to INT_MIN and ends at 0 as in
- * quant16; +inf and large values end at 255. t = |q - RNE(q)| is exact
- * and NaN for NaN/-inf (never flagged). */
-static inline __m512i quant16_mul(__m512 v, __m512 vr, __m512i izp, __mmask16 *redo) {
-  const __m512 q = _mm512_min_ps(_mm512_set1_ps(512.0f), _mm512_mul_ps(v, vr));
-  const __m512 t = _mm512_abs_ps(_mm512_sub_ps(q, _mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
-  *redo = _mm512_cmp_ps_mask(t, _mm512_set1_ps(0.5f - QL_DYNQ_TIE_EPS), _CMP_GE_OQ);
-  /* INT_MIN + zp cannot overflow; max with 0, then the unsigned saturating
-   * narrowing caps at 255 */
-  return _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(q), izp), _mm512_setzero_si512());
+/* The same through fma(x, 1/scale, zp), which is not x / scale + zp but is
+ * close enough to round to the same integer unless it lies near a tie
+ * (dynq.h): *redo gets the lanes to recompute with quant16. The rounding is
+ * vcvtps2dq's (RNE in the default mode), the clamping is left to the
+ * saturating packs: min(1024, p) keeps NaN (minps returns its second
+ * operand), which like -inf and anything below -2^31 converts to INT_MIN
+ * and packs to 0, as quant16 gives; +inf and large values pack to 255.
+ * t = |p - RNE(p)| is exact, and NaN (never flagged) for NaN and -inf. */
+static inline __m512i quant16_fma(__m512 v, __m512 vr, __m512 vzp, __mmask16 *redo) {
+  const __m512 p = _mm512_min_ps(_mm512_set1_ps(1024.0f), _mm512_fmadd_ps(v, vr, vzp));
+  const __m512 t = _mm512_abs_ps(_mm512_sub_ps(p, _mm512_roundscale_ps(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+  *redo = _mm512_kor(*redo, _mm512_cmp_ps_mask(t, _mm512_set1_ps(0.5f - QL_DYNQ_TIE_EPS), _CMP_GE_OQ));
+  return _mm512_cvtps_epi32(p);
+}
+
+/* 64 int32 -> 64 bytes in order, saturating to [0, 255]: the packs work in
+ * 128-bit lanes, so lane L holds elements 4L..4L+3 of w0, w1, w2, w3. */
+static inline void store64(uint8_t *y, __m512i w0, __m512i w1, __m512i w2, __m512i w3) {
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m512i b = _mm512_packus_epi16(_mm512_packs_epi32(w0, w1), _mm512_packs_epi32(w2, w3));
+  _mm512_storeu_si512(y, _mm512_permutexvar_epi32(order, b));
 }
 
 void ql_dynq_quantize__avx512(const float *x, int64_t n, float scale, float zp, uint8_t *y) {
@@ -69,17 +75,17 @@ void ql_dynq_quantize__avx512(const float *x, int64_t n, float scale, float zp, 
   int64_t i = 0;
   if (ql_dynq_recip_ok(scale)) {
     const __m512 vr = _mm512_set1_ps(1.0f / scale);
-    const __m512i izp = _mm512_set1_epi32((int32_t)zp);
-    for (; i + 32 <= n; i += 32) {
-      __mmask16 k0, k1;
+    for (; i + 64 <= n; i += 64) {
+      __mmask16 redo = 0;
       const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
-      __m512i w0 = quant16_mul(a, vr, izp, &k0), w1 = quant16_mul(b, vr, izp, &k1);
-      if (__builtin_expect(_kortestz_mask16_u8(k0, k1) == 0, 0)) {
-        w0 = quant16(a, vs, vzp);
-        w1 = quant16(b, vs, vzp);
+      const __m512 c = _mm512_loadu_ps(x + i + 32), d = _mm512_loadu_ps(x + i + 48);
+      __m512i w0 = quant16_fma(a, vr, vzp, &redo), w1 = quant16_fma(b, vr, vzp, &redo);
+      __m512i w2 = quant16_fma(c, vr, vzp, &redo), w3 = quant16_fma(d, vr, vzp, &redo);
+      if (__builtin_expect(redo != 0, 0)) {
+        w0 = quant16(a, vs, vzp), w1 = quant16(b, vs, vzp);
+        w2 = quant16(c, vs, vzp), w3 = quant16(d, vs, vzp);
       }
-      _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtusepi32_epi8(w0));
-      _mm_storeu_si128((__m128i *)(y + i + 16), _mm512_cvtusepi32_epi8(w1));
+      store64(y + i, w0, w1, w2, w3);
     }
   }
   for (; i + 64 <= n; i += 64) {
@@ -87,10 +93,7 @@ void ql_dynq_quantize__avx512(const float *x, int64_t n, float scale, float zp, 
     const __m512i w1 = quant16(_mm512_loadu_ps(x + i + 16), vs, vzp);
     const __m512i w2 = quant16(_mm512_loadu_ps(x + i + 32), vs, vzp);
     const __m512i w3 = quant16(_mm512_loadu_ps(x + i + 48), vs, vzp);
-    _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(w0));
-    _mm_storeu_si128((__m128i *)(y + i + 16), _mm512_cvtepi32_epi8(w1));
-    _mm_storeu_si128((__m128i *)(y + i + 32), _mm512_cvtepi32_epi8(w2));
-    _mm_storeu_si128((__m128i *)(y + i + 48), _mm512_cvtepi32_epi8(w3));
+    store64(y + i, w0, w1, w2, w3);
   }
   for (; i < n; i += 16) {
     const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);

@@ -38,18 +38,24 @@ static inline void ql_dynq_params(float mn, float mx, float *scale, float *zp) {
 }
 
 /*
- * The SIMD variants avoid most divisions: with r = RN(1/scale), p = RN(x * r)
- * differs from q = RN(x / scale) by at most |x/scale| * 3.0001 * 2^-24
- * (three roundings), under 2^-13 while |x/scale| <= 520. So when p is more
- * than QL_DYNQ_TIE_EPS = 2^-13 away from every half-integer, p and q lie
- * strictly on the same side of every rounding tie and RNE(p) == RNE(q);
- * lanes closer to a tie (about one in 4096) are recomputed with the
- * division. Above 520 both saturate to the same end (same sign); tiny
- * results (subnormal p or q) both round to 0; x = +-inf gives +-inf both
- * ways and NaN stays NaN. This needs scale and r normal and finite, which
- * ql_dynq_recip_ok checks (otherwise every lane divides). The test
- * |p - RNE(p)| >= 1/2 - eps is exact: p and RNE(p) are close enough for the
- * subtraction to be exact (Sterbenz), after p is clamped to [-512, 512].
+ * The SIMD variants avoid most divisions. With r = RN(1/scale), let p be
+ * x * r + zp computed in float32 (one FMA in the AVX-512 variant; the AVX2
+ * one rounds x * r and adds zp exactly after the rounding, which only
+ * tightens the bound below) and q = RN(x / scale), the reference's
+ * quotient. Only |x/scale| <= 256
+ * matters: beyond it q + zp and p are both beyond [-0.5, 255.5] on the same
+ * side and saturate alike. There |p - (q + zp)| <= 2^-15 (r and the
+ * multiply: |x/scale| * 2^-23) + 2^-15 (the add, |p| < 512) + 2^-16 (q's
+ * rounding) < 2^-13. So when p is at least QL_DYNQ_TIE_EPS = 2^-13 away
+ * from every half-integer, p and the real q + zp lie strictly on the same
+ * side of every rounding tie (zp is an integer) and RNE(p) == RNE(q) + zp;
+ * a block with a lane closer to a tie (about one lane in 4096) is
+ * recomputed with the division. Tiny results (subnormal p or q) round to
+ * zp both ways; x = +-inf gives +-inf both ways and NaN stays NaN. This
+ * needs scale and r normal and finite, which ql_dynq_recip_ok checks
+ * (otherwise every lane divides). The test |p - RNE(p)| >= 1/2 - eps is
+ * exact: p and RNE(p) are close enough for the subtraction to be exact
+ * (Sterbenz) once p is clamped to a few thousand.
  */
 #define QL_DYNQ_TIE_EPS (1.0f / 8192.0f)
 static inline int ql_dynq_recip_ok(float scale) {
