@@ -660,6 +660,77 @@ static int push_round(fuser *f) {
   return fail ? -1 : changed;
 }
 
+/* ---- Concat of int8 inputs, some of them requantized ---- */
+
+/* The per-tensor parameters (scale, zero point names) an 8-bit value is
+ * quantized with, when its producer says so. */
+static int value_params(const fuser *f, const char *v, dq_info *d) {
+  const ql_node *p = producer(f, v);
+  memset(d, 0, sizeof *d);
+  if (!p || p->n_outputs != 1) return 0;
+  if (is_op(p, "QuantizeLinear")) return get_q(f, p, d);
+  const char *dom = ql_domain_canon(p->domain);
+  size_t si;
+  if ((!strcmp(p->op_type, "QLinearConv") || !strcmp(p->op_type, "QLinearMatMul")) && !strcmp(dom, ""))
+    si = 6;
+  else if (!strcmp(p->op_type, "QLinearAdd") && !strcmp(dom, "com.microsoft"))
+    si = 6;
+  else if (!strcmp(p->op_type, "QLinearLeakyRelu") && !strcmp(dom, "com.microsoft"))
+    si = 3;
+  else
+    return 0;
+  d->scale = in_name(p, si);
+  d->zp = in_name(p, si + 1);
+  d->s = const_value(f, d->scale);
+  d->z = const_value(f, d->zp);
+  if (!d->s || d->s->dtype != QL_FLOAT || d->s->numel != 1 || !d->z || d->z->numel != 1 || !is_8bit(d->z->dtype))
+    return 0;
+  d->type = d->z->dtype;
+  return 1;
+}
+
+/* Concat(Q(DQ(a)), b, ...) where every input is an 8-bit value at the same
+ * parameters P and some are requantizations Q(DQ(a)) with other ones (what
+ * moving a Q ahead of a Concat leaves) -> com.microsoft QLinearConcat: it
+ * copies the inputs at P and maps the others' bytes through a table of
+ * exactly DQ's and Q's float steps, so the bits do not change. */
+static int fuse_concat(fuser *f, size_t ci, unsigned char *dead) {
+  ql_node *c = f->g->nodes[ci];
+  if (!is_op(c, "Concat") || c->n_outputs != 1 || !c->n_inputs || !ql_node_attr(c, "axis")) return 0;
+  dq_info p0, pi, dx;
+  int requant = 0;
+  for (size_t i = 0; i < c->n_inputs; i++) {
+    if (!value_params(f, c->inputs[i], &pi)) return 0;
+    if (i == 0) p0 = pi;
+    else if (!same_params(&pi, &p0)) return 0;
+    if (pi.node && get_dq(f, pi.q, &dx) && act_dq(&dx) && dx.type == p0.type && readers(f, c->inputs[i]) == 1)
+      requant = 1;
+  }
+  if (!requant) return 0;
+  ql_node *nn = ql_node_new("QLinearConcat", "com.microsoft", c->name);
+  if (!nn || ql_node_add_input(nn, p0.scale) || ql_node_add_input(nn, p0.zp)) goto oom;
+  for (size_t i = 0; i < c->n_inputs; i++) {
+    value_params(f, c->inputs[i], &pi);
+    const char *ins[3] = {c->inputs[i], p0.scale, p0.zp};
+    if (pi.node && get_dq(f, pi.q, &dx) && act_dq(&dx) && dx.type == p0.type && readers(f, c->inputs[i]) == 1) {
+      ins[0] = dx.q;
+      ins[1] = dx.scale;
+      ins[2] = dx.zp;
+      dead[ql_strmap_get(&f->prod, c->inputs[i])] = 1; /* the Q: only the Concat read it */
+    }
+    if (add_inputs(nn, ins, 3)) goto oom;
+  }
+  ql_attr *ax = ql_node_add_attr(nn, "axis", QL_ATTR_INT);
+  if (!ax || ql_node_add_output(nn, c->outputs[0])) goto oom;
+  ax->i = ql_attr_int(c, "axis", 0);
+  if (retire(f, c)) goto oom;
+  f->g->nodes[ci] = nn;
+  return 1;
+oom:
+  ql_node_free(nn);
+  return -1;
+}
+
 /* Drops the marked nodes, then DequantizeLinear/QuantizeLinear nodes
  * nothing reads any more (they only fed what was fused), and compacts the
  * node list. */
@@ -728,7 +799,19 @@ ql_status ql_fuse_qdq(const ql_model *m, ql_graph *g, ql_error *err) {
     }
     changed |= r;
   }
-  if (changed) st = sweep(&f, dead);
+  if (changed && (st = sweep(&f, dead))) goto out;
+  /* the maps are current after sweep (or were never changed) */
+  int cat = 0;
+  memset(dead, 0, g->n_nodes + 1);
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    const int r = dead[i] ? 0 : fuse_concat(&f, i, dead);
+    if (r < 0) {
+      st = QL_ERR_OUT_OF_MEMORY;
+      goto out;
+    }
+    cat |= r;
+  }
+  if (cat) st = sweep(&f, dead);
 out:
   ql_strmap_free(&f.prod);
   ql_strmap_free(&f.readers);

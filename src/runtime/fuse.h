@@ -21,6 +21,8 @@
  *   Q( MatMul( DQ(a), DQ(b) ) )                         -> QLinearMatMul
  *   Q( Add( DQ(a), DQ(b) ) )                            -> com.microsoft QLinearAdd
  *   Q( LeakyRelu/Relu( DQ(x) ) )                        -> com.microsoft QLinearLeakyRelu (exact table)
+ * and last, a Concat of 8-bit values at one scale/zero point of which some
+ * are requantizations Q(DQ(a)) -> com.microsoft QLinearConcat (exact table).
  * when every scale and zero point is a constant (initializer or Constant),
  * w/b are constants (or QuantizeLinear of constants, folded later), the
  * activations are per tensor int8/uint8 with float32 scales, and the removed
