@@ -15,6 +15,7 @@
  * same way gives identical results. */
 #include "conv-geom.h"
 #include "requant.h"
+#include "../kernels/dwconv.h"
 #include "../kernels/qgemm.h"
 #include "../runtime/fuse.h"
 #include "../runtime/threadpool.h"
@@ -262,6 +263,9 @@ typedef struct conv_state {
   int64_t M, group, mg, cg, ks, K;
   ql_qgemm_packed_b **pb; /* [group] */
   int16_t *wdw;           /* depthwise: [M][ks] w - w_zp */
+  uint32_t *wpair;        /* depthwise: [M][npairs] (ql_dwconv_pack_w), or NULL */
+  int npairs;
+  int64_t dw_k[2], dw_s[2], dw_d[2]; /* what wpair was paired for (rows, columns) */
   float *mult;            /* QLinearConv: [M] if mult_per_col, else [1] */
   int mult_per_col;
 } conv_state;
@@ -272,6 +276,7 @@ static void conv_release(void *state) {
   for (int64_t g = 0; cs->pb && g < cs->group; g++) ql_qgemm_packed_b_free(cs->pb[g]);
   ql_free(cs->pb);
   ql_free(cs->wdw);
+  ql_free(cs->wpair);
   ql_free(cs->mult);
   ql_free(cs);
 }
@@ -281,6 +286,36 @@ static const ql_tensor *prep_in(const ql_op_prep *p, size_t i) {
 }
 static int prep_omitted(const ql_op_prep *p, size_t i) {
   return i >= p->node->n_inputs || !p->node->inputs[i][0];
+}
+
+/* The depthwise kernels' weight pairs (src/kernels/dwconv.h), which depend
+ * on kernel, strides and dilations: for 1-D and 2-D convs whose attributes
+ * are well formed (the reference reports the others). 0: out of memory. */
+static int dw_attr2(const ql_node *n, const char *name, int nsp, int64_t *hw) {
+  hw[0] = hw[1] = 1;
+  const ql_attr *a = ql_node_attr(n, name);
+  if (!a) return 1;
+  if (a->type != QL_ATTR_INTS || (int)a->n != nsp) return 0;
+  for (int i = 0; i < nsp; i++) {
+    if (a->ints[i] < 1 || a->ints[i] > QL_CONV_MAX_ATTR) return 0;
+    hw[2 - nsp + i] = a->ints[i];
+  }
+  return 1;
+}
+
+static int dw_prepare_pairs(const ql_op_prep *p, const ql_tensor *w, conv_state *cs) {
+  const int nsp = w->rank - 2;
+  if (nsp > 2 || !dw_attr2(p->node, "strides", nsp, cs->dw_s) || !dw_attr2(p->node, "dilations", nsp, cs->dw_d))
+    return 1;
+  cs->dw_k[0] = nsp == 2 ? w->dims[2] : 1;
+  cs->dw_k[1] = w->dims[w->rank - 1];
+  int lo[QL_DWCONV_MAX_PAIRS], hi[QL_DWCONV_MAX_PAIRS];
+  const int np = ql_dwconv_pairs(cs->dw_k[0], cs->dw_k[1], cs->dw_s[0], cs->dw_s[1], cs->dw_d[0], cs->dw_d[1], lo, hi);
+  if (!np) return 1;
+  if (!(cs->wpair = ql_malloc((size_t)(cs->M * np) * sizeof *cs->wpair))) return 0;
+  cs->npairs = np;
+  for (int64_t m = 0; m < cs->M; m++) ql_dwconv_pack_w(cs->wdw + m * cs->ks, np, lo, hi, cs->wpair + m * np);
+  return 1;
 }
 
 /* Weights (input wi) and their zero point (input zi) -> state; *out NULL
@@ -310,6 +345,7 @@ static ql_status conv_prepare_w(const ql_op_prep *p, size_t wi, size_t zi, conv_
     cs->isa = p->isa == QL_ISA_AUTO ? ql_isa_best() : (ql_isa)p->isa;
     if (!(cs->wdw = ql_malloc((size_t)w->numel * sizeof *cs->wdw))) goto oom;
     for (int64_t i = 0; i < w->numel; i++) cs->wdw[i] = (int16_t)(ql_load_i64(w->dtype, w->data, i) - zp[i / ks]);
+    if (!dw_prepare_pairs(p, w, cs)) goto oom;
   } else {
     /* weights of a group reordered to [mg][kidx][cc], then packed N x K */
     int8_t *wt = ql_malloc((size_t)(mg * K));
@@ -390,6 +426,7 @@ typedef struct dw_job {
   void *y;
   int out_kind; /* 0 int32, 1 uint8, 2 int8 */
   int failed;
+  const ql_dwconv_plan *plan; /* NULL: the generic loop (dw_planes) */
 } dw_job;
 
 /* GCC/Clang vector extensions: 8 lanes, lowered to SSE2 pairs by default
@@ -495,242 +532,50 @@ __attribute__((target("avx2"))) static void dw_planes_avx2(dw_job *jb, size_t i0
 }
 #endif
 
-/* ---- depthwise, register-blocked (dw2): the usual geometries ----
- * Per plane, the input rows are stored centered (x - x_zp, int32), padded
- * with zeros (the centered x_zp) and split by phase of the last-axis stride:
- * q[row][ph][j] = x[row][j*s + ph - pad_begin]. Tap kx of output column ox
- * then reads q[row][(kx*d) % s][ox + (kx*d) / s]: contiguous in ox for every
- * stride, with no bounds tests. 16 output columns are accumulated in
- * registers over all taps, then requantized and stored once. The sums wrap
- * in uint32 like the reference; the requantization is the one above. */
-typedef uint32_t v16u __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef float v16f __attribute__((vector_size(64)));
-typedef uint8_t v16ub __attribute__((vector_size(16)));
-typedef int8_t v16sb __attribute__((vector_size(16)));
-#define DW2_VL 16
-#define DW2_MAX_TAPS 1024
-
-/* The last-axis geometry dw2 handles with bounded scratch; *wq: the width
- * of one phase of a stored row. */
-static int dw2_fits(const ql_conv_geom *g, int64_t *wq) {
-  const int last = g->nsp - 1;
-  const int64_t s = g->stride[last], d = g->dilation[last], kl = g->kernel[last], ol = g->out[last];
-  if (s > 8 || d > 64 || kl > 64 || g->pad_begin[last] > 256 || g->kernel_size > DW2_MAX_TAPS ||
-      g->kernel_rows > DW2_MAX_TAPS || ol > ((int64_t)1 << 24) || g->in_rows > ((int64_t)1 << 24))
-    return 0;
-  *wq = (ol + DW2_VL - 1) / DW2_VL * DW2_VL + ((kl - 1) * d) / s + 1;
-  return 1;
-}
-
-/* Stores the low bytes of cnt <= 16 lanes in [-128, 255] (uint8 and int8
- * outputs alike). GCC lowers a vector-extension narrowing lane by lane, so
- * this uses the exact SSE2 packs: int32 -> int16 cannot saturate in that
- * range, and masking to the low byte first makes packus exact too. */
-static inline __attribute__((always_inline)) void dw2_narrow(v16i qi, uint8_t *dst, int64_t cnt) {
-#if defined(__SSE2__)
-  __m128i p[4], r;
-  memcpy(p, &qi, sizeof p);
-  const __m128i ff = _mm_set1_epi16(0xff);
-  r = _mm_packus_epi16(_mm_and_si128(_mm_packs_epi32(p[0], p[1]), ff), _mm_and_si128(_mm_packs_epi32(p[2], p[3]), ff));
-  if (cnt == 16) {
-    _mm_storeu_si128((__m128i *)dst, r);
-  } else {
-    uint8_t tmp[16];
-    _mm_storeu_si128((__m128i *)tmp, r);
-    memcpy(dst, tmp, (size_t)cnt);
-  }
-#else
-  for (int64_t k = 0; k < cnt; k++) dst[k] = (uint8_t)qi[k];
-#endif
-}
-
-/* Row conversion q[j] = src[j] - xzp, j < n (contiguous source) and the
- * narrowing store, as parameters so the AVX-512 build gets its own
- * (vpmovzxbd/vpmovdb with masked tails); constant-folded when inlined. */
-typedef void (*dw2_cvt_fn)(const void *src, int sgn, int32_t *q, int64_t n, int32_t xzp);
-typedef void (*dw2_narrow_fn)(v16i qi, uint8_t *dst, int64_t cnt);
-
-static void dw2_cvt_generic(const void *src, int sgn, int32_t *q, int64_t n, int32_t xzp) {
-  int64_t j = 0;
-  /* explicit vectors: GCC 12 at -O2 leaves loops with a tail scalar */
-  if (sgn) {
-    const int8_t *sp = src;
-    for (; j + 16 <= n; j += 16) {
-      v16sb b;
-      memcpy(&b, sp + j, sizeof b);
-      const v16i v = __builtin_convertvector(b, v16i) - xzp;
-      memcpy(q + j, &v, sizeof v);
-    }
-    for (; j < n; j++) q[j] = sp[j] - xzp;
-  } else {
-    const uint8_t *sp = src;
-    for (; j + 16 <= n; j += 16) {
-      v16ub b;
-      memcpy(&b, sp + j, sizeof b);
-      const v16i v = __builtin_convertvector(b, v16i) - xzp;
-      memcpy(q + j, &v, sizeof v);
-    }
-    for (; j < n; j++) q[j] = sp[j] - xzp;
-  }
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define QL_DW2_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
-QL_DW2_AVX512 static inline void dw2_cvt_avx512(const void *src, int sgn, int32_t *q, int64_t n, int32_t xzp) {
-  const __m512i vz = _mm512_set1_epi32(xzp);
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-    const __m128i b = _mm_maskz_loadu_epi8(k, (const uint8_t *)src + j);
-    const __m512i v = sgn ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
-    _mm512_mask_storeu_epi32(q + j, k, _mm512_sub_epi32(v, vz));
-  }
-}
-QL_DW2_AVX512 static inline void dw2_narrow_avx512(v16i qi, uint8_t *dst, int64_t cnt) {
-  __m512i v;
-  memcpy(&v, &qi, sizeof v);
-  const __mmask16 k = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1);
-  _mm_mask_storeu_epi8(dst, k, _mm512_cvtepi32_epi8(v)); /* low bytes */
-}
-#endif
-
-static inline __attribute__((always_inline)) void dw2_planes(dw_job *jb, size_t i0, size_t ni, int64_t wq,
-                                                             int32_t *xq, dw2_cvt_fn cvt, dw2_narrow_fn narrow) {
-  const iconv *ic = jb->ic;
-  const ql_conv_geom *g = &ic->g;
-  const int64_t in_sz = g->in_size, out_sz = g->out_size;
-  const int last = g->nsp - 1;
-  const int64_t ol = g->out[last], il = g->in[last], kl = g->kernel[last];
-  const int64_t s = g->stride[last], d = g->dilation[last], pb = g->pad_begin[last];
-  const int64_t kr_n = g->kernel_rows, rstride = s * wq;
-  const int x8s = jb->x->dtype == QL_INT8;
-  const int32_t xzp = jb->xzp, yzp = jb->yzp;
-  const int out_kind = jb->out_kind;
-  int64_t tap[64], irows[DW2_MAX_TAPS];
-  uint32_t w32[DW2_MAX_TAPS]; /* the plane's weights, widened once */
-  for (int64_t kx = 0; kx < kl; kx++) tap[kx] = ((kx * d) % s) * wq + (kx * d) / s;
-  for (size_t pi = i0; pi < i0 + ni; pi++) {
-    const int64_t n = (int64_t)pi / ic->M, m = (int64_t)pi % ic->M;
-    const int64_t ch = m / ic->mg;
-    const size_t xoff = (size_t)((n * ic->C + ch) * in_sz);
-    for (int64_t r = 0; r < g->in_rows; r++) {
-      int32_t *restrict q = xq + r * rstride;
-      const size_t at = xoff + (size_t)(r * il);
-      for (int64_t ph = 0; ph < s; ph++, q += wq) {
-        /* j in [jlo, jhi) reads column j*s + ph - pb of [0, il) */
-        int64_t jlo = pb - ph <= 0 ? 0 : (pb - ph + s - 1) / s, jhi = (il + pb - ph + s - 1) / s;
-        if (jhi > wq) jhi = wq;
-        if (jlo > jhi) jlo = jhi;
-        for (int64_t j = 0; j < jlo; j++) q[j] = 0;
-        const int64_t c0 = jlo * s + ph - pb;
-        if (s == 1) {
-          cvt((const uint8_t *)jb->x->data + at + c0, x8s, q + jlo, jhi - jlo, xzp);
-        } else if (x8s) {
-          const int8_t *restrict src = (const int8_t *)jb->x->data + at + c0;
-          for (int64_t j = jlo; j < jhi; j++) q[j] = src[(j - jlo) * s] - xzp;
-        } else {
-          const uint8_t *restrict src = (const uint8_t *)jb->x->data + at + c0;
-          for (int64_t j = jlo; j < jhi; j++) q[j] = src[(j - jlo) * s] - xzp;
-        }
-        for (int64_t j = jhi; j < wq; j++) q[j] = 0;
-      }
-    }
-    const uint32_t b = jb->bias ? (uint32_t)jb->bias[m] : 0;
-    const int16_t *wc = jb->cs->wdw + m * g->kernel_size;
-    for (int64_t k = 0; k < g->kernel_size; k++) w32[k] = (uint32_t)(int32_t)wc[k];
-    const float mult = out_kind ? jb->cs->mult[jb->cs->mult_per_col ? m : 0] : 0.0f;
-    const v16f vm = (v16f){0} + mult, vlo = (v16f){0} + (float)(jb->lo - yzp),
-               vhi = (v16f){0} + (float)(jb->hi - yzp), mag = (v16f){0} + QL_RNE_MAGIC;
-    const size_t ybase = (size_t)((n * ic->M + m) * out_sz);
-    for (int64_t orow = 0; orow < g->out_rows; orow++) {
-      for (int64_t kr = 0; kr < kr_n; kr++) irows[kr] = ql_conv_row(g, 0, orow, kr);
-      for (int64_t ox0 = 0; ox0 < ol; ox0 += DW2_VL) {
-        v16u acc = (v16u){0} + b;
-        for (int64_t kr = 0; kr < kr_n; kr++) {
-          if (irows[kr] < 0) continue;
-          const int32_t *qr = xq + irows[kr] * rstride + ox0;
-          const uint32_t *wr = w32 + kr * kl;
-          if (kl == 3) { /* the common case, unrolled */
-            v16u x0, x1, x2;
-            memcpy(&x0, qr + tap[0], sizeof x0);
-            memcpy(&x1, qr + tap[1], sizeof x1);
-            memcpy(&x2, qr + tap[2], sizeof x2);
-            acc += x0 * wr[0] + x1 * wr[1] + x2 * wr[2];
-            continue;
-          }
-          for (int64_t kx = 0; kx < kl; kx++) {
-            v16u xv;
-            memcpy(&xv, qr + tap[kx], sizeof xv);
-            acc += xv * wr[kx];
-          }
-        }
-        const int64_t cnt = ol - ox0 < DW2_VL ? ol - ox0 : DW2_VL;
-        const size_t yoff = ybase + (size_t)(orow * ol + ox0);
-        if (out_kind == 0) {
-          memcpy((int32_t *)jb->y + yoff, &acc, (size_t)cnt * sizeof(int32_t));
-          continue;
-        }
-        v16f f = __builtin_convertvector((v16i)acc, v16f) * vm;
-        v16i keep = f >= vlo; /* false for NaN */
-        f = (v16f)(((v16i)f & keep) | ((v16i)vlo & ~keep));
-        keep = f <= vhi;
-        f = (v16f)(((v16i)f & keep) | ((v16i)vhi & ~keep));
-        f = (f + mag) - mag;
-        narrow(__builtin_convertvector(f, v16i) + yzp, (uint8_t *)jb->y + yoff, cnt);
-      }
-    }
-  }
-}
-
-static void dw2_planes_generic(dw_job *jb, size_t i0, size_t ni, int64_t wq, int32_t *xq) {
-  dw2_planes(jb, i0, ni, wq, xq, dw2_cvt_generic, dw2_narrow);
-}
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx2"))) static void dw2_planes_avx2(dw_job *jb, size_t i0, size_t ni, int64_t wq,
-                                                            int32_t *xq) {
-  dw2_planes(jb, i0, ni, wq, xq, dw2_cvt_generic, dw2_narrow);
-}
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void dw2_planes_avx512(dw_job *jb, size_t i0,
-                                                                                            size_t ni, int64_t wq,
-                                                                                            int32_t *xq) {
-  dw2_planes(jb, i0, ni, wq, xq, dw2_cvt_avx512, dw2_narrow_avx512);
-}
-#endif
-
+/* One task's planes on the dwconv kernels (src/kernels/dwconv.h): one
+ * scratch per task, reused by its planes. */
 static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   (void)j0;
   (void)nj;
   dw_job *jb = ctx;
-  int64_t wq;
-  if (dw2_fits(&jb->ic->g, &wq)) {
-    const ql_conv_geom *g = &jb->ic->g;
-    int32_t *xq = ql_malloc_aligned((size_t)(g->in_rows * g->stride[g->nsp - 1] * wq) * sizeof *xq + 64);
-    if (!xq) {
-      jb->failed = 1;
-      return;
-    }
+  const iconv *ic = jb->ic;
+  const conv_state *cs = jb->cs;
+  if (!jb->plan) {
+    int32_t *xc = ql_malloc((size_t)ic->g.in_size * sizeof *xc + 1);
+    uint32_t *acc = ql_malloc((size_t)ic->g.out_size * sizeof *acc + 1);
+    if (!xc || !acc) {
+      jb->failed = 1; /* benign race: only ever set to 1 */
+    } else {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (jb->cs->isa >= QL_ISA_AVX512VNNI) dw2_planes_avx512(jb, i0, ni, wq, xq);
-    else if (jb->cs->isa >= QL_ISA_AVX2) dw2_planes_avx2(jb, i0, ni, wq, xq);
-    else
+      if (cs->isa >= QL_ISA_AVX2) dw_planes_avx2(jb, i0, ni, xc, acc);
+      else
 #endif
-      dw2_planes_generic(jb, i0, ni, wq, xq);
-    ql_free_aligned(xq);
+        dw_planes_generic(jb, i0, ni, xc, acc);
+    }
+    ql_free(xc);
+    ql_free(acc);
     return;
   }
-  int32_t *xc = ql_malloc((size_t)jb->ic->g.in_size * sizeof *xc + 1);
-  uint32_t *acc = ql_malloc((size_t)jb->ic->g.out_size * sizeof *acc + 1);
-  if (!xc || !acc) {
-    jb->failed = 1; /* benign race: only ever set to 1 */
-  } else {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (jb->cs->isa >= QL_ISA_AVX2) dw_planes_avx2(jb, i0, ni, xc, acc);
-    else
-#endif
-      dw_planes_generic(jb, i0, ni, xc, acc);
+  void *scratch = ql_malloc_aligned(ql_dwconv_scratch_size(jb->plan));
+  if (!scratch) {
+    jb->failed = 1;
+    return;
   }
-  ql_free(xc);
-  ql_free(acc);
+  ql_dwconv_scratch_init(jb->plan, scratch);
+  const int64_t in_sz = ic->g.in_size, out_sz = ic->g.out_size;
+  const size_t osz = jb->out_kind ? 1 : 4;
+  ql_dwconv_args a = {.x_signed = jb->x->dtype == QL_INT8, .x_zp = jb->xzp, .out_kind = jb->out_kind,
+                      .y_zp = jb->yzp, .lo = jb->lo, .hi = jb->hi};
+  for (size_t pi = i0; pi < i0 + ni; pi++) {
+    const int64_t n = (int64_t)pi / ic->M, m = (int64_t)pi % ic->M;
+    a.x = (const uint8_t *)jb->x->data + (size_t)((n * ic->C + m / ic->mg) * in_sz);
+    a.wpair = cs->wpair + m * cs->npairs;
+    a.bias = jb->bias ? jb->bias[m] : 0;
+    a.mult = jb->out_kind ? cs->mult[cs->mult_per_col ? m : 0] : 0.0f;
+    a.y = (uint8_t *)jb->y + (size_t)((n * ic->M + m) * out_sz) * osz;
+    ql_dwconv_plane(jb->plan, cs->isa, &a, scratch);
+  }
+  ql_free_aligned(scratch);
 }
 
 /* im2col rows [p0, p1) of group input xt (pixels x cg, NHWC) into a. With
@@ -925,6 +770,15 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
     if (leaky && !acc) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
     dw_job jb = {cs, ic, x, xzp, yzp, (int32_t)lo, (int32_t)hi, bias32, leaky ? (void *)acc : y->data,
                  leaky ? 0 : out_kind, 0};
+    const ql_conv_geom *gd = &ic->g;
+    ql_dwconv_plan plan; /* the usual geometries: src/kernels/dwconv.h */
+    const int l = gd->nsp - 1, two = gd->nsp == 2;
+    if (cs->wpair && gd->nsp <= 2 && cs->dw_k[1] == gd->kernel[l] && cs->dw_s[1] == gd->stride[l] &&
+        cs->dw_d[1] == gd->dilation[l] && cs->dw_k[0] == (two ? gd->kernel[0] : 1) &&
+        cs->dw_s[0] == (two ? gd->stride[0] : 1) && cs->dw_d[0] == (two ? gd->dilation[0] : 1) &&
+        ql_dwconv_plan_init(&plan, gd->nsp, gd->in, gd->out, gd->kernel, gd->stride, gd->dilation, gd->pad_begin) &&
+        plan.npairs == cs->npairs)
+      jb.plan = &plan;
     /* a few planes per task: the scratch is allocated per task */
     const size_t planes = (size_t)(ic->N * ic->M);
     size_t per = planes / (4 * nt);

@@ -1,0 +1,111 @@
+/* AVX-512 depthwise plane: blocks of 64 flattened outputs (even and odd
+ * ones in separate accumulators, see dwconv.h), vpdpwssd per tap pair
+ * (non-saturating: wraps like vpaddd). Masked byte loads and stores build
+ * Q rows and copy the outputs without touching anything outside them. */
+#include "dwconv-internal.h"
+#include <immintrin.h>
+
+static void row_512(const ql_dwconv_plan *pl, const uint8_t *src, int sgn, int32_t xzp, int16_t *dst, int64_t phx,
+                    int64_t clo, int64_t chi) {
+  const __m512i vz = _mm512_set1_epi16((short)xzp);
+  const int64_t o = phx - pl->pl; /* column c reads src[c * sw + o], in [0, iw) for c in [clo, chi) */
+  if (pl->sw == 1) {
+    for (int64_t c = clo; c < chi; c += 32) {
+      const int64_t n = chi - c < 32 ? chi - c : 32;
+      const __mmask32 k = (__mmask32)(((uint64_t)1 << n) - 1);
+      const __m256i b = _mm256_maskz_loadu_epi8(k, src + c + o);
+      const __m512i v = sgn ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b);
+      _mm512_mask_storeu_epi16(dst + c, k, _mm512_sub_epi16(v, vz));
+    }
+  } else if (pl->sw == 2) {
+    /* word i of the 64 bytes at column c holds column c + i in its low
+     * byte; the load stops at the last wanted byte, 2n - 2 */
+    for (int64_t c = clo; c < chi; c += 32) {
+      const int64_t n = chi - c < 32 ? chi - c : 32;
+      const __m512i b = _mm512_maskz_loadu_epi8(((uint64_t)1 << (2 * n - 1)) - 1, src + 2 * c + o);
+      const __m512i v = sgn ? _mm512_srai_epi16(_mm512_slli_epi16(b, 8), 8)
+                            : _mm512_and_si512(b, _mm512_set1_epi16(0xff));
+      _mm512_mask_storeu_epi16(dst + c, (__mmask32)(((uint64_t)1 << n) - 1), _mm512_sub_epi16(v, vz));
+    }
+  } else {
+    ql_dwconv_row_tail(pl, src, sgn, xzp, dst, phx, clo, chi);
+  }
+}
+
+static inline __m512i rq_512(__m512i acc, __m512 vm, __m512 vlo, __m512 vhi) {
+  /* ql_requant_fp32: max_ps returns its second operand for NaN */
+  const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), vm);
+  return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(f, vlo), vhi)); /* RNE */
+}
+
+/* even/odd requantized int32 -> 32 natural-order int16 + zp: the values lie
+ * in [lo - zp, hi - zp], so the low halves are exact */
+static inline __m512i join_512(__m512i e, __m512i o, __m512i vzp) {
+  return _mm512_add_epi16(_mm512_mask_blend_epi16(0xAAAAAAAAu, e, _mm512_slli_epi32(o, 16)), vzp);
+}
+
+static inline __attribute__((always_inline)) void blocks_512(const ql_dwconv_plan *pl, const ql_dwconv_args *a,
+                                                             const int16_t *q, void *stage, const int np) {
+  const __m512i vb = _mm512_set1_epi32(a->bias);
+  const __m512 vm = _mm512_set1_ps(a->mult), vlo = _mm512_set1_ps((float)(a->lo - a->y_zp)),
+               vhi = _mm512_set1_ps((float)(a->hi - a->y_zp));
+  const __m512i vzp = _mm512_set1_epi16((short)a->y_zp);
+  /* int32 outputs: unpack lo/hi of (even, odd) give 128-bit blocks holding
+   * outputs 0-3, 8-11, ... and 4-7, 12-15, ...; put the blocks in order */
+  const __m512i ilo = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), ihi = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+  const int64_t *off = pl->off;
+  const uint32_t *wp = a->wpair;
+  for (int64_t f0 = 0; f0 < pl->f; f0 += 64) {
+    __m512i e0 = vb, o0 = vb, e1 = vb, o1 = vb;
+#pragma GCC unroll 16
+    for (int p = 0; p < np; p++) {
+      const int16_t *s = q + f0 + off[p];
+      const __m512i w = _mm512_set1_epi32((int)wp[p]);
+      e0 = _mm512_dpwssd_epi32(e0, _mm512_loadu_si512(s), w);
+      o0 = _mm512_dpwssd_epi32(o0, _mm512_loadu_si512(s + 1), w);
+      e1 = _mm512_dpwssd_epi32(e1, _mm512_loadu_si512(s + 32), w);
+      o1 = _mm512_dpwssd_epi32(o1, _mm512_loadu_si512(s + 33), w);
+    }
+    if (a->out_kind == 0) {
+      int32_t *d = (int32_t *)stage + f0;
+      __m512i l = _mm512_unpacklo_epi32(e0, o0), h = _mm512_unpackhi_epi32(e0, o0);
+      _mm512_storeu_si512(d, _mm512_permutex2var_epi64(l, ilo, h));
+      _mm512_storeu_si512(d + 16, _mm512_permutex2var_epi64(l, ihi, h));
+      l = _mm512_unpacklo_epi32(e1, o1);
+      h = _mm512_unpackhi_epi32(e1, o1);
+      _mm512_storeu_si512(d + 32, _mm512_permutex2var_epi64(l, ilo, h));
+      _mm512_storeu_si512(d + 48, _mm512_permutex2var_epi64(l, ihi, h));
+      continue;
+    }
+    /* vpmovwb keeps the low bytes: the uint8/int8 results, in [-128, 255] */
+    uint8_t *d = (uint8_t *)stage + f0;
+    _mm256_storeu_si256((__m256i *)d,
+                        _mm512_cvtepi16_epi8(join_512(rq_512(e0, vm, vlo, vhi), rq_512(o0, vm, vlo, vhi), vzp)));
+    _mm256_storeu_si256((__m256i *)(d + 32),
+                        _mm512_cvtepi16_epi8(join_512(rq_512(e1, vm, vlo, vhi), rq_512(o1, vm, vlo, vhi), vzp)));
+  }
+}
+
+void ql_dwconv_plane__avx512vnni(const ql_dwconv_plan *pl, const ql_dwconv_args *a, void *scratch) {
+  int16_t *q = scratch;
+  void *stage = (uint8_t *)scratch + ql_dwconv_q_bytes(pl);
+  ql_dwconv_build_q(pl, a, q, row_512);
+  switch (pl->npairs) { /* 3x3 (stride 1 or 2) and 5x5 unrolled */
+  case 6: blocks_512(pl, a, q, stage, 6); break;
+  case 15: blocks_512(pl, a, q, stage, 15); break;
+  default: blocks_512(pl, a, q, stage, pl->npairs); break;
+  }
+  if (a->out_kind == 0 || pl->wq == pl->ow) {
+    ql_dwconv_unstage(pl, a, stage);
+    return;
+  }
+  /* byte rows of at most a few dozen bytes: masked moves, not memcpy calls */
+  const uint8_t *s = stage;
+  uint8_t *y = a->y;
+  for (int64_t oy = 0; oy < pl->oh; oy++, s += pl->wq, y += pl->ow)
+    for (int64_t c = 0; c < pl->ow; c += 64) {
+      const int64_t n = pl->ow - c < 64 ? pl->ow - c : 64;
+      const __mmask64 k = n == 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
+      _mm512_mask_storeu_epi8(y + c, k, _mm512_maskz_loadu_epi8(k, s + c));
+    }
+}
