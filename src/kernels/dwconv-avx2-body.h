@@ -46,14 +46,20 @@ static inline __attribute__((always_inline)) void blocks_256(const ql_dwconv_pla
   const __m256 vm = _mm256_set1_ps(a->mult), vlo = _mm256_set1_ps((float)(a->lo - a->y_zp)),
                vhi = _mm256_set1_ps((float)(a->hi - a->y_zp));
   const __m256i vzp = _mm256_set1_epi16((short)a->y_zp);
-  const int64_t *off = pl->off;
-  const uint32_t *wp = a->wpair;
+  /* the unrolled kernels keep the runs' bases (and what fits of the
+   * weights) in registers */
+  const int16_t *qp[16];
+  __m256i wv[16];
+  for (int p = 0; p < np && np <= 16; p++) {
+    qp[p] = q + pl->off[p];
+    wv[p] = _mm256_set1_epi32((int)a->wpair[p]);
+  }
   for (int64_t f0 = 0; f0 < pl->f; f0 += 32) {
     __m256i e0 = vb, o0 = vb, e1 = vb, o1 = vb;
 #pragma GCC unroll 16
     for (int p = 0; p < np; p++) {
-      const int16_t *s = q + f0 + off[p];
-      const __m256i w = _mm256_set1_epi32((int)wp[p]);
+      const int16_t *s = (np <= 16 ? qp[p] : q + pl->off[p]) + f0;
+      const __m256i w = np <= 16 ? wv[p] : _mm256_set1_epi32((int)a->wpair[p]);
       DW_MAC(e0, _mm256_loadu_si256((const __m256i *)s), w);
       DW_MAC(o0, _mm256_loadu_si256((const __m256i *)(s + 1)), w);
       DW_MAC(e1, _mm256_loadu_si256((const __m256i *)(s + 16)), w);

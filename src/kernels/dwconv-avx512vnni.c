@@ -32,6 +32,38 @@ static void row_512(const ql_dwconv_plan *pl, const uint8_t *src, int sgn, int32
   }
 }
 
+/* Q for stride 1 along rows (the common case): the span [clo, chi) is
+ * the same for every row, so its full chunks and tail mask are set once. */
+static inline __attribute__((always_inline)) void build_q_s1(const ql_dwconv_plan *pl, const ql_dwconv_args *a,
+                                                             int16_t *q, const int sgn) {
+  int64_t clo, chi;
+  ql_dwconv_span(pl, 0, &clo, &chi);
+  const int64_t n = chi - clo, full = n / 32 * 32, sub = pl->qh * pl->wq;
+  if (n <= 0) return;
+  const __mmask32 kt = (__mmask32)(((uint64_t)1 << (n - full)) - 1);
+  const __m512i vz = _mm512_set1_epi16((short)a->x_zp);
+  for (int64_t phy = 0; phy < pl->sh; phy++) {
+    const int64_t b = pl->pt - phy;
+    int64_t r = b <= 0 ? 0 : (b + pl->sh - 1) / pl->sh, rend = (pl->ih + b + pl->sh - 1) / pl->sh;
+    if (rend > pl->qh) rend = pl->qh;
+    for (; r < rend; r++) {
+      const uint8_t *src = (const uint8_t *)a->x + (r * pl->sh - b) * pl->iw + (clo - pl->pl);
+      int16_t *d = q + phy * sub + r * pl->wq + clo;
+      int64_t c = 0;
+      for (; c < full; c += 32) {
+        const __m256i x8 = _mm256_loadu_si256((const __m256i *)(src + c));
+        const __m512i v = sgn ? _mm512_cvtepi8_epi16(x8) : _mm512_cvtepu8_epi16(x8);
+        _mm512_storeu_si512(d + c, _mm512_sub_epi16(v, vz));
+      }
+      if (c < n) {
+        const __m256i x8 = _mm256_maskz_loadu_epi8(kt, src + c);
+        const __m512i v = sgn ? _mm512_cvtepi8_epi16(x8) : _mm512_cvtepu8_epi16(x8);
+        _mm512_mask_storeu_epi16(d + c, kt, _mm512_sub_epi16(v, vz));
+      }
+    }
+  }
+}
+
 static inline __m512i rq_512(__m512i acc, __m512 vm, __m512 vlo, __m512 vhi) {
   /* ql_requant_fp32: max_ps returns its second operand for NaN */
   const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), vm);
@@ -53,14 +85,19 @@ static inline __attribute__((always_inline)) void blocks_512(const ql_dwconv_pla
   /* int32 outputs: unpack lo/hi of (even, odd) give 128-bit blocks holding
    * outputs 0-3, 8-11, ... and 4-7, 12-15, ...; put the blocks in order */
   const __m512i ilo = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), ihi = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-  const int64_t *off = pl->off;
-  const uint32_t *wp = a->wpair;
+  /* the unrolled kernels keep the runs' bases and the weights in registers */
+  const int16_t *qp[16];
+  __m512i wv[16];
+  for (int p = 0; p < np && np <= 16; p++) {
+    qp[p] = q + pl->off[p];
+    wv[p] = _mm512_set1_epi32((int)a->wpair[p]);
+  }
   for (int64_t f0 = 0; f0 < pl->f; f0 += 64) {
     __m512i e0 = vb, o0 = vb, e1 = vb, o1 = vb;
 #pragma GCC unroll 16
     for (int p = 0; p < np; p++) {
-      const int16_t *s = q + f0 + off[p];
-      const __m512i w = _mm512_set1_epi32((int)wp[p]);
+      const int16_t *s = (np <= 16 ? qp[p] : q + pl->off[p]) + f0;
+      const __m512i w = np <= 16 ? wv[p] : _mm512_set1_epi32((int)a->wpair[p]);
       e0 = _mm512_dpwssd_epi32(e0, _mm512_loadu_si512(s), w);
       o0 = _mm512_dpwssd_epi32(o0, _mm512_loadu_si512(s + 1), w);
       e1 = _mm512_dpwssd_epi32(e1, _mm512_loadu_si512(s + 32), w);
@@ -89,7 +126,9 @@ static inline __attribute__((always_inline)) void blocks_512(const ql_dwconv_pla
 void ql_dwconv_plane__avx512vnni(const ql_dwconv_plan *pl, const ql_dwconv_args *a, void *scratch) {
   int16_t *q = scratch;
   void *stage = (uint8_t *)scratch + ql_dwconv_q_bytes(pl);
-  ql_dwconv_build_q(pl, a, q, row_512);
+  if (pl->sw == 1 && a->x_signed) build_q_s1(pl, a, q, 1);
+  else if (pl->sw == 1) build_q_s1(pl, a, q, 0);
+  else ql_dwconv_build_q(pl, a, q, row_512);
   switch (pl->npairs) { /* 3x3 (stride 1 or 2) and 5x5 unrolled */
   case 6: blocks_512(pl, a, q, stage, 6); break;
   case 15: blocks_512(pl, a, q, stage, 15); break;
