@@ -52,6 +52,8 @@ CONFIGS = {
     "entropy": dict(method="entropy", fmt="qdq", per_channel=True),
     "percentile": dict(method="percentile", fmt="qdq", per_channel=True),
     "qoperator": dict(method="minmax", fmt="qoperator", per_channel=True),
+    # qlinear's own MSE-optimal activation ranges (no ORT equivalent: the ORT column is its MinMax per channel)
+    "mse": dict(method="mse", fmt="qdq", per_channel=True, ort_method="minmax"),
     "dynamic": dict(dynamic=True, per_channel=False),
 }
 ORT_METHOD = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -127,7 +129,7 @@ def _ort_quantize(float_path, out, cfg, calib_dir):
     quantize_static(float_path, out, Reader(calib_dir, input_names(float_path)),
                     quant_format=QuantFormat.QDQ if cfg["fmt"] == "qdq" else QuantFormat.QOperator,
                     per_channel=cfg["per_channel"], activation_type=QuantType.QInt8,
-                    weight_type=QuantType.QInt8, calibrate_method=ORT_METHOD[cfg["method"]])
+                    weight_type=QuantType.QInt8, calibrate_method=ORT_METHOD[cfg.get("ort_method", cfg["method"])])
 
 
 def qlinear_quantize(ql, float_path, out, cfg, calib_dir, eval_dir, threads):
@@ -321,7 +323,10 @@ def main():
                 except Exception as e:  # noqa: BLE001
                     row["ort_error"] = str(e).splitlines()[0][:200]
                 row["ort_seconds"] = round(time.time() - t0, 1)
-                if "qlinear_error" not in row and "ort_error" not in row and cfg.get("fmt", "") == "qdq":
+                if cfg.get("ort_method"):
+                    row["note"] = f"ORT column: its {cfg['ort_method']} (no {cfg['method']} method)"
+                if ("qlinear_error" not in row and "ort_error" not in row and cfg.get("fmt", "") == "qdq"
+                        and not cfg.get("ort_method")):
                     po = oo + ".params.onnx" if os.path.exists(oo + ".params.onnx") else oo
                     if not os.path.exists(oo):
                         row["ort_error"] = "no loadable ORT model"
@@ -350,7 +355,7 @@ def main():
                 rows.append(row)
                 p = row.get("params")
                 extra = "; ".join(f"{k}: {v}" for k, v in row.items() if k.endswith("error") or
-                                  (k == "ort_note" and v))
+                                  (k in ("ort_note", "note") and v))
                 if "mnist_acc_qlinear" in row:
                     extra += ("; " if extra else "") + f"MNIST accuracy {row['mnist_acc_qlinear']:.2f}%"
                     if "mnist_acc_float" in row:

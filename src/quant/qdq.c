@@ -68,6 +68,7 @@ typedef struct {
   const ql_ranges *ranges;
   ql_error *err;
   ql_strmap act;      /* activation tensor -> index into acts */
+  ql_strmap want;     /* tensor -> worth quantizing (1), not (0), being decided (2) */
   size_t n_acts, cap_acts;
   struct act {
     char *name;
@@ -450,21 +451,49 @@ void ql_graph_drop_unused_inits(ql_graph *g) {
   ql_strmap_free(&dropped);
 }
 
-/* An output is worth a Q/DQ pair when a quantized op reads it. ORT also
+/* An output is worth a Q/DQ pair when a quantized op needs it: a Conv,
+ * Gemm or MatMul always (its integer form reads it), any other op only when
+ * one of its own outputs is worth quantizing (otherwise it has no integer
+ * form and the rounding of its input feeds nothing but float ops). ORT also
  * quantizes outputs that only float ops read (e.g. hard-swish's
- * x * relu6(x + 3) before its Div) and the graph's outputs (YuNet's face
- * scores are sigmoids mostly near 0, which int8 flattens to 0): that rounding
- * feeds no integer kernel and only adds noise, so qlinear leaves it out. A
+ * x * relu6(x + 3) before its Div), the graph's outputs, and the whole
+ * value-preserving path in front of an output (NanoDet's class scores go
+ * Conv -> Split -> Sigmoid -> Reshape -> Transpose -> output, and int8 steps
+ * of 1/256 on sigmoids mostly near 0 cost it 2 dB; YuNet's face scores
+ * likewise): that rounding only adds noise, so qlinear leaves it out, and
+ * the last Conv of such a head writes float from int8 inputs and weights. A
  * graph output that quantized ops also read keeps its float value for the
  * caller, and they read the Q/DQ of it. */
-static int wanted(const qctx *q, const ql_quant_options *o, const char *name) {
+static int wanted_d(qctx *q, const ql_quant_options *o, const char *name, int depth) {
   const ql_graph *g = q->g;
-  for (size_t i = 0; i < g->n_nodes; i++) {
+  int v = ql_strmap_get(&q->want, name);
+  if (v >= 0) return v == 1; /* 2: being decided (a cycle): not through here */
+  if (depth > 4096) return 1;
+  if (ql_strmap_put(&q->want, name, 2)) return 1;
+  int res = 0;
+  for (size_t i = 0; i < g->n_nodes && !res; i++) {
     const ql_node *n = g->nodes[i];
     if (!is_selected(o, n)) continue;
-    for (size_t k = 0; k < n->n_inputs; k++)
-      if (!strcmp(n->inputs[k], name)) return 1;
+    int reads = 0;
+    for (size_t k = 0; k < n->n_inputs && !reads; k++) reads = !strcmp(n->inputs[k], name);
+    if (!reads) continue;
+    int kind = op_kind(n->op_type);
+    if (kind == K_CONV || kind == K_GEMM || kind == K_MATMUL) res = 1;
+    for (size_t k = 0; k < n->n_outputs && !res; k++) res = *n->outputs[k] && wanted_d(q, o, n->outputs[k], depth + 1);
   }
+  if (ql_strmap_put(&q->want, name, res)) return 1;
+  return res;
+}
+
+static int wanted(qctx *q, const ql_quant_options *o, const char *name) { return wanted_d(q, o, name, 0); }
+
+/* A node other than Conv/Gemm/MatMul is quantized only when it has an
+ * output worth quantizing. */
+static int node_needed(qctx *q, const ql_quant_options *o, const ql_node *n) {
+  int kind = op_kind(n->op_type);
+  if (kind == K_CONV || kind == K_GEMM || kind == K_MATMUL) return 1;
+  for (size_t k = 0; k < n->n_outputs; k++)
+    if (*n->outputs[k] && wanted(q, o, n->outputs[k])) return 1;
   return 0;
 }
 
@@ -533,7 +562,7 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
   /* 1. mark, node by node in graph order, what ORT's QDQ quantizer marks */
   for (size_t i = 0; i < n0 && !st; i++) {
     ql_node *n = g->nodes[i];
-    if (!is_selected(o, n) || !n->n_outputs) continue;
+    if (!is_selected(o, n) || !n->n_outputs || !node_needed(&q, o, n)) continue;
     if (!(role[i] = ql_calloc(n->n_inputs + 1, 1))) {
       st = oom(&q);
       break;
@@ -715,6 +744,7 @@ done:
   ql_free(role);
   ql_free(q.acts);
   ql_strmap_free(&q.act);
+  ql_strmap_free(&q.want);
   ql_free(sel);
   return st;
 }

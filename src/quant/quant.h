@@ -6,7 +6,10 @@
 
 #include "../ir/ir.h"
 
-typedef enum { QL_CALIB_MINMAX, QL_CALIB_ENTROPY, QL_CALIB_PERCENTILE } ql_calib_method;
+/* MSE is qlinear's own (not an ONNX Runtime method): per tensor, the range
+ * that minimizes the expected squared quantization error on the calibration
+ * histogram (clipping vs rounding), see calibrate.c. */
+typedef enum { QL_CALIB_MINMAX, QL_CALIB_ENTROPY, QL_CALIB_PERCENTILE, QL_CALIB_MSE } ql_calib_method;
 typedef enum { QL_QFORMAT_QDQ, QL_QFORMAT_QOPERATOR } ql_qformat;
 
 typedef struct ql_quant_options {
@@ -26,6 +29,7 @@ typedef struct ql_quant_options {
   const ql_model *source;     /* dynamic: the model before constant folding (ORT's MatMulConstBOnly
                                  leaves MatMul alone when B is computed, even from constants) */
   int no_equalize;            /* leave depthwise inputs alone (ql_equalize_depthwise) */
+  int bias_correction;        /* shift int32 biases by the measured per-channel mean error (biascorr.c) */
   int progress;               /* progress bar on stderr */
   int threads;
 } ql_quant_options;
@@ -66,6 +70,7 @@ typedef struct ql_range {
   size_t nbins;
   double *hist;
   double hist_lo, hist_hi;
+  double zeros;            /* exact zeros seen (MSE: representable without error) */
 } ql_range;
 
 typedef struct ql_ranges {
@@ -96,8 +101,14 @@ ql_status ql_quantize_model(const ql_model *in, const ql_samples *calib, const q
  * (e.g. the --target-sqnr search) share one calibration: */
 ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql_quant_options *o, ql_model **folded,
                            ql_ranges *ranges, ql_error *err);
-ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const ql_quant_options *o, ql_model **out,
-                         ql_error *err);
+ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const ql_samples *calib,
+                         const ql_quant_options *o, ql_model **out, ql_error *err);
+/* Empirical bias correction of a QDQ model made from `folded`: the int32
+ * bias of each Conv/Gemm is shifted so that, over the samples, the mean of
+ * each output channel as the quantized model computes it (after its
+ * QuantizeLinear) equals the float model's (clipped to the same range). */
+ql_status ql_bias_correct(const ql_model *folded, ql_model *qm, const ql_samples *calib, int threads, int progress,
+                          ql_error *err);
 ql_model *ql_model_clone(const ql_model *m);
 void ql_graph_drop_init_inputs(ql_graph *g);
 

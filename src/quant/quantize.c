@@ -168,12 +168,14 @@ ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql
   return QL_OK;
 }
 
-ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const ql_quant_options *o, ql_model **out,
-                         ql_error *err) {
+ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const ql_samples *calib,
+                         const ql_quant_options *o, ql_model **out, ql_error *err) {
   *out = NULL;
   ql_model *m = ql_model_clone(folded);
   if (!m) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory copying the model");
   ql_status st = ql_quantize_qdq(m, ranges, o, err);
+  if (!st && o->bias_correction && calib && calib->n)
+    st = ql_bias_correct(folded, m, calib, o->threads, o->progress, err);
   if (!st && o->format == QL_QFORMAT_QOPERATOR) st = ql_quant_to_qoperator(m, err);
   if (!st) ql_graph_drop_init_inputs(m->graph);
   if (st) {
@@ -190,7 +192,7 @@ ql_status ql_quantize_model(const ql_model *in, const ql_samples *calib, const q
   ql_ranges ranges;
   ql_status st = ql_quant_prepare(in, calib, o, &folded, &ranges, err);
   if (st) return st;
-  st = ql_quant_apply(folded, &ranges, o, out, err);
+  st = ql_quant_apply(folded, &ranges, calib, o, out, err);
   ql_ranges_free(&ranges);
   ql_model_free(folded);
   return st;

@@ -12,9 +12,10 @@
 #define MAX_LIST 256
 
 static const char *k_usage =
-    "usage: qlinear quantize IN OUT --calib DIR [--method minmax|entropy|percentile] [--percentile P]\n"
+    "usage: qlinear quantize IN OUT --calib DIR [--method minmax|entropy|percentile|mse] [--percentile P]\n"
     "         [--format qdq|qoperator] [--per-channel] [--activation-type u8|s8] [--weight-type s8|u8|s4|u4]\n"
-    "         [--symmetric-activations] [--symmetric-weights] [--reduce-range] [--no-equalize] [--exclude NODE...]\n"
+    "         [--symmetric-activations] [--symmetric-weights] [--reduce-range] [--no-equalize]\n"
+    "         [--bias-correction] [--exclude NODE...]\n"
     "         [--op-types OP...] [--dynamic] [--weight-only-int4 [--block-size B]] [--eval DIR]\n"
     "         [--max-samples N] [--target-sqnr DB] [--report FILE.html] [--params-json FILE] [--json]\n"
     "         [--threads N]";
@@ -213,7 +214,8 @@ int ql_cmd_quantize(int argc, char **argv) {
       if (!strcmp(v, "minmax")) o.method = QL_CALIB_MINMAX;
       else if (!strcmp(v, "entropy")) o.method = QL_CALIB_ENTROPY;
       else if (!strcmp(v, "percentile")) o.method = QL_CALIB_PERCENTILE;
-      else { cli_error("--method: minmax, entropy or percentile, not '%s'", v); return 2; }
+      else if (!strcmp(v, "mse")) o.method = QL_CALIB_MSE;
+      else { cli_error("--method: minmax, entropy, percentile or mse, not '%s'", v); return 2; }
     } else if (!strcmp(a, "--percentile")) {
       NEED_ARG
       o.percentile = atof(v);
@@ -237,6 +239,7 @@ int ql_cmd_quantize(int argc, char **argv) {
     else if (!strcmp(a, "--symmetric-weights")) o.symmetric_weights = 1;
     else if (!strcmp(a, "--reduce-range")) o.reduce_range = 1;
     else if (!strcmp(a, "--no-equalize")) o.no_equalize = 1;
+    else if (!strcmp(a, "--bias-correction")) o.bias_correction = 1;
     else if (!strcmp(a, "--dynamic")) dynamic = 1;
     else if (!strcmp(a, "--weight-only-int4")) int4 = 1;
     else if (!strcmp(a, "--json")) json = 1;
@@ -330,7 +333,7 @@ int ql_cmd_quantize(int argc, char **argv) {
     ql_model_free(qm);
     qm = NULL;
     ql_qreport_free(&rep);
-    if (ql_quant_apply(folded, &ranges, &o, &qm, &err) || ql_quant_evaluate(fm, qm, ev, o.threads, &rep, &err)) {
+    if (ql_quant_apply(folded, &ranges, &calib, &o, &qm, &err) || ql_quant_evaluate(fm, qm, ev, o.threads, &rep, &err)) {
       cli_error("%s", err.msg);
       goto out;
     }
@@ -369,7 +372,7 @@ verify:;
   char opts[512];
   snprintf(opts, sizeof opts, "method=%s format=%s per_channel=%d activation=%s weight=%s calib=%zu samples",
            dynamic ? "dynamic" : int4 ? "weight-only-int4" : o.method == QL_CALIB_MINMAX ? "minmax"
-           : o.method == QL_CALIB_ENTROPY ? "entropy" : "percentile",
+           : o.method == QL_CALIB_ENTROPY ? "entropy" : o.method == QL_CALIB_PERCENTILE ? "percentile" : "mse",
            o.format == QL_QFORMAT_QDQ ? "qdq" : "qoperator", o.per_channel, ql_dtype_name(o.activation_type),
            ql_dtype_name(o.weight_type), calib.n);
   if (report && ql_qreport_write_html(&rep, report, in_path, opts, &err)) {
