@@ -274,7 +274,10 @@ ql_status ql_qgemm_run(const ql_qgemm_args *in, struct ql_threadpool *pool, ql_e
   int64_t tm = path_for(pb, a.m) == QL_ISA_AMX ? 32 : 64;
   int64_t tn = pb->n < 1024 ? (pb->n + 31) / 32 * 32 : 1024;
   int64_t tiles = ((a.m + tm - 1) / tm) * ((pb->n + tn - 1) / tn);
-  while (nt > 1 && tiles < 4 * nt && tn > 32) {
+  /* a few rows stream all of B from memory in little time: finer tiles let
+   * a worker that wakes late still take its share */
+  const int64_t per_thread = a.m < QL_AMX_MIN_M ? 8 : 4;
+  while (nt > 1 && tiles < per_thread * nt && tn > 32) {
     tn = (tn / 2 + 31) / 32 * 32;
     tiles = ((a.m + tm - 1) / tm) * ((pb->n + tn - 1) / tn);
   }
