@@ -1,64 +1,61 @@
 /* AVX-512 depthwise plane: blocks of 64 flattened outputs (even and odd
  * ones in separate accumulators, see dwconv.h), vpdpwssd per tap pair
  * (non-saturating: wraps like vpaddd). Masked byte loads and stores build
- * Q rows and copy the outputs without touching anything outside them. */
+ * Q rows (strides 1 and 2; others by the portable loop) and copy the
+ * outputs without touching anything outside them. */
 #include "dwconv-internal.h"
 #include <immintrin.h>
 
-static void row_512(const ql_dwconv_plan *pl, const uint8_t *src, int sgn, int32_t xzp, int16_t *dst, int64_t phx,
-                    int64_t clo, int64_t chi) {
-  const __m512i vz = _mm512_set1_epi16((short)xzp);
-  const int64_t o = phx - pl->pl; /* column c reads src[c * sw + o], in [0, iw) for c in [clo, chi) */
-  if (pl->sw == 1) {
-    for (int64_t c = clo; c < chi; c += 32) {
-      const int64_t n = chi - c < 32 ? chi - c : 32;
-      const __mmask32 k = (__mmask32)(((uint64_t)1 << n) - 1);
-      const __m256i b = _mm256_maskz_loadu_epi8(k, src + c + o);
-      const __m512i v = sgn ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b);
-      _mm512_mask_storeu_epi16(dst + c, k, _mm512_sub_epi16(v, vz));
-    }
-  } else if (pl->sw == 2) {
-    /* word i of the 64 bytes at column c holds column c + i in its low
-     * byte; the load stops at the last wanted byte, 2n - 2 */
-    for (int64_t c = clo; c < chi; c += 32) {
-      const int64_t n = chi - c < 32 ? chi - c : 32;
-      const __m512i b = _mm512_maskz_loadu_epi8(((uint64_t)1 << (2 * n - 1)) - 1, src + 2 * c + o);
-      const __m512i v = sgn ? _mm512_srai_epi16(_mm512_slli_epi16(b, 8), 8)
-                            : _mm512_and_si512(b, _mm512_set1_epi16(0xff));
-      _mm512_mask_storeu_epi16(dst + c, (__mmask32)(((uint64_t)1 << n) - 1), _mm512_sub_epi16(v, vz));
-    }
-  } else {
-    ql_dwconv_row_tail(pl, src, sgn, xzp, dst, phx, clo, chi);
+/* 32 input columns (stride sw = 1 or 2 apart) -> centered int16: at
+ * stride 2, word i of the 64 bytes holds column i in its low byte. */
+static inline __attribute__((always_inline)) __m512i cvt32(const uint8_t *src, __mmask64 k, const int sw,
+                                                          const int sgn, __m512i vz) {
+  if (sw == 1) {
+    const __m256i b = k == ~(__mmask64)0 ? _mm256_loadu_si256((const __m256i *)src)
+                                         : _mm256_maskz_loadu_epi8((__mmask32)k, src);
+    return _mm512_sub_epi16(sgn ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b), vz);
   }
+  const __m512i b = k == ~(__mmask64)0 ? _mm512_loadu_si512(src) : _mm512_maskz_loadu_epi8(k, src);
+  const __m512i v = sgn ? _mm512_srai_epi16(_mm512_slli_epi16(b, 8), 8) : _mm512_and_si512(b, _mm512_set1_epi16(0xff));
+  return _mm512_sub_epi16(v, vz);
 }
 
-/* Q for stride 1 along rows (the common case): the span [clo, chi) is
- * the same for every row, so its full chunks and tail mask are set once. */
-static inline __attribute__((always_inline)) void build_q_s1(const ql_dwconv_plan *pl, const ql_dwconv_args *a,
-                                                             int16_t *q, const int sgn) {
-  int64_t clo, chi;
-  ql_dwconv_span(pl, 0, &clo, &chi);
-  const int64_t n = chi - clo, full = n / 32 * 32, sub = pl->qh * pl->wq;
-  if (n <= 0) return;
-  const __mmask32 kt = (__mmask32)(((uint64_t)1 << (n - full)) - 1);
+/* Q at stride 1 or 2 along rows (the usual cases): each phase's span
+ * [clo, chi) is the same for every row, so it is resolved once per plane
+ * (whole chunks read without masks while they stay inside the row). */
+static inline __attribute__((always_inline)) void build_q_12(const ql_dwconv_plan *pl, const ql_dwconv_args *a,
+                                                             int16_t *q, const int sw, const int sgn) {
+  int64_t clo[2], n[2], unmasked[2], src_off[2];
+  const int64_t sub = pl->qh * pl->wq;
+  for (int phx = 0; phx < sw; phx++) {
+    int64_t chi;
+    ql_dwconv_span(pl, phx, &clo[phx], &chi);
+    n[phx] = chi - clo[phx];
+    src_off[phx] = clo[phx] * sw + phx - pl->pl; /* first input column read */
+    /* chunks [0, unmasked) may load 32 * sw bytes whole */
+    const int64_t avail = pl->iw - src_off[phx];
+    unmasked[phx] = n[phx] / 32;
+    if (sw == 2 && unmasked[phx] > avail / 64) unmasked[phx] = avail / 64;
+  }
   const __m512i vz = _mm512_set1_epi16((short)a->x_zp);
   for (int64_t phy = 0; phy < pl->sh; phy++) {
     const int64_t b = pl->pt - phy;
     int64_t r = b <= 0 ? 0 : (b + pl->sh - 1) / pl->sh, rend = (pl->ih + b + pl->sh - 1) / pl->sh;
     if (rend > pl->qh) rend = pl->qh;
     for (; r < rend; r++) {
-      const uint8_t *src = (const uint8_t *)a->x + (r * pl->sh - b) * pl->iw + (clo - pl->pl);
-      int16_t *d = q + phy * sub + r * pl->wq + clo;
-      int64_t c = 0;
-      for (; c < full; c += 32) {
-        const __m256i x8 = _mm256_loadu_si256((const __m256i *)(src + c));
-        const __m512i v = sgn ? _mm512_cvtepi8_epi16(x8) : _mm512_cvtepu8_epi16(x8);
-        _mm512_storeu_si512(d + c, _mm512_sub_epi16(v, vz));
-      }
-      if (c < n) {
-        const __m256i x8 = _mm256_maskz_loadu_epi8(kt, src + c);
-        const __m512i v = sgn ? _mm512_cvtepi8_epi16(x8) : _mm512_cvtepu8_epi16(x8);
-        _mm512_mask_storeu_epi16(d + c, kt, _mm512_sub_epi16(v, vz));
+      const uint8_t *row = (const uint8_t *)a->x + (r * pl->sh - b) * pl->iw;
+      for (int phx = 0; phx < sw; phx++) {
+        const uint8_t *src = row + src_off[phx];
+        int16_t *d = q + (phy * sw + phx) * sub + r * pl->wq + clo[phx];
+        int64_t c = 0;
+        for (int64_t i = 0; i < unmasked[phx]; i++, c += 32)
+          _mm512_storeu_si512(d + c, cvt32(src + c * sw, ~(__mmask64)0, sw, sgn, vz));
+        for (; c < n[phx]; c += 32) {
+          const int64_t m = n[phx] - c < 32 ? n[phx] - c : 32;
+          /* the last wanted byte is (m - 1) * sw */
+          const __mmask64 kb = ((uint64_t)1 << ((m - 1) * sw + 1)) - 1;
+          _mm512_mask_storeu_epi16(d + c, (__mmask32)(((uint64_t)1 << m) - 1), cvt32(src + c * sw, kb, sw, sgn, vz));
+        }
       }
     }
   }
@@ -126,9 +123,15 @@ static inline __attribute__((always_inline)) void blocks_512(const ql_dwconv_pla
 void ql_dwconv_plane__avx512vnni(const ql_dwconv_plan *pl, const ql_dwconv_args *a, void *scratch) {
   int16_t *q = scratch;
   void *stage = (uint8_t *)scratch + ql_dwconv_q_bytes(pl);
-  if (pl->sw == 1 && a->x_signed) build_q_s1(pl, a, q, 1);
-  else if (pl->sw == 1) build_q_s1(pl, a, q, 0);
-  else ql_dwconv_build_q(pl, a, q, row_512);
+  if (pl->sw == 1) {
+    if (a->x_signed) build_q_12(pl, a, q, 1, 1);
+    else build_q_12(pl, a, q, 1, 0);
+  } else if (pl->sw == 2) {
+    if (a->x_signed) build_q_12(pl, a, q, 2, 1);
+    else build_q_12(pl, a, q, 2, 0);
+  } else {
+    ql_dwconv_build_q(pl, a, q, ql_dwconv_row_tail);
+  }
   switch (pl->npairs) { /* 3x3 (stride 1 or 2) and 5x5 unrolled */
   case 6: blocks_512(pl, a, q, stage, 6); break;
   case 15: blocks_512(pl, a, q, stage, 15); break;
