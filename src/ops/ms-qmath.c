@@ -184,7 +184,7 @@ static ql_status int_to_float_check(ql_op_ctx *c, const int64_t *adims, int aran
   if (bz && bz->dtype != b->dtype) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "b_zero_point type must match B");
   if (bias && (bias->dtype != yt || bias->numel != s->N))
     return ql_op_fail(c, QL_ERR_INVALID_MODEL, "bias must be a %s tensor of N=%lld elements", ql_dtype_name(yt), (long long)s->N);
-  *y = ql_op_output(c, 0, yt, s->rank, s->dims);
+  *y = ql_op_output_nofill(c, 0, yt, s->rank, s->dims); /* both paths write every element */
   return *y ? QL_OK : c->err->code;
 }
 

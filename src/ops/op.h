@@ -75,6 +75,10 @@ static inline const ql_tensor *ql_op_in(const ql_op_ctx *c, size_t i) {
 }
 /* Allocates output i (zero-filled). Returns NULL with c->err set on failure. */
 ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims);
+/* As ql_op_output, for ops that write every element: a reused buffer is not
+ * zeroed first (sanitizer builds fill it with 0xA5 bytes instead, so a missed
+ * element shows up in the tests). */
+ql_tensor *ql_op_output_nofill(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims);
 /* Error for this node: the runtime prefixes the node's name and op type. */
 ql_status ql_op_fail(ql_op_ctx *c, ql_status code, const char *fmt, ...) QL_PRINTF(3, 4);
 /* Runs the GRAPH attribute `attr` of this node with the given inputs (bound

@@ -687,12 +687,23 @@ static void set_header(ql_tensor *t, ql_dtype dtype, int rank, const int64_t *di
   t->flags_ = QL_TENSOR_ARENA;
 }
 
+/* Zeroes a reused buffer, or for ql_op_output_nofill leaves it as it is:
+ * sanitizer builds then fill it with a pattern so that a test catches an op
+ * that does not write every element. */
+static void prefill(void *d, size_t bytes, int fill) {
+#if defined(__SANITIZE_ADDRESS__)
+  memset(d, fill ? 0 : 0xA5, bytes);
+#else
+  if (fill) memset(d, 0, bytes);
+#endif
+}
+
 /* The run state's tensor for a step output of `bytes` bytes: the caller's
  * bound output, or the slot's region of the arena when it fits. *out stays
  * NULL when the heap must serve (the first run, a larger shape, a graph
  * output of ql_session_run); the size is noted for the next layout. */
 static ql_status slot_output(ql_frame *f, int sl, ql_dtype dtype, int rank, const int64_t *dims, size_t bytes,
-                             ql_tensor **out, ql_error *err) {
+                             int fill, ql_tensor **out, ql_error *err) {
   const ql_plan *p = f->plan;
   ql_runstate *rs = f->rs;
   int64_t n = ql_dims_numel(rank, dims);
@@ -701,7 +712,7 @@ static ql_status slot_output(ql_frame *f, int sl, ql_dtype dtype, int rank, cons
     const ql_tensor *b = rs->bound[p->slot_out[sl]];
     ql_status st = bound_check(b, p->value_names[sl], dtype, rank, dims, err);
     if (st) return st;
-    if (bytes) memset(b->data, 0, bytes);
+    if (bytes) prefill(b->data, bytes, fill);
     set_header(&rs->hdr[sl], dtype, rank, dims, n, b->data);
     *out = &rs->hdr[sl];
     return QL_OK;
@@ -713,7 +724,7 @@ static ql_status slot_output(ql_frame *f, int sl, ql_dtype dtype, int rank, cons
   if (want <= rs->room[sl]) {
     uint8_t *d = rs->arena + rs->off[sl];
     arena_unpoison(d, rs->room[sl]);
-    memset(d, 0, bytes);
+    prefill(d, bytes, fill);
     set_header(&rs->hdr[sl], dtype, rank, dims, n, d);
     *out = &rs->hdr[sl];
   } else if (want > rs->want[sl] && want != SIZE_MAX) {
@@ -723,7 +734,7 @@ static ql_status slot_output(ql_frame *f, int sl, ql_dtype dtype, int rank, cons
   return QL_OK;
 }
 
-ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims) {
+static ql_tensor *op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims, int fill) {
   if (i >= c->n_out) {
     ql_errf(c->err, QL_ERR_INVALID_MODEL, "output %zu requested but the node has %zu outputs", i, c->n_out);
     return NULL;
@@ -742,11 +753,20 @@ ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const 
   ql_frame *f = c->frame_;
   if (n >= 0 && es && dtype != QL_STRING && f && f->rs && f->step && f->step->slot) {
     ql_tensor *t = NULL;
-    if (slot_output(f, f->step->slot[i], dtype, rank, dims, (size_t)n * es, &t, c->err)) return NULL;
+    if (slot_output(f, f->step->slot[i], dtype, rank, dims, (size_t)n * es, fill, &t, c->err)) return NULL;
     if (t) return c->out[i] = t;
   }
   c->out[i] = ql_tensor_new(dtype, rank, dims, c->err);
+  if (c->out[i] && !fill && n > 0 && es) prefill(c->out[i]->data, (size_t)n * es, 0);
   return c->out[i];
+}
+
+ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims) {
+  return op_output(c, i, dtype, rank, dims, 1);
+}
+
+ql_tensor *ql_op_output_nofill(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims) {
+  return op_output(c, i, dtype, rank, dims, 0);
 }
 
 ql_status ql_op_fail(ql_op_ctx *c, ql_status code, const char *fmt, ...) {
