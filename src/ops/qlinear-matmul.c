@@ -247,10 +247,16 @@ static ql_status qlinear_matmul_prepare(const ql_op_prep *p, void **state) {
 
 /* Runs the prepared GEMM over all of A (its batches stacked) into y.
  * Returns 0 when not applicable (the caller runs the reference). */
-static int mm_fast(ql_op_ctx *c, const mm_state *ms, const ql_matmul_shape *s, const ql_tensor *a,
-                   const ql_tensor *azp, ql_dtype yt, const ql_tensor *yzp, ql_tensor *y, ql_status *st) {
-  if (!is_8bit_int(a->dtype) || (azp && azp->numel != 1) || (yzp && yzp->numel != 1)) return 0;
-  if (s->K != ms->k || s->N != ms->n) return 0;
+/* Whether the packed GEMM can run this call (else the reference loops do). */
+static int mm_fast_ok(const mm_state *ms, const ql_matmul_shape *s, const ql_tensor *a, const ql_tensor *azp,
+                      const ql_tensor *yzp) {
+  if (!ms || !is_8bit_int(a->dtype) || (azp && azp->numel != 1) || (yzp && yzp->numel != 1)) return 0;
+  return s->K == ms->k && s->N == ms->n;
+}
+
+/* The GEMM writes every element of y, which therefore need not be zeroed. */
+static ql_status mm_fast(ql_op_ctx *c, const mm_state *ms, const ql_matmul_shape *s, const ql_tensor *a,
+                         const ql_tensor *azp, ql_dtype yt, const ql_tensor *yzp, ql_tensor *y) {
   ql_qgemm_args g = {.pb = ms->pb, .a = a->data, .lda = s->K, .m = s->batch_count * s->M,
                      .a_signed = a->dtype == QL_INT8, .c = y->data, .ldc = s->N};
   g.a_zp = azp ? (int32_t)ql_load_i64(azp->dtype, azp->data, 0) : 0;
@@ -266,12 +272,8 @@ static int mm_fast(ql_op_ctx *c, const mm_state *ms, const ql_matmul_shape *s, c
     g.out_min = (int32_t)lo;
     g.out_max = (int32_t)hi;
   }
-  if (y->numel == 0) {
-    *st = QL_OK;
-    return 1;
-  }
-  *st = ql_qgemm_run(&g, c->pool, c->err); /* the runtime prefixes the node */
-  return 1;
+  if (y->numel == 0) return QL_OK;
+  return ql_qgemm_run(&g, c->pool, c->err); /* the runtime prefixes the node */
 }
 
 static ql_status matmul_integer(ql_op_ctx *c) {
@@ -288,9 +290,10 @@ static ql_status matmul_integer(ql_op_ctx *c) {
       (st = param_init(c, azp, "a_zero_point", SIDE_A, &s, s.a_rank, s.a_dims, &pa)) ||
       (st = param_init(c, bzp, "b_zero_point", SIDE_B, &s, s.b_rank, s.b_dims, &pb)))
     return st;
-  ql_tensor *y = ql_op_output(c, 0, QL_INT32, s.out_rank, s.out);
+  const int fast = mm_fast_ok(c->state, &s, a, azp, NULL);
+  ql_tensor *y = (fast ? ql_op_output_nofill : ql_op_output)(c, 0, QL_INT32, s.out_rank, s.out);
   if (!y) return c->err->code;
-  if (c->state && mm_fast(c, c->state, &s, a, azp, QL_INT32, NULL, y, &st)) return st;
+  if (fast) return mm_fast(c, c->state, &s, a, azp, QL_INT32, NULL, y);
   int16_t *ac = center_int(a, &pa, s.a_rank, s.a_dims), *bc = center_int(b, &pb, s.b_rank, s.b_dims);
   if (!ac || !bc) {
     st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
@@ -347,9 +350,10 @@ static ql_status qlinear_matmul(ql_op_ctx *c) {
       (st = param_init(c, yzp, "y_zero_point", SIDE_Y, &s, s.full_rank, s.full, &pyz)))
     return st;
 
-  ql_tensor *y = ql_op_output(c, 0, yt, s.out_rank, s.out);
+  const int fast = is_8bit_int(yt) && mm_fast_ok(c->state, &s, a, azp, yzp);
+  ql_tensor *y = (fast ? ql_op_output_nofill : ql_op_output)(c, 0, yt, s.out_rank, s.out);
   if (!y) return c->err->code;
-  if (c->state && is_8bit_int(yt) && mm_fast(c, c->state, &s, a, azp, yt, yzp, y, &st)) return st;
+  if (fast) return mm_fast(c, c->state, &s, a, azp, yt, yzp, y);
   const int fpath = is_float8(a->dtype) || is_float8(b->dtype);
   void *ac, *bc, *acc = NULL;
   size_t acc_bytes; /* M * N <= 2^62 (checked by ql_matmul_shape_init) */
