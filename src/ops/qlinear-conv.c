@@ -841,9 +841,11 @@ static ql_status conv_integer(ql_op_ctx *c) {
   if (st) return st;
   int64_t dims[QL_MAX_RANK];
   output_dims(&ic, dims);
-  ql_tensor *y = ql_op_output(c, 0, QL_INT32, ic.g.nsp + 2, dims);
+  /* the fast path writes every element: no need to zero Y for it */
+  const int fast = c->state && conv_fast_ok(c->state, &ic);
+  ql_tensor *y = (fast ? ql_op_output_nofill : ql_op_output)(c, 0, QL_INT32, ic.g.nsp + 2, dims);
   if (!y) return c->err->code;
-  if (c->state && conv_fast_ok(c->state, &ic)) return conv_fast(c, c->state, &ic, x, xzp, NULL, 0, y);
+  if (fast) return conv_fast(c, c->state, &ic, x, xzp, NULL, 0, y);
   if ((st = iconv_center(c, x, xzp, w, w_zp, &ic))) return st;
   /* int32 and uint32 may alias; the plane is the output itself */
   for (int64_t n = 0; n < ic.N; n++)
@@ -878,8 +880,9 @@ static ql_status qlinear_conv(ql_op_ctx *c) {
   }
   int64_t dims[QL_MAX_RANK];
   output_dims(&ic, dims);
-  ql_tensor *y = ql_op_output(c, 0, yt, ic.g.nsp + 2, dims);
-  if (y && c->state && conv_fast_ok(c->state, &ic)) return conv_fast(c, c->state, &ic, x, xzp, bias, yzp, y);
+  const int fast = c->state && conv_fast_ok(c->state, &ic);
+  ql_tensor *y = (fast ? ql_op_output_nofill : ql_op_output)(c, 0, yt, ic.g.nsp + 2, dims);
+  if (y && fast) return conv_fast(c, c->state, &ic, x, xzp, bias, yzp, y);
   if (y && (st = iconv_center(c, x, xzp, w, w_zp, &ic))) return st;
   uint32_t *plane = ql_malloc((size_t)ic.g.out_size * sizeof *plane + 1);
   if (!y || !plane) {
