@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "ir/ir.h"
 #include "runtime/runtime.h"
+#include "graph-build.h"
 
 /* x [N] float (N symbolic):
  *   a = x + x                   2x
@@ -52,13 +53,8 @@ static void value_info(ql_value_info *vi, const char *name, int rank) {
 }
 
 static ql_model *chain_model(void) {
-  ql_model *m = ql_model_new();
-  m->ir_version = 8;
-  m->opsets = ql_calloc(1, sizeof *m->opsets);
-  m->opsets[0].domain = ql_strdup("");
-  m->opsets[0].version = 13;
-  m->n_opsets = 1;
-  ql_graph *g = m->graph = ql_graph_new();
+  ql_model *m = new_model(13);
+  ql_graph *g = m->graph;
   g->inputs = ql_calloc(1, sizeof *g->inputs);
   value_info(&g->inputs[0], "x", 1);
   g->n_inputs = 1;
@@ -247,13 +243,8 @@ static void test_bound_mismatch(void **state) {
  * graph input, an initializer, a value listed twice. */
 static void test_bound_copies(void **state) {
   (void)state;
-  ql_model *m = ql_model_new();
-  m->ir_version = 8;
-  m->opsets = ql_calloc(1, sizeof *m->opsets);
-  m->opsets[0].domain = ql_strdup("");
-  m->opsets[0].version = 13;
-  m->n_opsets = 1;
-  ql_graph *g = m->graph = ql_graph_new();
+  ql_model *m = new_model(13);
+  ql_graph *g = m->graph;
   g->inputs = ql_calloc(1, sizeof *g->inputs);
   value_info(&g->inputs[0], "x", 1);
   g->n_inputs = 1;

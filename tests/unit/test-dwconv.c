@@ -22,50 +22,12 @@
 #include "ops/op.h"
 #include "runtime/runtime.h"
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (uint32_t)(rng >> 16);
-}
-static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+#define GB_RNG_SEED 0x2545F4914F6CDD1Dull
+#include "graph-build.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "amx"};
 
 /* ---- models ---- */
-
-static ql_model *new_model(void) {
-  ql_model *m = ql_model_new();
-  m->ir_version = 8;
-  m->opsets = ql_calloc(1, sizeof *m->opsets);
-  m->opsets[0].domain = ql_strdup("");
-  m->opsets[0].version = 13;
-  m->n_opsets = 1;
-  m->graph = ql_graph_new();
-  return m;
-}
-
-static void add_vi(ql_value_info **arr, size_t *n, const char *name, ql_dtype t) {
-  *arr = ql_realloc(*arr, (*n + 1) * sizeof **arr);
-  ql_value_info *v = &(*arr)[(*n)++];
-  memset(v, 0, sizeof *v);
-  v->name = ql_strdup(name);
-  v->is_tensor = 1;
-  v->elem_type = t;
-  v->rank = -1;
-}
-
-static ql_tensor *rand_tensor(ql_dtype t, int rank, const int64_t *dims, float lo) {
-  ql_tensor *x = ql_tensor_new(t, rank, dims, NULL);
-  for (int64_t i = 0; i < x->numel; i++) {
-    if (t == QL_UINT8) ((uint8_t *)x->data)[i] = (uint8_t)rnd();
-    else if (t == QL_INT8) ((int8_t *)x->data)[i] = (int8_t)rnd();
-    else if (t == QL_INT32) ((int32_t *)x->data)[i] = rnd_in(-65536, 65536);
-    else ((float *)x->data)[i] = lo * (1.0f + (float)(rnd() % 1000) / 1000.0f);
-  }
-  return x;
-}
 
 static ql_tensor *filled(ql_dtype t, int rank, const int64_t *dims, const void *data) {
   ql_tensor *x = ql_tensor_new(t, rank, dims, NULL);
@@ -73,40 +35,17 @@ static ql_tensor *filled(ql_dtype t, int rank, const int64_t *dims, const void *
   return x;
 }
 
-static void add_init(ql_model *m, ql_node *n, const char *name, ql_tensor *t) {
-  t->name = ql_strdup(name);
-  ql_graph_add_init(m->graph, t);
-  ql_node_add_input(n, name);
-}
-
-static void set_ints(ql_node *n, const char *name, int cnt, const int64_t *v) {
-  ql_attr *a = ql_node_add_attr(n, name, QL_ATTR_INTS);
-  a->ints = ql_calloc((size_t)cnt, sizeof *a->ints);
-  memcpy(a->ints, v, (size_t)cnt * sizeof *a->ints);
-  a->n = (size_t)cnt;
-}
-
-static ql_tensor *run(const ql_model *m, const ql_tensor *x, const ql_session_options *o) {
-  ql_session *s;
-  ql_error e = {0};
-  if (ql_session_create(m, o, &s, &e)) fail_msg("session: %s", e.msg);
-  ql_tensor *y = NULL;
-  if (ql_session_run(s, &x, 1, &y, 1, &e)) fail_msg("run: %s", e.msg);
-  ql_session_free(s);
-  return y;
-}
-
 /* want == NULL: the reference session's output is the expectation. */
 static void check_model(const ql_model *m, const ql_tensor *x, const void *want_data, const char *what) {
   ql_session_options ref = {.threads = 1, .reference_only = 1};
-  ql_tensor *want = run(m, x, &ref);
+  ql_tensor *want = run1(m, x, &ref);
   const size_t bytes = (size_t)want->numel * ql_dtype_size(want->dtype);
   if (want_data && memcmp(want->data, want_data, bytes)) fail_msg("%s: reference differs from the expected", what);
   for (int i = 0; i < QL_ISA_COUNT; i++) {
     if (!ql_isa_supported((ql_isa)i)) continue;
     for (int th = 1; th <= 2; th++) {
       ql_session_options o = {.threads = th, .isa = isas[i]};
-      ql_tensor *got = run(m, x, &o);
+      ql_tensor *got = run1(m, x, &o);
       assert_int_equal(got->dtype, want->dtype);
       assert_int_equal(got->numel, want->numel);
       if (memcmp(got->data, want->data, bytes)) fail_msg("%s differs on %s, %d threads", what, isas[i], th);
@@ -126,7 +65,7 @@ static void check_model(const ql_model *m, const ql_tensor *x, const void *want_
  *   (30 + 5) / 2 = 17.5 -> 18 everywhere. */
 static void test_hand_worked(void **state) {
   (void)state;
-  ql_model *m = new_model();
+  ql_model *m = new_model(13);
   ql_node *n = ql_node_new("QLinearConv", "", "cv");
   ql_node_add_input(n, "x");
   const int64_t xd[4] = {1, 2, 3, 3}, wd[4] = {2, 1, 3, 3}, two = 2, one = 1;
@@ -285,7 +224,7 @@ typedef struct conv_case {
 } conv_case;
 
 static void one_conv(int qlinear, ql_dtype xt, ql_dtype wt, const conv_case *cc, int per_ch, int with_bias) {
-  ql_model *m = new_model();
+  ql_model *m = new_model(13);
   ql_node *n = ql_node_new(qlinear ? "QLinearConv" : "ConvInteger", "", "cv");
   ql_node_add_input(n, "x");
   const int64_t one = 1, M = cc->C * cc->mult;

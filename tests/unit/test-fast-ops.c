@@ -16,85 +16,20 @@
 #include "ops/op.h"
 #include "runtime/runtime.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (uint32_t)(rng >> 16);
-}
-static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
-
-static ql_model *new_model(void) {
-  ql_model *m = ql_model_new();
-  m->ir_version = 8;
-  m->opsets = ql_calloc(1, sizeof *m->opsets);
-  m->opsets[0].domain = ql_strdup("");
-  m->opsets[0].version = 13;
-  m->n_opsets = 1;
-  m->graph = ql_graph_new();
-  return m;
-}
-
-static void add_vi(ql_value_info **arr, size_t *n, const char *name, ql_dtype t) {
-  *arr = ql_realloc(*arr, (*n + 1) * sizeof **arr);
-  ql_value_info *v = &(*arr)[(*n)++];
-  memset(v, 0, sizeof *v);
-  v->name = ql_strdup(name);
-  v->is_tensor = 1;
-  v->elem_type = t;
-  v->rank = -1;
-}
-
-/* A random tensor: 8-bit types over their range, int32 in [-2^16, 2^16],
- * float scales in [lo, 2*lo). */
-static ql_tensor *rand_tensor(ql_dtype t, int rank, const int64_t *dims, float lo) {
-  ql_tensor *x = ql_tensor_new(t, rank, dims, NULL);
-  for (int64_t i = 0; i < x->numel; i++) {
-    if (t == QL_UINT8) ((uint8_t *)x->data)[i] = (uint8_t)rnd();
-    else if (t == QL_INT8) ((int8_t *)x->data)[i] = (int8_t)rnd();
-    else if (t == QL_INT32) ((int32_t *)x->data)[i] = rnd_in(-65536, 65536);
-    else ((float *)x->data)[i] = lo * (1.0f + (float)(rnd() % 1000) / 1000.0f);
-  }
-  return x;
-}
-
-static void add_init(ql_model *m, ql_node *n, const char *name, ql_tensor *t) {
-  t->name = ql_strdup(name);
-  ql_graph_add_init(m->graph, t);
-  ql_node_add_input(n, name);
-}
-
-static void set_ints(ql_node *n, const char *name, int cnt, const int64_t *v) {
-  ql_attr *a = ql_node_add_attr(n, name, QL_ATTR_INTS);
-  a->ints = ql_calloc((size_t)cnt, sizeof *a->ints);
-  memcpy(a->ints, v, (size_t)cnt * sizeof *a->ints);
-  a->n = (size_t)cnt;
-}
-
-/* Runs m on x with the given options; returns the output. */
-static ql_tensor *run(const ql_model *m, const ql_tensor *x, const ql_session_options *o) {
-  ql_session *s;
-  ql_error e = {0};
-  ql_status st = ql_session_create(m, o, &s, &e);
-  if (st) fail_msg("session: %s", e.msg);
-  ql_tensor *y = NULL;
-  if (ql_session_run(s, &x, 1, &y, 1, &e)) fail_msg("run: %s", e.msg);
-  ql_session_free(s);
-  return y;
-}
+#define GB_RNG_SEED 0x9E3779B97F4A7C15ull
+#include "graph-build.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "amx"};
 
 /* Reference vs every fast configuration, byte for byte. */
 static void check_model(const ql_model *m, const ql_tensor *x, const char *what) {
   ql_session_options ref = {.threads = 1, .reference_only = 1};
-  ql_tensor *want = run(m, x, &ref);
+  ql_tensor *want = run1(m, x, &ref);
   for (int i = 0; i < QL_ISA_COUNT; i++) {
     if (!ql_isa_supported((ql_isa)i)) continue;
     for (int th = 1; th <= 2; th++) {
       ql_session_options o = {.threads = th, .isa = isas[i]};
-      ql_tensor *got = run(m, x, &o);
+      ql_tensor *got = run1(m, x, &o);
       assert_int_equal(got->dtype, want->dtype);
       assert_int_equal(got->numel, want->numel);
       const size_t bytes = (size_t)want->numel * ql_dtype_size(want->dtype);
@@ -109,7 +44,7 @@ static void check_model(const ql_model *m, const ql_tensor *x, const char *what)
 
 static void one_matmul(int qlinear, ql_dtype at, ql_dtype bt, int batch, int64_t M, int64_t K, int64_t N,
                        int per_col, int bzp_absent) {
-  ql_model *m = new_model();
+  ql_model *m = new_model(13);
   ql_node *n = ql_node_new(qlinear ? "QLinearMatMul" : "MatMulInteger", "", "mm");
   ql_node_add_input(n, "a");
   const int64_t one = 1, nn = N;
@@ -165,7 +100,7 @@ typedef struct conv_case {
 } conv_case;
 
 static void one_conv(int qlinear, ql_dtype xt, ql_dtype wt, const conv_case *cc, int per_ch, int with_bias) {
-  ql_model *m = new_model();
+  ql_model *m = new_model(13);
   ql_node *n = ql_node_new(qlinear ? "QLinearConv" : "ConvInteger", "", "cv");
   ql_node_add_input(n, "x");
   const int64_t one = 1, M = cc->M;
@@ -263,7 +198,7 @@ static ql_tensor *named(const char *name, ql_tensor *t) {
  * extra_out the float Conv/MatMul result is a graph output as well. */
 static ql_model *qdq_model(int kind, int qlinear, int extra_out, uint64_t seed) {
   rng = seed;
-  ql_model *m = new_model();
+  ql_model *m = new_model(13);
   ql_graph *g = m->graph;
   const int mm = kind == 2;
   const int64_t one = 1, M = 12, C = 8;

@@ -26,14 +26,8 @@
 #include "ops/op.h"
 #include "runtime/fuse.h"
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (uint32_t)(rng >> 16);
-}
-static float rndf(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 100000) / 100000.0f; }
+#define GB_RNG_SEED 0x2545F4914F6CDD1Dull
+#include "graph-build.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "amx"};
 
@@ -44,7 +38,7 @@ static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "a
  * 5: random magnitudes from subnormal to 1e30; 6: subnormals only (a scale
  * whose reciprocal overflows); 7: with -inf. */
 static void fill_special(float *x, int64_t n, int kind) {
-  for (int64_t i = 0; i < n; i++) x[i] = rndf(-4.0f, 3.0f);
+  for (int64_t i = 0; i < n; i++) x[i] = rnd_f(-4.0f, 3.0f);
   if (kind == 1 && n) {
     x[rnd() % (uint32_t)n] = NAN;
     x[rnd() % (uint32_t)n] = -0.0f;
@@ -52,10 +46,10 @@ static void fill_special(float *x, int64_t n, int kind) {
   if (kind == 2 && n) x[rnd() % (uint32_t)n] = INFINITY;
   if (kind == 3) memset(x, 0, (size_t)n * sizeof *x);
   if (kind == 4 && n >= 2) {
-    for (int64_t i = 0; i < n; i++) x[i] = rndf(-0.3f, 0.3f);
+    for (int64_t i = 0; i < n; i++) x[i] = rnd_f(-0.3f, 0.3f);
     /* a random range [lo, hi] (so 1/scale is no round number); ties
      * where x / scale is k + 1/2, and a few ulps either side */
-    const float lo = -rndf(0.3f, 2.0f), hi = rndf(0.3f, 2.0f);
+    const float lo = -rnd_f(0.3f, 2.0f), hi = rnd_f(0.3f, 2.0f);
     x[0] = lo, x[1] = hi;
     const float s = (hi - lo) / 255.0f;
     for (int64_t i = 2; i < n; i++) {
@@ -69,9 +63,9 @@ static void fill_special(float *x, int64_t n, int kind) {
     }
   }
   if (kind == 5)
-    for (int64_t i = 0; i < n; i++) x[i] = (rnd() & 1 ? -1.0f : 1.0f) * ldexpf(rndf(1.0f, 2.0f), (int)(rnd() % 250) - 149);
+    for (int64_t i = 0; i < n; i++) x[i] = (rnd() & 1 ? -1.0f : 1.0f) * ldexpf(rnd_f(1.0f, 2.0f), (int)(rnd() % 250) - 149);
   if (kind == 6)
-    for (int64_t i = 0; i < n; i++) x[i] = ldexpf(rndf(-1.0f, 1.0f), -135);
+    for (int64_t i = 0; i < n; i++) x[i] = ldexpf(rnd_f(-1.0f, 1.0f), -135);
   if (kind == 7 && n) x[rnd() % (uint32_t)n] = -INFINITY;
 }
 
@@ -129,27 +123,6 @@ static void test_kernels_hand(void **st) {
 
 /* ------------------------------------------------------------ models */
 
-static ql_model *new_model(int64_t opset) {
-  ql_model *m = ql_model_new();
-  m->ir_version = 8;
-  m->opsets = ql_calloc(1, sizeof *m->opsets);
-  m->opsets[0].domain = ql_strdup("");
-  m->opsets[0].version = opset;
-  m->n_opsets = 1;
-  m->graph = ql_graph_new();
-  return m;
-}
-
-static void add_vi(ql_value_info **arr, size_t *n, const char *name, ql_dtype t) {
-  *arr = ql_realloc(*arr, (*n + 1) * sizeof **arr);
-  ql_value_info *v = &(*arr)[(*n)++];
-  memset(v, 0, sizeof *v);
-  v->name = ql_strdup(name);
-  v->is_tensor = 1;
-  v->elem_type = t;
-  v->rank = -1;
-}
-
 static ql_node *node(ql_model *m, const char *op, const char *domain, const char *const *in, int nin,
                      const char *const *out, int nout) {
   ql_node *n = ql_node_new(op, domain, op);
@@ -157,11 +130,6 @@ static ql_node *node(ql_model *m, const char *op, const char *domain, const char
   for (int i = 0; i < nout; i++) ql_node_add_output(n, out[i]);
   ql_graph_add_node(m->graph, n);
   return n;
-}
-
-static void init(ql_model *m, const char *name, ql_tensor *t) {
-  t->name = ql_strdup(name);
-  ql_graph_add_init(m->graph, t);
 }
 
 static ql_tensor *rand_q8(ql_dtype t, int rank, const int64_t *dims) {
@@ -172,7 +140,7 @@ static ql_tensor *rand_q8(ql_dtype t, int rank, const int64_t *dims) {
 
 static ql_tensor *rand_f32(int rank, const int64_t *dims, float lo, float hi) {
   ql_tensor *x = ql_tensor_new(QL_FLOAT, rank, dims, NULL);
-  for (int64_t i = 0; i < x->numel; i++) ((float *)x->data)[i] = rndf(lo, hi);
+  for (int64_t i = 0; i < x->numel; i++) ((float *)x->data)[i] = rnd_f(lo, hi);
   return x;
 }
 
@@ -262,11 +230,11 @@ static void chain_case(const chain_cfg *c, const char *what) {
   case 3: bs = rand_f32(2, m2, 0.001f, 0.02f); break;
   default: bs = rand_f32(2, n2, 0.001f, 0.02f); break;
   }
-  init(m, "bs", bs);
+  add_const(m, "bs", bs);
   const char *mmi_in[4] = {"xq", "b", "xzp", "bzp"};
-  if (c->bzp == 1) init(m, "bzp", rand_q8(c->bt, 0, NULL));
-  if (c->bzp == 2) init(m, "bzp", rand_q8(c->bt, 1, n1));
-  if (c->bzp == 3) init(m, "bzp", rand_q8(c->bt, 2, n2));
+  if (c->bzp == 1) add_const(m, "bzp", rand_q8(c->bt, 0, NULL));
+  if (c->bzp == 2) add_const(m, "bzp", rand_q8(c->bt, 1, n1));
+  if (c->bzp == 3) add_const(m, "bzp", rand_q8(c->bt, 2, n2));
   node(m, "DynamicQuantizeLinear", "", (const char *const[]){"x"}, 1, (const char *const[]){"xq", "xs", "xzp"}, 3);
   if (c->b_constant) {
     ql_node *cn = node(m, "Constant", "", NULL, 0, (const char *const[]){"b"}, 1);
@@ -274,7 +242,7 @@ static void chain_case(const chain_cfg *c, const char *what) {
     a->t = b;
     b = NULL;
   } else if (!c->b_input) {
-    init(m, "b", b);
+    add_const(m, "b", b);
     b = NULL;
   }
   node(m, "MatMulInteger", "", mmi_in, c->bzp ? 4 : 3, (const char *const[]){"acc"}, 1);
@@ -287,7 +255,7 @@ static void chain_case(const chain_cfg *c, const char *what) {
        (const char *const[]){"y"}, 1);
   if (c->bias) {
     if (c->bias == 4) add_vi(&g->inputs, &g->n_inputs, "bias", QL_FLOAT);
-    else init(m, "bias", c->bias == 3 ? rand_f32(2, n2, -1.0f, 1.0f) : rand_f32(1, n1, -1.0f, 1.0f));
+    else add_const(m, "bias", c->bias == 3 ? rand_f32(2, n2, -1.0f, 1.0f) : rand_f32(1, n1, -1.0f, 1.0f));
     node(m, "Add", "", c->bias == 2 ? (const char *const[]){"bias", "y"} : (const char *const[]){"y", "bias"}, 2,
          (const char *const[]){"z"}, 1);
     add_vi(&g->outputs, &g->n_outputs, "z", QL_FLOAT);
@@ -388,7 +356,7 @@ static void ms_case(int dqmm, ql_dtype at, ql_dtype bt, int64_t batch, int64_t M
   ql_model *m = new_model(13);
   ql_graph *g = m->graph;
   const int64_t bdims[2] = {K, N}, n1[1] = {N}, ad[3] = {batch, M, K};
-  init(m, "b", rand_q8(bt, 2, bdims));
+  add_const(m, "b", rand_q8(bt, 2, bdims));
   ql_tensor *bs = bs_col ? rand_f32(1, n1, 0.001f, 0.02f) : rand_f32(0, NULL, 0.001f, 0.02f);
   ql_tensor *as = rand_f32(0, NULL, 0.01f, 0.05f);
   if (f16) { /* float16 scales: MatMulIntegerToFloat's reference path */
@@ -401,8 +369,8 @@ static void ms_case(int dqmm, ql_dtype at, ql_dtype bt, int64_t batch, int64_t M
     }
     bs = t[0], as = t[1];
   }
-  init(m, "bs", bs);
-  if (bzp) init(m, "bzp", bzp == 2 ? rand_q8(bt, 1, n1) : rand_q8(bt, 0, NULL));
+  add_const(m, "bs", bs);
+  if (bzp) add_const(m, "bzp", bzp == 2 ? rand_q8(bt, 1, n1) : rand_q8(bt, 0, NULL));
   ql_tensor *in[2] = {NULL, NULL};
   size_t n_in = 1;
   add_vi(&g->inputs, &g->n_inputs, "a", dqmm ? QL_FLOAT : at);
@@ -423,9 +391,9 @@ static void ms_case(int dqmm, ql_dtype at, ql_dtype bt, int64_t batch, int64_t M
     in[0] = batch ? ql_tensor_new(QL_FLOAT, 3, ad, NULL) : ql_tensor_new(QL_FLOAT, 2, ad + 1, NULL);
     fill_special(in[0]->data, in[0]->numel, (int)(rnd() % 3));
   } else {
-    init(m, "as", as);
+    add_const(m, "as", as);
     as = NULL;
-    init(m, "azp", rand_q8(at, 0, NULL));
+    add_const(m, "azp", rand_q8(at, 0, NULL));
     const char *ins[7] = {"a", "b", "as", "bs", "azp", bzp ? "bzp" : "", bias ? "bias" : ""};
     node(m, "MatMulIntegerToFloat", "com.microsoft", ins, bias ? 7 : bzp ? 6 : 5, (const char *const[]){"y"}, 1);
     in[0] = batch ? rand_q8(at, 3, ad) : rand_q8(at, 2, ad + 1);

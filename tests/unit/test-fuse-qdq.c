@@ -22,31 +22,11 @@
 #include "ir/ir.h"
 #include "kernels/qgemm.h"
 #include "runtime/fuse.h"
+#include "graph-build.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "amx"};
 
 /* ------------------------------------------------------------ building */
-
-static ql_model *new_model(int64_t opset) {
-  ql_model *m = ql_model_new();
-  m->ir_version = 8;
-  m->opsets = ql_calloc(1, sizeof *m->opsets);
-  m->opsets[0].domain = ql_strdup("");
-  m->opsets[0].version = opset;
-  m->n_opsets = 1;
-  m->graph = ql_graph_new();
-  return m;
-}
-
-static void add_vi(ql_value_info **arr, size_t *n, const char *name, ql_dtype t) {
-  *arr = ql_realloc(*arr, (*n + 1) * sizeof **arr);
-  ql_value_info *v = &(*arr)[(*n)++];
-  memset(v, 0, sizeof *v);
-  v->name = ql_strdup(name);
-  v->is_tensor = 1;
-  v->elem_type = t;
-  v->rank = -1;
-}
 
 static ql_node *node(ql_model *m, const char *op, const char *a, const char *b, const char *c, const char *out) {
   ql_node *n = ql_node_new(op, "", out);
@@ -78,29 +58,17 @@ static void attr_ints(ql_node *n, const char *name, const int64_t *v, size_t cou
 static void init_f(ql_model *m, const char *name, int rank, const int64_t *dims, const float *v) {
   ql_tensor *t = ql_tensor_new(QL_FLOAT, rank, dims, NULL);
   for (int64_t i = 0; i < t->numel; i++) ((float *)t->data)[i] = v[i];
-  t->name = ql_strdup(name);
-  ql_graph_add_init(m->graph, t);
+  add_const(m, name, t);
 }
 static void init_i8(ql_model *m, const char *name, int rank, const int64_t *dims, const int8_t *v) {
   ql_tensor *t = ql_tensor_new(QL_INT8, rank, dims, NULL);
   memcpy(t->data, v, (size_t)t->numel);
-  t->name = ql_strdup(name);
-  ql_graph_add_init(m->graph, t);
+  add_const(m, name, t);
 }
 static void scale(ql_model *m, const char *name, float s) { init_f(m, name, 0, NULL, &s); }
 static void zp8(ql_model *m, const char *name, int8_t z) { init_i8(m, name, 0, NULL, &z); }
 
 /* ------------------------------------------------------------ running */
-
-static ql_tensor *run1(const ql_model *m, const ql_tensor *x, const ql_session_options *o) {
-  ql_session *s;
-  ql_error e = {0};
-  ql_tensor *y = NULL;
-  if (ql_session_create(m, o, &s, &e)) fail_msg("session: %s", e.msg);
-  if (ql_session_run(s, &x, 1, &y, 1, &e)) fail_msg("run: %s", e.msg);
-  ql_session_free(s);
-  return y;
-}
 
 /* The reference session and every fast configuration give `want` (when
  * given) or else the same bytes as the reference. */

@@ -14,15 +14,8 @@
 #include "kernels/nbits.h"
 #include "ops/op.h"
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (uint32_t)(rng >> 16);
-}
-static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
-static float rnd_f(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 100000) / 100000.0f; }
+#define GB_RNG_SEED 0x2545F4914F6CDD1Dull
+#include "graph-build.h"
 
 typedef struct nb_case {
   int64_t M, K, N, bs;
@@ -33,12 +26,6 @@ typedef struct nb_case {
 } nb_case;
 
 static ql_tensor *tens(ql_dtype t, int rank, const int64_t *dims) { return ql_tensor_new(t, rank, dims, NULL); }
-
-static void add_init(ql_model *m, ql_node *n, const char *name, ql_tensor *t) {
-  t->name = ql_strdup(name);
-  ql_graph_add_init(m->graph, t);
-  ql_node_add_input(n, name);
-}
 
 /* The model (B, scales, zero points, bias constant) and a random A. */
 static ql_model *build(const nb_case *c, const uint8_t *bq, const float *sc, ql_tensor **a_out) {
@@ -55,16 +42,8 @@ static ql_model *build(const nb_case *c, const uint8_t *bq, const float *sc, ql_
   ql_node *n = ql_node_new("MatMulNBits", "com.microsoft", "n");
   ql_node_add_input(n, "a");
   ql_node_add_output(n, "y");
-  g->inputs = ql_calloc(1, sizeof *g->inputs);
-  g->inputs[0].name = ql_strdup("a");
-  g->inputs[0].is_tensor = 1;
-  g->inputs[0].rank = -1;
-  g->n_inputs = 1;
-  g->outputs = ql_calloc(1, sizeof *g->outputs);
-  g->outputs[0].name = ql_strdup("y");
-  g->outputs[0].is_tensor = 1;
-  g->outputs[0].rank = -1;
-  g->n_outputs = 1;
+  add_vi(&g->inputs, &g->n_inputs, "a", QL_UNDEFINED);
+  add_vi(&g->outputs, &g->n_outputs, "y", QL_UNDEFINED);
   const int64_t kb = (c->K + c->bs - 1) / c->bs;
   ql_node_add_attr(n, "K", QL_ATTR_INT)->i = c->K;
   ql_node_add_attr(n, "N", QL_ATTR_INT)->i = c->N;
@@ -115,16 +94,6 @@ static ql_model *build(const nb_case *c, const uint8_t *bq, const float *sc, ql_
   return m;
 }
 
-static ql_tensor *run(const ql_model *m, const ql_tensor *x, const ql_session_options *o) {
-  ql_session *s;
-  ql_error e = {0};
-  if (ql_session_create(m, o, &s, &e)) fail_msg("session: %s", e.msg);
-  ql_tensor *y = NULL;
-  if (ql_session_run(s, &x, 1, &y, 1, &e)) fail_msg("run: %s", e.msg);
-  ql_session_free(s);
-  return y;
-}
-
 /* Equal bits, except that any NaN matches any NaN (which NaN payload an FMA
  * propagates is not part of the definition). */
 static int same(const float *x, const float *y, int64_t n, int64_t *at) {
@@ -149,12 +118,12 @@ static void check_case(const nb_case *c) {
   ql_tensor *a;
   ql_model *m = build(c, bq, sc, &a);
   ql_session_options ref = {.threads = 1, .reference_only = 1};
-  ql_tensor *want = run(m, a, &ref);
+  ql_tensor *want = run1(m, a, &ref);
   for (int i = 0; i < QL_ISA_COUNT; i++) {
     if (!ql_isa_supported((ql_isa)i)) continue;
     for (int th = 1; th <= 2; th++) {
       ql_session_options o = {.threads = th, .isa = isas[i]};
-      ql_tensor *got = run(m, a, &o);
+      ql_tensor *got = run1(m, a, &o);
       assert_int_equal(got->numel, want->numel);
       int64_t at = 0;
       if (!same(got->data, want->data, want->numel, &at))
@@ -197,7 +166,7 @@ static void test_hand(void **st) {
       ql_tensor *a = tens(QL_FLOAT, 2, ad);
       for (int k = 0; k < 16; k++) ((float *)a->data)[k] = 1.0f;
       ql_session_options o = {.threads = 1, .reference_only = refonly};
-      ql_tensor *y = run(m, a, &o);
+      ql_tensor *y = run1(m, a, &o);
       const float *yp = y->data;
       if (!acc4) {
         assert_true(yp[0] == -3.0f);

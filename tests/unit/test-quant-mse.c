@@ -6,32 +6,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "graph-build.h"
 #include "quant/quant.h"
 
 static ql_model *identity_model(void) {
-  ql_model *m = ql_model_new();
-  m->ir_version = 8;
-  m->opsets = ql_calloc(1, sizeof *m->opsets);
-  m->opsets[0].domain = ql_strdup("");
-  m->opsets[0].version = 17;
-  m->n_opsets = 1;
-  m->graph = ql_graph_new();
+  ql_model *m = new_model(17);
   ql_graph *g = m->graph;
   ql_node *n = ql_node_new("Identity", "", "id");
   ql_node_add_input(n, "x");
   ql_node_add_output(n, "y");
   ql_graph_add_node(g, n);
-  g->inputs = ql_calloc(1, sizeof *g->inputs);
-  g->inputs[0].name = ql_strdup("x");
-  g->inputs[0].is_tensor = 1;
-  g->inputs[0].elem_type = QL_FLOAT;
-  g->inputs[0].rank = -1;
-  g->n_inputs = 1;
-  g->outputs = ql_calloc(1, sizeof *g->outputs);
-  g->outputs[0].name = ql_strdup("y");
-  g->outputs[0].is_tensor = 1;
-  g->outputs[0].rank = -1;
-  g->n_outputs = 1;
+  add_vi(&g->inputs, &g->n_inputs, "x", QL_FLOAT);
+  add_vi(&g->outputs, &g->n_outputs, "y", QL_UNDEFINED);
   return m;
 }
 

@@ -9,27 +9,7 @@
 
 #include "ir/ir.h"
 #include "ops/op.h"
-
-static ql_model *new_model(int64_t opset) {
-  ql_model *m = ql_model_new();
-  m->ir_version = 8;
-  m->opsets = ql_calloc(1, sizeof *m->opsets);
-  m->opsets[0].domain = ql_strdup("");
-  m->opsets[0].version = opset;
-  m->n_opsets = 1;
-  m->graph = ql_graph_new();
-  return m;
-}
-
-static void add_vi(ql_value_info **arr, size_t *n, const char *name) {
-  *arr = ql_realloc(*arr, (*n + 1) * sizeof **arr);
-  ql_value_info *v = &(*arr)[(*n)++];
-  memset(v, 0, sizeof *v);
-  v->name = ql_strdup(name);
-  v->is_tensor = 1;
-  v->elem_type = QL_FLOAT;
-  v->rank = -1;
-}
+#include "graph-build.h"
 
 static ql_node *add_node(ql_graph *g, const char *op, const char *in, const char *out) {
   ql_node *n = ql_node_new(op, "", out);
@@ -48,8 +28,8 @@ static ql_tensor *scalar(float v) {
 static void test_orders_nodes_given_out_of_order(void **state) {
   (void)state;
   ql_model *m = new_model(13);
-  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a");
-  add_vi(&m->graph->outputs, &m->graph->n_outputs, "c");
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a", QL_FLOAT);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "c", QL_FLOAT);
   add_node(m->graph, "Identity", "b", "c");
   add_node(m->graph, "Identity", "a", "b");
   ql_session *s;
@@ -67,7 +47,7 @@ static void test_orders_nodes_given_out_of_order(void **state) {
 static void test_rejects_cycle(void **state) {
   (void)state;
   ql_model *m = new_model(13);
-  add_vi(&m->graph->outputs, &m->graph->n_outputs, "c");
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "c", QL_FLOAT);
   add_node(m->graph, "Identity", "c", "b");
   add_node(m->graph, "Identity", "b", "c");
   ql_session *s = NULL;
@@ -81,7 +61,7 @@ static void test_rejects_cycle(void **state) {
 static void test_rejects_undefined_input(void **state) {
   (void)state;
   ql_model *m = new_model(13);
-  add_vi(&m->graph->outputs, &m->graph->n_outputs, "c");
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "c", QL_FLOAT);
   add_node(m->graph, "Identity", "nowhere", "c");
   ql_session *s = NULL;
   ql_error e = {0};
@@ -93,8 +73,8 @@ static void test_rejects_undefined_input(void **state) {
 static void test_lists_every_unsupported_op_at_creation(void **state) {
   (void)state;
   ql_model *m = new_model(13);
-  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a");
-  add_vi(&m->graph->outputs, &m->graph->n_outputs, "c");
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a", QL_FLOAT);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "c", QL_FLOAT);
   add_node(m->graph, "NoSuchOpOne", "a", "b");
   add_node(m->graph, "NoSuchOpTwo", "b", "c");
   ql_session *s = NULL;
@@ -120,8 +100,8 @@ static void test_registry_maps_opset_to_schema_version(void **state) {
 static void test_refuses_newer_opset_than_known(void **state) {
   (void)state;
   ql_model *m = new_model(QL_MAX_AI_ONNX_OPSET + 1);
-  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a");
-  add_vi(&m->graph->outputs, &m->graph->n_outputs, "b");
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a", QL_FLOAT);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "b", QL_FLOAT);
   add_node(m->graph, "Identity", "a", "b");
   ql_session *s = NULL;
   ql_error e = {0};
@@ -133,7 +113,7 @@ static void test_refuses_newer_opset_than_known(void **state) {
 static void test_folds_constants_and_runs_without_inputs(void **state) {
   (void)state;
   ql_model *m = new_model(13);
-  add_vi(&m->graph->outputs, &m->graph->n_outputs, "y");
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", QL_FLOAT);
   ql_node *c = add_node(m->graph, "Constant", NULL, "k");
   ql_attr *a = ql_node_add_attr(c, "value_float", QL_ATTR_FLOAT);
   a->f = 7.25f;
@@ -154,8 +134,8 @@ static void test_folds_constants_and_runs_without_inputs(void **state) {
 static void test_inlines_model_local_function(void **state) {
   (void)state;
   ql_model *m = new_model(13);
-  add_vi(&m->graph->inputs, &m->graph->n_inputs, "x");
-  add_vi(&m->graph->outputs, &m->graph->n_outputs, "y");
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "x", QL_FLOAT);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", QL_FLOAT);
   ql_node *call = ql_node_new("Twice", "local", "call0");
   ql_node_add_input(call, "x");
   ql_node_add_output(call, "y");
@@ -198,8 +178,8 @@ static void test_inlines_model_local_function(void **state) {
 static void test_rejects_wrong_input_type(void **state) {
   (void)state;
   ql_model *m = new_model(13);
-  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a");
-  add_vi(&m->graph->outputs, &m->graph->n_outputs, "b");
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a", QL_FLOAT);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "b", QL_FLOAT);
   add_node(m->graph, "Identity", "a", "b");
   ql_session *s;
   ql_error e = {0};
