@@ -22,6 +22,7 @@
  * the op's bias input (the reference adds it after the multiply, as the
  * Add does). */
 #include "fuse.h"
+#include "fuse-util.h"
 
 #include "../common/strmap.h"
 #include "../common/util.h"
@@ -33,87 +34,13 @@ typedef struct dfuser {
   ql_strmap readers; /* value -> number of readers (graph outputs count) */
 } dfuser;
 
-static int readers(const dfuser *f, const char *name) {
-  const int r = ql_strmap_get(&f->readers, name);
-  return r < 0 ? 0 : r;
-}
-
-static int add_reader(ql_strmap *m, const char *name) {
-  if (!name[0]) return 0;
-  const int r = ql_strmap_get(m, name);
-  return ql_strmap_put(m, name, r < 0 ? 1 : r + 1);
-}
-
-/* Every value a nested graph reads counts as read (outer-scope capture). */
-static int add_subgraph_readers(ql_strmap *m, const ql_graph *g) {
-  for (size_t i = 0; i < g->n_nodes; i++) {
-    const ql_node *n = g->nodes[i];
-    for (size_t k = 0; k < n->n_inputs; k++)
-      if (add_reader(m, n->inputs[k])) return -1;
-    for (size_t a = 0; a < n->n_attrs; a++) {
-      const ql_attr *at = &n->attrs[a];
-      if (at->g && add_subgraph_readers(m, at->g)) return -1;
-      for (size_t j = 0; at->graphs && j < at->n; j++)
-        if (add_subgraph_readers(m, at->graphs[j])) return -1;
-    }
-  }
-  for (size_t i = 0; i < g->n_outputs; i++)
-    if (add_reader(m, g->outputs[i].name)) return -1;
-  return 0;
-}
-
-static ql_status build_maps(dfuser *f) {
-  ql_strmap_free(&f->prod);
-  ql_strmap_free(&f->readers);
-  memset(&f->prod, 0, sizeof f->prod);
-  memset(&f->readers, 0, sizeof f->readers);
-  const ql_graph *g = f->g;
-  for (size_t i = 0; i < g->n_nodes; i++) {
-    const ql_node *n = g->nodes[i];
-    for (size_t k = 0; k < n->n_outputs; k++)
-      if (n->outputs[k][0] && ql_strmap_put(&f->prod, n->outputs[k], (int)i)) return QL_ERR_OUT_OF_MEMORY;
-    for (size_t k = 0; k < n->n_inputs; k++)
-      if (add_reader(&f->readers, n->inputs[k])) return QL_ERR_OUT_OF_MEMORY;
-    for (size_t a = 0; a < n->n_attrs; a++) {
-      const ql_attr *at = &n->attrs[a];
-      if (at->g && add_subgraph_readers(&f->readers, at->g)) return QL_ERR_OUT_OF_MEMORY;
-      for (size_t j = 0; at->graphs && j < at->n; j++)
-        if (add_subgraph_readers(&f->readers, at->graphs[j])) return QL_ERR_OUT_OF_MEMORY;
-    }
-  }
-  for (size_t i = 0; i < g->n_outputs; i++)
-    if (add_reader(&f->readers, g->outputs[i].name)) return QL_ERR_OUT_OF_MEMORY;
-  return QL_OK;
-}
-
-static int producer_index(const dfuser *f, const char *name) {
-  return name[0] ? ql_strmap_get(&f->prod, name) : -1;
-}
-
-static ql_node *producer(const dfuser *f, const char *name) {
-  const int i = producer_index(f, name);
-  return i < 0 ? NULL : f->g->nodes[i];
-}
-
-static int is_op(const ql_node *n, const char *op) {
-  return n && !strcmp(n->op_type, op) && !strcmp(ql_domain_canon(n->domain), "");
-}
-
-static const char *in_name(const ql_node *n, size_t i) {
-  return i < n->n_inputs ? n->inputs[i] : "";
-}
-
-/* The value of an initializer or Constant(value=tensor); NULL otherwise. */
+static int readers(const dfuser *f, const char *name) { return ql_fuse_readers(&f->readers, name); }
+static ql_node *producer(const dfuser *f, const char *name) { return ql_fuse_producer(f->g, &f->prod, name); }
+static int producer_index(const dfuser *f, const char *name) { return ql_fuse_producer_index(&f->prod, name); }
 static const ql_tensor *const_value(const dfuser *f, const char *name) {
-  if (!name[0]) return NULL;
-  const ql_tensor *t = ql_graph_find_init(f->g, name);
-  if (t) return t;
-  const ql_node *p = producer(f, name);
-  if (!is_op(p, "Constant") || p->n_attrs != 1 || strcmp(p->attrs[0].name, "value") ||
-      p->attrs[0].type != QL_ATTR_TENSOR)
-    return NULL;
-  return p->attrs[0].t;
+  return ql_fuse_const_value(f->g, &f->prod, name);
 }
+static ql_status build_maps(dfuser *f) { return ql_fuse_build_maps(f->g, &f->prod, &f->readers, NULL); }
 
 /* Per tensor (one element, rank <= 1) or 1-D with n elements. */
 static int col_param(const ql_tensor *t, int64_t n) {
@@ -122,7 +49,7 @@ static int col_param(const ql_tensor *t, int64_t n) {
 
 /* Only `to` (and Cast-19's `saturate`, which float outputs ignore). */
 static int cast_to_float(const ql_node *c) {
-  if (!is_op(c, "Cast") || c->n_inputs != 1 || c->n_outputs != 1) return 0;
+  if (!ql_fuse_is_op(c, "Cast") || c->n_inputs != 1 || c->n_outputs != 1) return 0;
   int to = 0;
   for (size_t a = 0; a < c->n_attrs; a++) {
     const ql_attr *at = &c->attrs[a];
@@ -133,7 +60,7 @@ static int cast_to_float(const ql_node *c) {
 }
 
 static int plain_binary(const ql_node *n, const char *op) {
-  return is_op(n, op) && n->n_inputs == 2 && n->n_outputs == 1 && n->n_attrs == 0;
+  return ql_fuse_is_op(n, op) && n->n_inputs == 2 && n->n_outputs == 1 && n->n_attrs == 0;
 }
 
 typedef struct chain {
@@ -175,11 +102,11 @@ static int match(const dfuser *f, size_t mi, chain *ch) {
     ch->smul = producer(f, mul->inputs[1 - o]);
     if (!cast_to_float(ch->cast) || readers(f, ch->cast->outputs[0]) != 1 || !plain_binary(ch->smul, "Mul")) continue;
     ch->mmi = producer(f, ch->cast->inputs[0]);
-    if (!is_op(ch->mmi, "MatMulInteger") || ch->mmi->n_outputs != 1 || ch->mmi->n_attrs ||
+    if (!ql_fuse_is_op(ch->mmi, "MatMulInteger") || ch->mmi->n_outputs != 1 || ch->mmi->n_attrs ||
         readers(f, ch->mmi->outputs[0]) != 1 || ch->mmi->n_inputs < 3 || ch->mmi->n_inputs > 4)
       continue;
-    ch->dql = producer(f, in_name(ch->mmi, 0));
-    if (!is_op(ch->dql, "DynamicQuantizeLinear") || ch->dql->n_inputs != 1 || ch->dql->n_outputs != 3 ||
+    ch->dql = producer(f, ql_fuse_in_name(ch->mmi, 0));
+    if (!ql_fuse_is_op(ch->dql, "DynamicQuantizeLinear") || ch->dql->n_inputs != 1 || ch->dql->n_outputs != 3 ||
         ch->dql->n_attrs || strcmp(ch->dql->outputs[0], ch->mmi->inputs[0]) ||
         strcmp(ch->dql->outputs[2], ch->mmi->inputs[2]) || !ch->dql->outputs[1][0])
       continue;
@@ -189,7 +116,7 @@ static int match(const dfuser *f, size_t mi, chain *ch) {
     else if (!strcmp(ch->smul->inputs[1], xs)) ch->b_scale = ch->smul->inputs[0];
     else continue;
     const ql_tensor *b = const_value(f, ch->mmi->inputs[1]), *bs = const_value(f, ch->b_scale);
-    const char *bzn = in_name(ch->mmi, 3);
+    const char *bzn = ql_fuse_in_name(ch->mmi, 3);
     const ql_tensor *bz = const_value(f, bzn);
     if (!b || b->rank != 2 || (b->dtype != QL_INT8 && b->dtype != QL_UINT8) || !bs || bs->dtype != QL_FLOAT)
       continue;
@@ -205,7 +132,7 @@ static int match(const dfuser *f, size_t mi, chain *ch) {
 static ql_node *make_node(const ql_node *mul, const ql_node *add, const chain *ch) {
   ql_node *nn = ql_node_new("DynamicQuantizeMatMul", "com.microsoft", ch->mmi->name);
   if (!nn) return NULL;
-  const char *bzn = in_name(ch->mmi, 3);
+  const char *bzn = ql_fuse_in_name(ch->mmi, 3);
   const ql_node *last = ch->add >= 0 ? add : mul;
   if (ql_node_add_input(nn, ch->dql->inputs[0]) || ql_node_add_input(nn, ch->mmi->inputs[1]) ||
       ql_node_add_input(nn, ch->b_scale) || ((bzn[0] || ch->add >= 0) && ql_node_add_input(nn, bzn)) ||
@@ -244,10 +171,7 @@ static ql_status sweep(dfuser *f, unsigned char *dead) {
       for (size_t k = 0; k < n->n_outputs; k++) read |= readers(f, n->outputs[k]) > 0;
       if (!read) dead[i] = 1, removed = 1;
     }
-    ql_strmap_free(&f->prod);
-    ql_strmap_free(&f->readers);
-    memset(&f->prod, 0, sizeof f->prod);
-    memset(&f->readers, 0, sizeof f->readers);
+    ql_fuse_maps_clear(&f->prod, &f->readers);
     if (!removed) break;
     w = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {

@@ -4,6 +4,7 @@
  * outputs of constants, which the session folds before the fused node's
  * prepare() packs them. */
 #include "fuse.h"
+#include "fuse-util.h"
 
 #include "../common/strmap.h"
 #include "../common/util.h"
@@ -47,59 +48,12 @@ static int rename_slot(fuser *f, char **slot, const char *name) {
   return 0;
 }
 
-static int readers(const fuser *f, const char *name) {
-  const int r = ql_strmap_get(&f->readers, name);
-  return r < 0 ? 0 : r;
-}
-
-static int add_reader(ql_strmap *m, const char *name) {
-  if (!name[0]) return 0;
-  const int r = ql_strmap_get(m, name);
-  return ql_strmap_put(m, name, r < 0 ? 1 : r + 1);
-}
-
-/* Every value a nested graph reads counts as read (outer-scope capture). */
-static int add_subgraph_readers(ql_strmap *m, const ql_graph *g) {
-  for (size_t i = 0; i < g->n_nodes; i++) {
-    const ql_node *n = g->nodes[i];
-    for (size_t k = 0; k < n->n_inputs; k++)
-      if (add_reader(m, n->inputs[k])) return -1;
-    for (size_t a = 0; a < n->n_attrs; a++) {
-      const ql_attr *at = &n->attrs[a];
-      if (at->g && add_subgraph_readers(m, at->g)) return -1;
-      for (size_t j = 0; at->graphs && j < at->n; j++)
-        if (add_subgraph_readers(m, at->graphs[j])) return -1;
-    }
-  }
-  for (size_t i = 0; i < g->n_outputs; i++)
-    if (add_reader(m, g->outputs[i].name)) return -1;
-  return 0;
-}
-
-static ql_node *producer(const fuser *f, const char *name) {
-  const int i = name[0] ? ql_strmap_get(&f->prod, name) : -1;
-  return i < 0 ? NULL : f->g->nodes[i];
-}
-
-static int is_op(const ql_node *n, const char *op) {
-  return n && !strcmp(n->op_type, op) && !strcmp(ql_domain_canon(n->domain), "");
-}
-
-static const char *in_name(const ql_node *n, size_t i) {
-  return i < n->n_inputs ? n->inputs[i] : "";
-}
-
-/* The value of an initializer or Constant(value=tensor); NULL otherwise. */
+static int readers(const fuser *f, const char *name) { return ql_fuse_readers(&f->readers, name); }
+static ql_node *producer(const fuser *f, const char *name) { return ql_fuse_producer(f->g, &f->prod, name); }
 static const ql_tensor *const_value(const fuser *f, const char *name) {
-  if (!name[0]) return NULL;
-  const ql_tensor *t = ql_graph_find_init(f->g, name);
-  if (t) return t;
-  const ql_node *p = producer(f, name);
-  if (!is_op(p, "Constant") || p->n_attrs != 1 || strcmp(p->attrs[0].name, "value") ||
-      p->attrs[0].type != QL_ATTR_TENSOR)
-    return NULL;
-  return p->attrs[0].t;
+  return ql_fuse_const_value(f->g, &f->prod, name);
 }
+static ql_status build_maps(fuser *f) { return ql_fuse_build_maps(f->g, &f->prod, &f->readers, &f->nested); }
 
 static int is_8bit(ql_dtype t) {
   return t == QL_UINT8 || t == QL_INT8;
@@ -130,11 +84,11 @@ typedef struct dq_info {
 static int get_dq(const fuser *f, const char *value, dq_info *d) {
   memset(d, 0, sizeof *d);
   const ql_node *n = producer(f, value);
-  if (!is_op(n, "DequantizeLinear") || f->opset < 10 || !plain_qdq_attrs(n)) return 0;
+  if (!ql_fuse_is_op(n, "DequantizeLinear") || f->opset < 10 || !plain_qdq_attrs(n)) return 0;
   d->node = n;
-  d->q = in_name(n, 0);
-  d->scale = in_name(n, 1);
-  d->zp = in_name(n, 2);
+  d->q = ql_fuse_in_name(n, 0);
+  d->scale = ql_fuse_in_name(n, 1);
+  d->zp = ql_fuse_in_name(n, 2);
   d->s = const_value(f, d->scale);
   d->z = const_value(f, d->zp);
   if (!d->s || d->s->dtype != QL_FLOAT || !d->z || d->z->numel != d->s->numel) return 0;
@@ -153,9 +107,9 @@ static int weight_info(const fuser *f, const char *name, ql_dtype *type, int *ra
   const ql_tensor *t = const_value(f, name);
   if (!t) {
     const ql_node *q = producer(f, name);
-    if (!is_op(q, "QuantizeLinear") || !plain_qdq_attrs(q)) return 0;
-    const ql_tensor *x = const_value(f, in_name(q, 0)), *s = const_value(f, in_name(q, 1));
-    const ql_tensor *z = const_value(f, in_name(q, 2));
+    if (!ql_fuse_is_op(q, "QuantizeLinear") || !plain_qdq_attrs(q)) return 0;
+    const ql_tensor *x = const_value(f, ql_fuse_in_name(q, 0)), *s = const_value(f, ql_fuse_in_name(q, 1));
+    const ql_tensor *z = const_value(f, ql_fuse_in_name(q, 2));
     if (!x || !s || !z) return 0;
     *type = z->dtype;
     *rank = x->rank;
@@ -188,13 +142,13 @@ static int zero_zp(const ql_tensor *z) {
  * float32 (1e-6 relative slack: quantizers compute it in float64). */
 static int bias_ok(const fuser *f, const char *name, float xs, const ql_tensor *ws, int64_t M) {
   const ql_node *n = producer(f, name);
-  if (!is_op(n, "DequantizeLinear") || !plain_qdq_attrs(n)) return 0;
-  const ql_tensor *s = const_value(f, in_name(n, 1)), *z = const_value(f, in_name(n, 2));
-  if (in_name(n, 2)[0] && !z) return 0;
+  if (!ql_fuse_is_op(n, "DequantizeLinear") || !plain_qdq_attrs(n)) return 0;
+  const ql_tensor *s = const_value(f, ql_fuse_in_name(n, 1)), *z = const_value(f, ql_fuse_in_name(n, 2));
+  if (ql_fuse_in_name(n, 2)[0] && !z) return 0;
   ql_dtype bt;
   int rank;
   int64_t dims[QL_MAX_RANK];
-  if (!s || s->dtype != QL_FLOAT || !zero_zp(z) || !weight_info(f, in_name(n, 0), &bt, &rank, dims)) return 0;
+  if (!s || s->dtype != QL_FLOAT || !zero_zp(z) || !weight_info(f, ql_fuse_in_name(n, 0), &bt, &rank, dims)) return 0;
   if (bt != QL_INT32 || rank != 1 || dims[0] != M || (z && z->dtype != QL_INT32)) return 0;
   if (s->numel != 1 && s->numel != M) return 0;
   for (int64_t m = 0; m < M; m++) {
@@ -210,9 +164,9 @@ static int get_q(const fuser *f, const ql_node *q, dq_info *d) {
   memset(d, 0, sizeof *d);
   if (!plain_qdq_attrs(q)) return 0;
   d->node = q;
-  d->q = in_name(q, 0);
-  d->scale = in_name(q, 1);
-  d->zp = in_name(q, 2);
+  d->q = ql_fuse_in_name(q, 0);
+  d->scale = ql_fuse_in_name(q, 1);
+  d->zp = ql_fuse_in_name(q, 2);
   d->s = const_value(f, d->scale);
   d->z = const_value(f, d->zp);
   if (!d->s || d->s->dtype != QL_FLOAT || d->s->numel != 1 || !d->z || d->z->numel != 1 || !is_8bit(d->z->dtype))
@@ -299,18 +253,18 @@ static int bias_values(const fuser *f, const char *name, int64_t M, float *out) 
     return 1;
   }
   const ql_node *dq = producer(f, name);
-  if (!is_op(dq, "DequantizeLinear") || !plain_qdq_attrs(dq) || dq->n_outputs != 1) return 0;
-  const ql_tensor *s = const_value(f, in_name(dq, 1)), *z = const_value(f, in_name(dq, 2));
-  if (!s || s->dtype != QL_FLOAT || (in_name(dq, 2)[0] && !z) || (s->numel != 1 && s->numel != M)) return 0;
+  if (!ql_fuse_is_op(dq, "DequantizeLinear") || !plain_qdq_attrs(dq) || dq->n_outputs != 1) return 0;
+  const ql_tensor *s = const_value(f, ql_fuse_in_name(dq, 1)), *z = const_value(f, ql_fuse_in_name(dq, 2));
+  if (!s || s->dtype != QL_FLOAT || (ql_fuse_in_name(dq, 2)[0] && !z) || (s->numel != 1 && s->numel != M)) return 0;
   if (z && (z->numel != s->numel || !ql_dtype_is_int(z->dtype))) return 0;
-  const ql_tensor *x = const_value(f, in_name(dq, 0)), *qx = NULL, *qs = NULL, *qz = NULL;
+  const ql_tensor *x = const_value(f, ql_fuse_in_name(dq, 0)), *qx = NULL, *qs = NULL, *qz = NULL;
   const ql_node *q = NULL;
   if (!x) {
-    q = producer(f, in_name(dq, 0));
-    if (!is_op(q, "QuantizeLinear") || !plain_qdq_attrs(q)) return 0;
-    qx = const_value(f, in_name(q, 0));
-    qs = const_value(f, in_name(q, 1));
-    qz = const_value(f, in_name(q, 2));
+    q = producer(f, ql_fuse_in_name(dq, 0));
+    if (!ql_fuse_is_op(q, "QuantizeLinear") || !plain_qdq_attrs(q)) return 0;
+    qx = const_value(f, ql_fuse_in_name(q, 0));
+    qs = const_value(f, ql_fuse_in_name(q, 1));
+    qz = const_value(f, ql_fuse_in_name(q, 2));
     if (!qx || !qs || !qz || qx->dtype != QL_FLOAT || qs->dtype != QL_FLOAT || !ql_dtype_is_int(qz->dtype) ||
         qz->numel != qs->numel || qx->rank != 1 || qx->numel != M || (z && z->dtype != qz->dtype))
       return 0;
@@ -337,7 +291,7 @@ static int bias_values(const fuser *f, const char *name, int64_t M, float *out) 
  * initializer of RNE(b[m] / (x_scale * w_scale[m])) (NULL: not possible;
  * *oom set on allocation failure). */
 static const char *conv_bias(fuser *f, const char *name, float xs, const ql_tensor *ws, int64_t M, int *oom) {
-  if (bias_ok(f, name, xs, ws, M)) return in_name(producer(f, name), 0);
+  if (bias_ok(f, name, xs, ws, M)) return ql_fuse_in_name(producer(f, name), 0);
   float *b = ql_malloc((size_t)M * sizeof *b + 1);
   if (!b) {
     *oom = 1;
@@ -394,7 +348,8 @@ oom:
  * transformer makes): same shapes rules, per-tensor 8-bit of one type. */
 static ql_node *fuse_add(fuser *f, const ql_node *add, const dq_info *yq, int *oom) {
   dq_info da, db;
-  if (!get_dq(f, in_name(add, 0), &da) || !act_dq(&da) || !get_dq(f, in_name(add, 1), &db) || !act_dq(&db))
+  if (!get_dq(f, ql_fuse_in_name(add, 0), &da) || !act_dq(&da) || !get_dq(f, ql_fuse_in_name(add, 1), &db) ||
+      !act_dq(&db))
     return NULL;
   if (da.type != yq->type || db.type != yq->type || add->n_inputs != 2) return NULL;
   ql_node *nn = ql_node_new("QLinearAdd", "com.microsoft", add->name);
@@ -413,7 +368,7 @@ static ql_node *fuse_add(fuser *f, const ql_node *add, const dq_info *yq, int *o
  * bits are the float graph's (-0.0 from alpha 0 quantizes like 0). */
 static ql_node *fuse_leaky(fuser *f, const ql_node *op, const dq_info *yq, int *oom) {
   dq_info dx;
-  if (!get_dq(f, in_name(op, 0), &dx) || !act_dq(&dx) || dx.type != yq->type) return NULL;
+  if (!get_dq(f, ql_fuse_in_name(op, 0), &dx) || !act_dq(&dx) || dx.type != yq->type) return NULL;
   ql_node *nn = ql_node_new("QLinearLeakyRelu", "com.microsoft", op->name);
   const char *ins[5] = {dx.q, dx.scale, dx.zp, yq->scale, yq->zp};
   ql_attr *a = NULL;
@@ -422,7 +377,7 @@ static ql_node *fuse_leaky(fuser *f, const ql_node *op, const dq_info *yq, int *
     *oom = 1;
     return NULL;
   }
-  a->f = is_op(op, "Relu") ? 0.0f : ql_attr_float(op, "alpha", 0.01f);
+  a->f = ql_fuse_is_op(op, "Relu") ? 0.0f : ql_attr_float(op, "alpha", 0.01f);
   return nn;
 }
 
@@ -432,31 +387,31 @@ static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
   ql_node *q = f->g->nodes[qi];
   dq_info yq;
   if (!get_q(f, q, &yq)) return 0;
-  ql_node *op = producer(f, in_name(q, 0)), *act = NULL;
+  ql_node *op = producer(f, ql_fuse_in_name(q, 0)), *act = NULL;
   int oom = 0;
-  if ((is_op(op, "Relu") || is_op(op, "LeakyRelu")) && op->n_outputs == 1 && readers(f, op->outputs[0]) == 1 &&
-      is_op(producer(f, in_name(op, 0)), "Conv")) {
+  if ((ql_fuse_is_op(op, "Relu") || ql_fuse_is_op(op, "LeakyRelu")) && op->n_outputs == 1 &&
+      readers(f, op->outputs[0]) == 1 && ql_fuse_is_op(producer(f, ql_fuse_in_name(op, 0)), "Conv")) {
     act = op;
-    op = producer(f, in_name(act, 0));
+    op = producer(f, ql_fuse_in_name(act, 0));
   }
-  const int conv = is_op(op, "Conv");
+  const int conv = ql_fuse_is_op(op, "Conv");
   if (!op || op->n_outputs != 1 || readers(f, op->outputs[0]) != 1 || f->opset < 10) return 0;
   ql_node *nn = NULL;
-  if (is_op(op, "Add")) {
+  if (ql_fuse_is_op(op, "Add")) {
     if (!(nn = fuse_add(f, op, &yq, &oom))) return oom ? -1 : 0;
-  } else if (is_op(op, "Relu") || is_op(op, "LeakyRelu")) {
+  } else if (ql_fuse_is_op(op, "Relu") || ql_fuse_is_op(op, "LeakyRelu")) {
     if (!(nn = fuse_leaky(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else {
-    if (!conv && !is_op(op, "MatMul")) return 0;
+    if (!conv && !ql_fuse_is_op(op, "MatMul")) return 0;
     dq_info dx, dw;
     ql_dtype wt;
     int wrank;
     int64_t wd[QL_MAX_RANK];
-    if (!get_dq(f, in_name(op, 0), &dx) || !act_dq(&dx) || !get_dq(f, in_name(op, 1), &dw)) return 0;
+    if (!get_dq(f, ql_fuse_in_name(op, 0), &dx) || !act_dq(&dx) || !get_dq(f, ql_fuse_in_name(op, 1), &dw)) return 0;
     if (!weight_dq(f, &dw, conv ? 0 : 1, &wt, &wrank, wd)) return 0;
     if (conv) {
       if (wrank < 3) return 0;
-      const char *bias = in_name(op, 2), *b32 = NULL;
+      const char *bias = ql_fuse_in_name(op, 2), *b32 = NULL;
       if (bias[0] && !(b32 = conv_bias(f, bias, scalar_f(dx.s), dw.s, wd[0], &oom))) return oom ? -1 : 0;
       nn = ql_node_new("QLinearConv", "", op->name);
       if (!nn) return -1;
@@ -466,7 +421,7 @@ static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
         ql_node_free(nn);
         return oom ? -1 : 0;
       }
-      if (is_op(act, "Relu")) {
+      if (ql_fuse_is_op(act, "Relu")) {
         ql_attr *r = ql_node_add_attr(nn, QL_FUSED_RELU_ATTR, QL_ATTR_INT);
         if (!r) goto oom;
         r->i = 1;
@@ -495,32 +450,6 @@ oom:
   return -1;
 }
 
-static ql_status build_maps(fuser *f) {
-  ql_strmap_free(&f->prod);
-  ql_strmap_free(&f->readers);
-  memset(&f->prod, 0, sizeof f->prod);
-  memset(&f->readers, 0, sizeof f->readers);
-  ql_graph *g = f->g;
-  f->nested = 0;
-  for (size_t i = 0; i < g->n_nodes; i++) {
-    const ql_node *n = g->nodes[i];
-    for (size_t k = 0; k < n->n_outputs; k++)
-      if (n->outputs[k][0] && ql_strmap_put(&f->prod, n->outputs[k], (int)i)) return QL_ERR_OUT_OF_MEMORY;
-    for (size_t k = 0; k < n->n_inputs; k++)
-      if (add_reader(&f->readers, n->inputs[k])) return QL_ERR_OUT_OF_MEMORY;
-    for (size_t a = 0; a < n->n_attrs; a++) {
-      const ql_attr *at = &n->attrs[a];
-      f->nested |= at->g || at->graphs;
-      if (at->g && add_subgraph_readers(&f->readers, at->g)) return QL_ERR_OUT_OF_MEMORY;
-      for (size_t j = 0; at->graphs && j < at->n; j++)
-        if (add_subgraph_readers(&f->readers, at->graphs[j])) return QL_ERR_OUT_OF_MEMORY;
-    }
-  }
-  for (size_t i = 0; i < g->n_outputs; i++)
-    if (add_reader(&f->readers, g->outputs[i].name)) return QL_ERR_OUT_OF_MEMORY;
-  return QL_OK;
-}
-
 /* ---- moving Q towards the producers (exact rewrites) ---- */
 
 /* Ops whose every output element is a copy of one input element (of the
@@ -528,18 +457,18 @@ static ql_status build_maps(fuser *f) {
  * gives the same bits before or after them. */
 static int copy_op(const ql_node *p, size_t *n_data) {
   *n_data = 1;
-  if (is_op(p, "Concat")) {
+  if (ql_fuse_is_op(p, "Concat")) {
     *n_data = p->n_inputs;
     return p->n_inputs > 0;
   }
-  if (is_op(p, "Resize") || is_op(p, "Upsample")) {
+  if (ql_fuse_is_op(p, "Resize") || ql_fuse_is_op(p, "Upsample")) {
     const char *ctm = ql_attr_string(p, "coordinate_transformation_mode", "half_pixel");
     return !strcmp(ql_attr_string(p, "mode", "nearest"), "nearest") && strcmp(ctm, "tf_crop_and_resize");
   }
-  if (is_op(p, "MaxPool")) /* Q is monotone: the max of Q is Q of the max; int8 from opset 12 */
+  if (ql_fuse_is_op(p, "MaxPool")) /* Q is monotone: the max of Q is Q of the max; int8 from opset 12 */
     return p->n_outputs == 1 && ql_attr_int(p, "storage_order", 0) == 0;
-  return is_op(p, "Transpose") || is_op(p, "Reshape") || is_op(p, "Flatten") || is_op(p, "Squeeze") ||
-         is_op(p, "Unsqueeze") || is_op(p, "Identity");
+  return ql_fuse_is_op(p, "Transpose") || ql_fuse_is_op(p, "Reshape") || ql_fuse_is_op(p, "Flatten") ||
+         ql_fuse_is_op(p, "Squeeze") || ql_fuse_is_op(p, "Unsqueeze") || ql_fuse_is_op(p, "Identity");
 }
 
 /* A copy of q (same params and attributes) reading `in`, writing `out`. */
@@ -576,16 +505,18 @@ static int push_round(fuser *f) {
   for (size_t i = 0; !fail && i < n0; i++) {
     ql_node *n = g->nodes[i];
     const ql_node *dq = n->n_inputs ? producer(f, n->inputs[0]) : NULL;
-    if (!is_op(n, "Shape") || !is_op(dq, "DequantizeLinear") || !plain_qdq_attrs(dq) || !in_name(dq, 0)[0]) continue;
-    if (rename_slot(f, &n->inputs[0], in_name(dq, 0))) fail = 1;
+    if (!ql_fuse_is_op(n, "Shape") || !ql_fuse_is_op(dq, "DequantizeLinear") || !plain_qdq_attrs(dq) ||
+        !ql_fuse_in_name(dq, 0)[0])
+      continue;
+    if (rename_slot(f, &n->inputs[0], ql_fuse_in_name(dq, 0))) fail = 1;
     touched[i] = 1;
     changed = 1;
   }
   for (size_t i = 0; !fail && i < n0; i++) {
     ql_node *q = g->nodes[i];
     dq_info yq, dx;
-    if (touched[i] || !is_op(q, "QuantizeLinear") || q->n_outputs != 1 || !get_q(f, q, &yq)) continue;
-    const char *v = in_name(q, 0);
+    if (touched[i] || !ql_fuse_is_op(q, "QuantizeLinear") || q->n_outputs != 1 || !get_q(f, q, &yq)) continue;
+    const char *v = ql_fuse_in_name(q, 0);
     const int pi = v[0] ? ql_strmap_get(&f->prod, v) : -1;
     if (pi < 0 || touched[pi]) continue;
     ql_node *p = g->nodes[pi];
@@ -608,14 +539,14 @@ static int push_round(fuser *f) {
     }
     size_t nd;
     if (!copy_op(p, &nd) || p->n_outputs != 1 || is_graph_output(f, v) || f->nested) continue;
-    if (is_op(p, "MaxPool") && f->opset < 12) continue;
+    if (ql_fuse_is_op(p, "MaxPool") && f->opset < 12) continue;
     /* v may also be read by Shape nodes (its shape does not change) */
     int others = 0, shapes = 0;
     for (size_t j = 0; j < n0; j++)
       for (size_t k = 0; k < g->nodes[j]->n_inputs; k++)
         if (!strcmp(g->nodes[j]->inputs[k], v)) {
           if (j == i && k == 0) continue;
-          if (is_op(g->nodes[j], "Shape") && !touched[j] && k == 0) shapes++;
+          if (ql_fuse_is_op(g->nodes[j], "Shape") && !touched[j] && k == 0) shapes++;
           else others++;
         }
     if (others || readers(f, v) != 1 + shapes) continue;
@@ -632,7 +563,7 @@ static int push_round(fuser *f) {
       ql_free(nm);
     }
     for (size_t j = 0; j < n0 && !fail; j++)
-      if (is_op(g->nodes[j], "Shape") && g->nodes[j]->n_inputs && !strcmp(g->nodes[j]->inputs[0], v)) {
+      if (ql_fuse_is_op(g->nodes[j], "Shape") && g->nodes[j]->n_inputs && !strcmp(g->nodes[j]->inputs[0], v)) {
         fail = rename_slot(f, &g->nodes[j]->inputs[0], q->outputs[0]);
         touched[j] = 1;
       }
@@ -668,7 +599,7 @@ static int value_params(const fuser *f, const char *v, dq_info *d) {
   const ql_node *p = producer(f, v);
   memset(d, 0, sizeof *d);
   if (!p || p->n_outputs != 1) return 0;
-  if (is_op(p, "QuantizeLinear")) return get_q(f, p, d);
+  if (ql_fuse_is_op(p, "QuantizeLinear")) return get_q(f, p, d);
   const char *dom = ql_domain_canon(p->domain);
   size_t si;
   if ((!strcmp(p->op_type, "QLinearConv") || !strcmp(p->op_type, "QLinearMatMul")) && !strcmp(dom, ""))
@@ -679,8 +610,8 @@ static int value_params(const fuser *f, const char *v, dq_info *d) {
     si = 3;
   else
     return 0;
-  d->scale = in_name(p, si);
-  d->zp = in_name(p, si + 1);
+  d->scale = ql_fuse_in_name(p, si);
+  d->zp = ql_fuse_in_name(p, si + 1);
   d->s = const_value(f, d->scale);
   d->z = const_value(f, d->zp);
   if (!d->s || d->s->dtype != QL_FLOAT || d->s->numel != 1 || !d->z || d->z->numel != 1 || !is_8bit(d->z->dtype))
@@ -696,7 +627,7 @@ static int value_params(const fuser *f, const char *v, dq_info *d) {
  * exactly DQ's and Q's float steps, so the bits do not change. */
 static int fuse_concat(fuser *f, size_t ci, unsigned char *dead) {
   ql_node *c = f->g->nodes[ci];
-  if (!is_op(c, "Concat") || c->n_outputs != 1 || !c->n_inputs || !ql_node_attr(c, "axis")) return 0;
+  if (!ql_fuse_is_op(c, "Concat") || c->n_outputs != 1 || !c->n_inputs || !ql_node_attr(c, "axis")) return 0;
   dq_info p0, pi, dx;
   int requant = 0;
   for (size_t i = 0; i < c->n_inputs; i++) {
@@ -752,7 +683,7 @@ static ql_status sweep(fuser *f, unsigned char *dead) {
     int removed = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
       ql_node *n = g->nodes[i];
-      dead[i] = (is_op(n, "DequantizeLinear") || is_op(n, "QuantizeLinear")) && n->n_outputs == 1 &&
+      dead[i] = (ql_fuse_is_op(n, "DequantizeLinear") || ql_fuse_is_op(n, "QuantizeLinear")) && n->n_outputs == 1 &&
                 !readers(f, n->outputs[0]);
       removed |= dead[i];
     }
@@ -791,7 +722,7 @@ ql_status ql_fuse_qdq(const ql_model *m, ql_graph *g, ql_error *err) {
     goto out;
   }
   for (size_t i = 0; i < g->n_nodes; i++) {
-    if (dead[i] || !is_op(g->nodes[i], "QuantizeLinear")) continue;
+    if (dead[i] || !ql_fuse_is_op(g->nodes[i], "QuantizeLinear")) continue;
     const int r = fuse_at(&f, i, dead);
     if (r < 0) {
       st = QL_ERR_OUT_OF_MEMORY;
