@@ -19,6 +19,7 @@
  *    nonzero one in Q and rejects it in DQ); a zero one leaves -0 alone.
  */
 #include "op.h"
+#include "../kernels/dynq.h"
 #include <math.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -414,20 +415,6 @@ static ql_status dequantize_linear(ql_op_ctx *c) {
  * Python reference gives 1/255; the spec does not say. NaNs are left out of
  * the range and quantize to 0.
  */
-/* clip(RNE(q) + zp, 0, 255) for 0 <= zp <= 255, without a libm call so the
- * loop vectorizes. q is first clamped to [-512, 512] (NaN goes to -512):
- * every value outside saturates either way, and inside it adding and
- * subtracting 1.5 * 2^23 rounds to the nearest integer, ties to even, in the
- * default rounding mode, exactly as nearbyintf does. */
-static inline uint8_t dql_quant(float q, float zp) {
-  const float magic = 12582912.0f; /* 1.5 * 2^23 */
-  q = q > -512.0f ? q : -512.0f;
-  q = q < 512.0f ? q : 512.0f;
-  float r = ((q + magic) - magic) + zp;
-  r = r > 0.0f ? r : 0.0f;
-  r = r < 255.0f ? r : 255.0f;
-  return (uint8_t)(int32_t)r;
-}
 
 static ql_status dynamic_quantize_linear(ql_op_ctx *c) {
   const ql_tensor *x = ql_op_in(c, 0);
@@ -475,10 +462,11 @@ static ql_status dynamic_quantize_linear(ql_op_ctx *c) {
   uint8_t *yd = y->data;
   int64_t i = 0;
 #ifdef __SSE2__
-  /* The same steps as dql_quant, 16 at a time (GCC at -O2 does not if-convert
-   * the float compares). maxps/minps return the second operand when the first
-   * is NaN, so NaN goes to -512 as in the scalar code; the final values are
-   * integers in [0, 255], so the conversion does not round. */
+  /* The same steps as ql_dynq_quant1 (src/kernels/dynq.h; no libm call),
+   * 16 at a time (GCC at -O2 does not if-convert the float compares).
+   * maxps/minps return the second operand when the first is NaN, so NaN goes
+   * to -512 as in the scalar code; the final values are integers in
+   * [0, 255], so the conversion does not round. */
   const __m128 vs = _mm_set1_ps(scale), vzp = _mm_set1_ps(zp), magic = _mm_set1_ps(12582912.0f);
   const __m128 lo = _mm_set1_ps(-512.0f), hi = _mm_set1_ps(512.0f), zero = _mm_setzero_ps(),
                top = _mm_set1_ps(255.0f);
@@ -495,7 +483,7 @@ static ql_status dynamic_quantize_linear(ql_op_ctx *c) {
     _mm_storeu_si128((__m128i *)(yd + i), h);
   }
 #endif
-  for (; i < n; i++) yd[i] = dql_quant(xd[i] / scale, zp);
+  for (; i < n; i++) yd[i] = ql_dynq_quant1(xd[i] / scale, zp);
   return QL_OK;
 }
 
