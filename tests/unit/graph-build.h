@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ir/ir.h"
+#include "kernels/qgemm.h"
 #include "runtime/runtime.h"
 
 #ifdef GB_RNG_SEED
@@ -93,5 +94,27 @@ static inline ql_tensor *run1(const ql_model *m, const ql_tensor *x, const ql_se
   if (ql_session_run(s, &x, 1, &y, 1, &e)) fail_msg("run: %s", e.msg);
   ql_session_free(s);
   return y;
+}
+/* A one-input, one-output model on the reference path (its output checked
+ * against want_data when that is not NULL), then on every ISA this CPU
+ * supports at 1 and 2 threads: each must give the reference's bytes. */
+static inline void check_isas1(const ql_model *m, const ql_tensor *x, const void *want_data, const char *what) {
+  static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "amx"};
+  ql_session_options ref = {.threads = 1, .reference_only = 1};
+  ql_tensor *want = run1(m, x, &ref);
+  const size_t bytes = (size_t)want->numel * ql_dtype_size(want->dtype);
+  if (want_data && memcmp(want->data, want_data, bytes)) fail_msg("%s: reference differs from the expected", what);
+  for (int i = 0; i < QL_ISA_COUNT; i++) {
+    if (!ql_isa_supported((ql_isa)i)) continue;
+    for (int th = 1; th <= 2; th++) {
+      ql_session_options o = {.threads = th, .isa = isas[i]};
+      ql_tensor *got = run1(m, x, &o);
+      assert_int_equal(got->dtype, want->dtype);
+      assert_int_equal(got->numel, want->numel);
+      if (memcmp(got->data, want->data, bytes)) fail_msg("%s differs on %s, %d threads", what, isas[i], th);
+      ql_tensor_free(got);
+    }
+  }
+  ql_tensor_free(want);
 }
 #endif

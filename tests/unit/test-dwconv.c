@@ -35,26 +35,6 @@ static ql_tensor *filled(ql_dtype t, int rank, const int64_t *dims, const void *
   return x;
 }
 
-/* want == NULL: the reference session's output is the expectation. */
-static void check_model(const ql_model *m, const ql_tensor *x, const void *want_data, const char *what) {
-  ql_session_options ref = {.threads = 1, .reference_only = 1};
-  ql_tensor *want = run1(m, x, &ref);
-  const size_t bytes = (size_t)want->numel * ql_dtype_size(want->dtype);
-  if (want_data && memcmp(want->data, want_data, bytes)) fail_msg("%s: reference differs from the expected", what);
-  for (int i = 0; i < QL_ISA_COUNT; i++) {
-    if (!ql_isa_supported((ql_isa)i)) continue;
-    for (int th = 1; th <= 2; th++) {
-      ql_session_options o = {.threads = th, .isa = isas[i]};
-      ql_tensor *got = run1(m, x, &o);
-      assert_int_equal(got->dtype, want->dtype);
-      assert_int_equal(got->numel, want->numel);
-      if (memcmp(got->data, want->data, bytes)) fail_msg("%s differs on %s, %d threads", what, isas[i], th);
-      ql_tensor_free(got);
-    }
-  }
-  ql_tensor_free(want);
-}
-
 /* ---- hand-worked ---- */
 
 /* Two 3x3 planes, 3x3 kernels, pads 1, y_scale 2 (mult 0.5 exactly):
@@ -96,7 +76,7 @@ static void test_hand_worked(void **state) {
   add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", QL_UNDEFINED);
   ql_tensor *x = filled(QL_UINT8, 4, xd, xv);
   static const uint8_t want[18] = {6, 10, 8, 14, 22, 16, 12, 20, 14, 18, 18, 18, 18, 18, 18, 18, 18, 18};
-  check_model(m, x, want, "hand-worked depthwise");
+  check_isas1(m, x, want, "hand-worked depthwise");
   ql_tensor_free(x);
   ql_model_free(m);
 }
@@ -262,7 +242,7 @@ static void one_conv(int qlinear, ql_dtype xt, ql_dtype wt, const conv_case *cc,
            qlinear ? "QLinearConv" : "ConvInteger", ql_dtype_name(xt), ql_dtype_name(wt), (long long)cc->N,
            (long long)cc->C, (long long)cc->mult, (long long)cc->H, (long long)cc->W, (long long)cc->kh,
            (long long)cc->kw, (long long)cc->sh, (long long)cc->sw, (long long)cc->dh, (long long)cc->dw, per_ch);
-  check_model(m, x, NULL, what);
+  check_isas1(m, x, NULL, what);
   ql_tensor_free(x);
   ql_model_free(m);
 }

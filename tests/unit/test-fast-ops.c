@@ -19,27 +19,6 @@
 #define GB_RNG_SEED 0x9E3779B97F4A7C15ull
 #include "graph-build.h"
 
-static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512vnni", "amx"};
-
-/* Reference vs every fast configuration, byte for byte. */
-static void check_model(const ql_model *m, const ql_tensor *x, const char *what) {
-  ql_session_options ref = {.threads = 1, .reference_only = 1};
-  ql_tensor *want = run1(m, x, &ref);
-  for (int i = 0; i < QL_ISA_COUNT; i++) {
-    if (!ql_isa_supported((ql_isa)i)) continue;
-    for (int th = 1; th <= 2; th++) {
-      ql_session_options o = {.threads = th, .isa = isas[i]};
-      ql_tensor *got = run1(m, x, &o);
-      assert_int_equal(got->dtype, want->dtype);
-      assert_int_equal(got->numel, want->numel);
-      const size_t bytes = (size_t)want->numel * ql_dtype_size(want->dtype);
-      if (memcmp(got->data, want->data, bytes)) fail_msg("%s differs on %s, %d threads", what, isas[i], th);
-      ql_tensor_free(got);
-    }
-  }
-  ql_tensor_free(want);
-}
-
 /* ---- matmul ---- */
 
 static void one_matmul(int qlinear, ql_dtype at, ql_dtype bt, int batch, int64_t M, int64_t K, int64_t N,
@@ -71,7 +50,7 @@ static void one_matmul(int qlinear, ql_dtype at, ql_dtype bt, int batch, int64_t
   snprintf(what, sizeof what, "%s %s x %s batch %d M %lld K %lld N %lld per_col %d",
            qlinear ? "QLinearMatMul" : "MatMulInteger", ql_dtype_name(at), ql_dtype_name(bt), batch, (long long)M,
            (long long)K, (long long)N, per_col);
-  check_model(m, a, what);
+  check_isas1(m, a, NULL, what);
   ql_tensor_free(a);
   ql_model_free(m);
 }
@@ -140,7 +119,7 @@ static void one_conv(int qlinear, ql_dtype xt, ql_dtype wt, const conv_case *cc,
            (long long)cc->C, (long long)cc->H, (long long)cc->W, (long long)M, (long long)cc->group,
            (long long)cc->kh, (long long)cc->kw, (long long)cc->sh, (long long)cc->sw, (long long)cc->dh,
            (long long)cc->dw, per_ch);
-  check_model(m, x, what);
+  check_isas1(m, x, NULL, what);
   ql_tensor_free(x);
   ql_model_free(m);
 }
