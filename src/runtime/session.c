@@ -691,7 +691,7 @@ static void set_header(ql_tensor *t, ql_dtype dtype, int rank, const int64_t *di
  * sanitizer builds then fill it with a pattern so that a test catches an op
  * that does not write every element. */
 static void prefill(void *d, size_t bytes, int fill) {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef QL_ARENA_ASAN
   memset(d, fill ? 0 : 0xA5, bytes);
 #else
   if (fill) memset(d, 0, bytes);
