@@ -81,19 +81,25 @@ typedef struct dq_info {
   ql_dtype type;
 } dq_info;
 
-static int get_dq(const fuser *f, const char *value, dq_info *d) {
-  memset(d, 0, sizeof *d);
-  const ql_node *n = producer(f, value);
-  if (!ql_fuse_is_op(n, "DequantizeLinear") || f->opset < 10 || !plain_qdq_attrs(n)) return 0;
+/* The inputs of a Q or DQ node n and its constant parameters: 0 unless the
+ * scale is float32 and both are constants. */
+static int read_qdq(const fuser *f, const ql_node *n, dq_info *d) {
   d->node = n;
   d->q = ql_fuse_in_name(n, 0);
   d->scale = ql_fuse_in_name(n, 1);
   d->zp = ql_fuse_in_name(n, 2);
   d->s = const_value(f, d->scale);
   d->z = const_value(f, d->zp);
-  if (!d->s || d->s->dtype != QL_FLOAT || !d->z || d->z->numel != d->s->numel) return 0;
+  if (!d->s || d->s->dtype != QL_FLOAT || !d->z) return 0;
   d->type = d->z->dtype;
   return 1;
+}
+
+static int get_dq(const fuser *f, const char *value, dq_info *d) {
+  memset(d, 0, sizeof *d);
+  const ql_node *n = producer(f, value);
+  if (!ql_fuse_is_op(n, "DequantizeLinear") || f->opset < 10 || !plain_qdq_attrs(n)) return 0;
+  return read_qdq(f, n, d) && d->z->numel == d->s->numel;
 }
 
 /* A per-tensor 8-bit activation DQ. */
@@ -163,16 +169,7 @@ static int bias_ok(const fuser *f, const char *name, float xs, const ql_tensor *
 static int get_q(const fuser *f, const ql_node *q, dq_info *d) {
   memset(d, 0, sizeof *d);
   if (!plain_qdq_attrs(q)) return 0;
-  d->node = q;
-  d->q = ql_fuse_in_name(q, 0);
-  d->scale = ql_fuse_in_name(q, 1);
-  d->zp = ql_fuse_in_name(q, 2);
-  d->s = const_value(f, d->scale);
-  d->z = const_value(f, d->zp);
-  if (!d->s || d->s->dtype != QL_FLOAT || d->s->numel != 1 || !d->z || d->z->numel != 1 || !is_8bit(d->z->dtype))
-    return 0;
-  d->type = d->z->dtype;
-  return 1;
+  return read_qdq(f, q, d) && d->s->numel == 1 && d->z->numel == 1 && is_8bit(d->z->dtype);
 }
 
 static float scalar_f(const ql_tensor *t) {
