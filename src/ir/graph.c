@@ -180,6 +180,10 @@ const ql_tensor *ql_graph_find_init(const ql_graph *g, const char *name) {
   return NULL;
 }
 
+ql_tensor *ql_graph_find_init_mut(ql_graph *g, const char *name) {
+  return (ql_tensor *)ql_graph_find_init(g, name);
+}
+
 void ql_function_clear(ql_function *f) {
   ql_free(f->name);
   ql_free(f->domain);

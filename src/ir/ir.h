@@ -124,6 +124,7 @@ ql_attr *ql_node_add_attr(ql_node *n, const char *name, ql_attr_type type);
 int ql_graph_add_node(ql_graph *g, ql_node *n);      /* takes ownership */
 int ql_graph_add_init(ql_graph *g, ql_tensor *t);    /* takes ownership */
 const ql_tensor *ql_graph_find_init(const ql_graph *g, const char *name);
+ql_tensor *ql_graph_find_init_mut(ql_graph *g, const char *name); /* the same, to modify it */
 void ql_attr_clear(ql_attr *a);
 void ql_value_info_clear(ql_value_info *v);
 void ql_function_clear(ql_function *f);

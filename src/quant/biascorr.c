@@ -78,21 +78,8 @@ static ql_status run_all(const ql_model *m, const ql_samples *calib, int threads
   ql_session_options so = {.threads = threads};
   ql_status st = ql_session_create(m, &so, &ss, err);
   if (st) return st;
-  size_t no = ql_session_output_count(ss);
-  ql_tensor **out = ql_calloc(no + 1, sizeof *out), **in = ql_calloc(calib->n_inputs + 1, sizeof *in);
-  if (!out || !in) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  for (size_t i = 0; i < calib->n && !st; i++) {
-    if ((st = ql_samples_get(calib, i, in, err))) break;
-    st = ql_session_run_observed(ss, (const ql_tensor *const *)in, calib->n_inputs, out, no, bc_observe, s, err);
-    ql_samples_release(calib, in);
-    for (size_t j = 0; j < no; j++) {
-      ql_tensor_free(out[j]);
-      out[j] = NULL;
-    }
-  }
+  for (size_t i = 0; i < calib->n && !st; i++) st = ql_samples_run_observed(ss, calib, i, 0, bc_observe, s, err);
   if (st) ql_err_prefix(err, "bias correction");
-  ql_free(out);
-  ql_free(in);
   ql_session_free(ss);
   return st;
 }
@@ -101,12 +88,6 @@ static ql_node *producer(const ql_graph *g, const char *name) {
   for (size_t i = 0; i < g->n_nodes; i++)
     for (size_t k = 0; k < g->nodes[i]->n_outputs; k++)
       if (!strcmp(g->nodes[i]->outputs[k], name)) return g->nodes[i];
-  return NULL;
-}
-
-static ql_tensor *init_of(ql_graph *g, const char *name) {
-  for (size_t i = 0; i < g->n_inits; i++)
-    if (!strcmp(g->inits[i]->name, name)) return g->inits[i];
   return NULL;
 }
 
@@ -134,8 +115,8 @@ ql_status ql_bias_correct(const ql_model *folded, ql_model *qm, const ql_samples
     if (!bdq || strcmp(bdq->op_type, "DequantizeLinear") || bdq->n_inputs < 2 || !wdq ||
         strcmp(wdq->op_type, "DequantizeLinear"))
       continue;
-    ql_tensor *b = init_of(g, bdq->inputs[0]), *wq = init_of(g, wdq->inputs[0]);
-    const ql_tensor *bs = init_of(g, bdq->inputs[1]);
+    ql_tensor *b = ql_graph_find_init_mut(g, bdq->inputs[0]), *wq = ql_graph_find_init_mut(g, wdq->inputs[0]);
+    const ql_tensor *bs = ql_graph_find_init(g, bdq->inputs[1]);
     if (!b || b->dtype != QL_INT32 || b->rank != 1 || !bs || !wq || (bs->numel != 1 && bs->numel != b->numel) ||
         n_readers(g, bdq->inputs[0]) != 1 || n_readers(g, n->inputs[2]) != 1 || !producer(folded->graph, n->outputs[0]))
       continue;
@@ -153,7 +134,7 @@ ql_status ql_bias_correct(const ql_model *folded, ql_model *qm, const ql_samples
     for (size_t j = 0; j < g->n_nodes; j++) {
       const ql_node *q = g->nodes[j];
       if (strcmp(q->op_type, "QuantizeLinear") || q->n_inputs < 3 || strcmp(q->inputs[0], L->out)) continue;
-      const ql_tensor *qs = init_of(g, q->inputs[1]), *qz = init_of(g, q->inputs[2]);
+      const ql_tensor *qs = ql_graph_find_init(g, q->inputs[1]), *qz = ql_graph_find_init(g, q->inputs[2]);
       if (!qs || !qz || qs->numel != 1 || qz->numel != 1 || !(scalar_f(qs) > 0)) continue;
       int64_t lo, hi;
       ql_dtype_int_range(qz->dtype, &lo, &hi);

@@ -78,26 +78,11 @@ static int observer_cb(void *ctx, const char *name, const ql_tensor *t) {
 
 static ql_status run_pass(ql_session *s, const ql_samples *smp, cal_state *c, const ql_quant_options *o,
                           const char *label, ql_error *err) {
-  size_t no = ql_session_output_count(s);
-  ql_tensor **out = ql_calloc(no + 1, sizeof *out), **in = ql_calloc(smp->n_inputs + 1, sizeof *in);
-  if (!out || !in) {
-    ql_free(out);
-    ql_free(in);
-    return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  }
   ql_status st = QL_OK;
   for (size_t i = 0; i < smp->n && !st; i++) {
     /* one sample in memory at a time */
-    if ((st = ql_samples_get(smp, i, in, err))) break;
-    /* graph inputs are not produced by a node: observe them directly */
-    for (size_t k = 0; k < smp->n_inputs; k++) observer_cb(c, ql_session_input_name(s, k), in[k]);
-    st = ql_session_run_observed(s, (const ql_tensor *const *)in, smp->n_inputs, out, no, observer_cb, c, err);
+    st = ql_samples_run_observed(s, smp, i, 1, observer_cb, c, err);
     if (st && smp->paths) ql_err_prefix(err, smp->paths[i]);
-    ql_samples_release(smp, in);
-    for (size_t j = 0; j < no; j++) {
-      ql_tensor_free(out[j]);
-      out[j] = NULL;
-    }
     /* a bar on a terminal; otherwise a line every 10% */
     if (o->progress && !isatty(2)) {
       if ((i + 1) * 10 / smp->n != i * 10 / smp->n || i + 1 == smp->n)
@@ -110,8 +95,6 @@ static ql_status run_pass(ql_session *s, const ql_samples *smp, cal_state *c, co
     }
   }
   if (st) ql_err_prefix(err, "calibration sample");
-  ql_free(out);
-  ql_free(in);
   return st;
 }
 

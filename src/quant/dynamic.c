@@ -25,12 +25,6 @@ static char *cat3(const char *a, const char *b, const char *c) {
   return r;
 }
 
-static ql_tensor *find_init_mut(ql_graph *g, const char *name) {
-  for (size_t i = 0; i < g->n_inits; i++)
-    if (!strcmp(g->inits[i]->name, name)) return g->inits[i];
-  return NULL;
-}
-
 static int excluded(const ql_quant_options *o, const ql_node *n) {
   for (size_t i = 0; i < o->n_exclude; i++)
     if (!strcmp(o->exclude[i], n->name)) return 1;
@@ -85,7 +79,7 @@ static int quantize_w(ql_graph *g, const ql_tensor *w, ql_dtype type, int sym, i
   char *qn = cat3(w->name, "_quantized", ""), *sn = cat3(w->name, "_scale", ""), *zn = cat3(w->name, "_zero_point", "");
   int rc = -1;
   if (!qn || !sn || !zn) goto out;
-  if (!find_init_mut(g, qn)) {
+  if (!ql_graph_find_init(g, qn)) {
     int64_t nch = axis >= 0 ? w->dims[axis] : 1, inner = 1;
     for (int d = axis + 1; axis >= 0 && d < w->rank; d++) inner *= w->dims[d];
     int64_t sdims[QL_MAX_RANK];
@@ -138,9 +132,9 @@ static int quantize_w(ql_graph *g, const ql_tensor *w, ql_dtype type, int sym, i
      * no node of the graph pairs this tensor with the scale (the scale
      * enters through the Mul after the integer op) */
   }
-  *qn_out = find_init_mut(g, qn)->name;
-  *sn_out = find_init_mut(g, sn)->name;
-  *zn_out = find_init_mut(g, zn)->name;
+  *qn_out = ql_graph_find_init_mut(g, qn)->name;
+  *sn_out = ql_graph_find_init_mut(g, sn)->name;
+  *zn_out = ql_graph_find_init_mut(g, zn)->name;
   rc = 0;
 out:
   ql_free(qn);
@@ -162,7 +156,7 @@ ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *
     ql_node *n = g->nodes[i];
     int is_mm = !strcmp(n->op_type, "MatMul"), is_conv = !strcmp(n->op_type, "Conv");
     if ((!is_mm && !is_conv) || *ql_domain_canon(n->domain) || n->n_inputs < 2 || excluded(o, n)) continue;
-    const ql_tensor *w = find_init_mut(g, n->inputs[1]);
+    const ql_tensor *w = ql_graph_find_init(g, n->inputs[1]);
     if (!w || w->dtype != QL_FLOAT || (is_mm && w->rank != 2) || (is_conv && w->rank < 3)) continue;
     if (is_mm && o->source && !ql_graph_find_init(o->source->graph, n->inputs[1])) continue;
     const char *x = n->inputs[0], *y = n->outputs[0];
@@ -182,7 +176,7 @@ ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *
             ql_strmap_put(&dq, g->nodes[g->n_nodes - 1]->inputs[0], 1) || annotate(g, xq, xs, xz);
       ql_free(nm);
     }
-    int has_bias = is_conv && n->n_inputs > 2 && *n->inputs[2] && find_init_mut(g, n->inputs[2]);
+    int has_bias = is_conv && n->n_inputs > 2 && *n->inputs[2] && ql_graph_find_init(g, n->inputs[2]);
     if (!bad) {
       const char *in4[4] = {xq, wq, xz, wz};
       char *nm = cat3(*n->name ? n->name : y, "_quant", ""); /* node names must be unique */
@@ -230,7 +224,7 @@ ql_status ql_quantize_dynamic(ql_model *m, const ql_quant_options *o, ql_error *
     }
     if (!bad && has_bias) {
       /* bias as [1, M, 1, ...] so that it broadcasts over the conv output */
-      const ql_tensor *b = find_init_mut(g, n->inputs[2]);
+      const ql_tensor *b = ql_graph_find_init(g, n->inputs[2]);
       int64_t dims[QL_MAX_RANK];
       for (int d = 0; d < w->rank; d++) dims[d] = 1;
       dims[1] = b->numel;
@@ -286,7 +280,7 @@ ql_status ql_quantize_nbits(ql_model *m, const ql_quant_options *o, int block, q
   for (size_t i = 0; i < g->n_nodes && !st; i++) {
     ql_node *n = g->nodes[i];
     if (strcmp(n->op_type, "MatMul") || *ql_domain_canon(n->domain) || n->n_inputs != 2 || excluded(o, n)) continue;
-    const ql_tensor *w = find_init_mut(g, n->inputs[1]);
+    const ql_tensor *w = ql_graph_find_init(g, n->inputs[1]);
     if (!w || w->dtype != QL_FLOAT || w->rank != 2) continue;
     int64_t K = w->dims[0], N = w->dims[1], kb = (K + block - 1) / block, blob = block / 2, zpb = (kb + 1) / 2;
     int64_t bd[3] = {N, kb, blob}, sd[1] = {N * kb}, zd[2] = {N, zpb};

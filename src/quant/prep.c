@@ -9,12 +9,6 @@
 #include "quant.h"
 #include <math.h>
 
-static ql_tensor *init_mut(ql_graph *g, const char *name) {
-  for (size_t i = 0; i < g->n_inits; i++)
-    if (!strcmp(g->inits[i]->name, name)) return g->inits[i];
-  return NULL;
-}
-
 static int readers(const ql_graph *g, const char *name) {
   int n = 0;
   for (size_t i = 0; i < g->n_nodes; i++)
@@ -26,7 +20,7 @@ static int readers(const ql_graph *g, const char *name) {
 /* a float constant of exactly n elements */
 static const float *vec(ql_graph *g, const ql_node *n, size_t k, int64_t len) {
   if (k >= n->n_inputs || !*n->inputs[k]) return NULL;
-  const ql_tensor *t = init_mut(g, n->inputs[k]);
+  const ql_tensor *t = ql_graph_find_init(g, n->inputs[k]);
   return t && t->dtype == QL_FLOAT && t->numel == len ? t->data : NULL;
 }
 
@@ -54,7 +48,7 @@ ql_status ql_fuse_conv_bn(ql_model *m, ql_error *err) {
     if (!cv || strcmp(cv->op_type, "Conv") || *ql_domain_canon(cv->domain) || cv->n_inputs < 2 || cv->n_outputs != 1 ||
         readers(g, cv->outputs[0]) != 1)
       continue;
-    const ql_tensor *w = init_mut(g, cv->inputs[1]);
+    const ql_tensor *w = ql_graph_find_init(g, cv->inputs[1]);
     if (!w || w->dtype != QL_FLOAT || w->rank < 3 || w->dims[0] < 1) continue;
     int64_t co = w->dims[0], per = w->numel / co;
     const float *b = cv->n_inputs > 2 && *cv->inputs[2] ? vec(g, cv, 2, co) : NULL;
@@ -205,7 +199,7 @@ static ql_status rename_tensor(ql_graph *g, const char *from, ql_error *err) {
 
 /* a private copy of initializer input k of n (so that scaling it touches no other reader) */
 static ql_tensor *own_init(ql_graph *g, ql_node *n, size_t k, ql_error *err) {
-  const ql_tensor *t = init_mut(g, n->inputs[k]);
+  const ql_tensor *t = ql_graph_find_init(g, n->inputs[k]);
   if (!t) return NULL;
   ql_tensor *c;
   if (ql_tensor_clone(t, &c, err)) return NULL;
@@ -230,7 +224,7 @@ ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int thread
   for (size_t i = 0; i < g->n_nodes && !st; i++) {
     ql_node *a = g->nodes[i];
     if (!is_onnx_op(a, "Conv") || a->n_inputs < 2 || a->n_outputs != 1) continue;
-    const ql_tensor *w = init_mut(g, a->inputs[1]);
+    const ql_tensor *w = ql_graph_find_init(g, a->inputs[1]);
     if (!w || w->dtype != QL_FLOAT || w->rank < 3) continue;
     if (a->n_inputs > 2 && *a->inputs[2] && !vec(g, a, 2, w->dims[0])) continue;
     ql_node *b = sole_reader(g, a->outputs[0]), *relu = NULL;
@@ -239,7 +233,7 @@ ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int thread
       b = sole_reader(g, relu->outputs[0]);
     }
     if (!b || !is_onnx_op(b, "Conv") || b->n_inputs < 2) continue;
-    const ql_tensor *k = init_mut(g, b->inputs[1]);
+    const ql_tensor *k = ql_graph_find_init(g, b->inputs[1]);
     int64_t c = w->dims[0];
     if (!k || k->dtype != QL_FLOAT || k->rank != w->rank || k->dims[0] != c || k->dims[1] != 1 ||
         ql_attr_int(b, "group", 1) != c || c < 2)
@@ -255,26 +249,9 @@ ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int thread
     /* per-channel extremes of each such tensor over the calibration set */
     ql_session *s = NULL;
     ql_session_options so = {.threads = threads};
-    size_t no = 0;
-    ql_tensor **out = NULL, **in = ql_calloc(calib->n_inputs + 1, sizeof *in);
-    if (!in) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    if (!st) st = ql_session_create(m, &so, &s, err);
-    if (!st) {
-      no = ql_session_output_count(s);
-      if (!(out = ql_calloc(no + 1, sizeof *out))) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    }
-    for (size_t i = 0; i < calib->n && !st; i++) {
-      if ((st = ql_samples_get(calib, i, in, err))) break;
-      st = ql_session_run_observed(s, (const ql_tensor *const *)in, calib->n_inputs, out, no, eq_observe, &e, err);
-      ql_samples_release(calib, in);
-      for (size_t j = 0; j < no; j++) {
-        ql_tensor_free(out[j]);
-        out[j] = NULL;
-      }
-    }
+    st = ql_session_create(m, &so, &s, err);
+    for (size_t i = 0; i < calib->n && !st; i++) st = ql_samples_run_observed(s, calib, i, 0, eq_observe, &e, err);
     if (st) ql_err_prefix(err, "equalization sample");
-    ql_free(in);
-    ql_free(out);
     ql_session_free(s);
   }
   for (size_t i = 0; i < e.n && !st; i++) {
@@ -287,7 +264,7 @@ ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int thread
     ql_tensor *bias = p->a->n_inputs > 2 && *p->a->inputs[2] ? own_init(g, p->a, 2, err) : NULL;
     /* the depthwise bias keeps its values, but its int32 scale follows the
      * equalized input's: a new name says so */
-    if (p->b->n_inputs > 2 && *p->b->inputs[2] && init_mut(g, p->b->inputs[2]) && !own_init(g, p->b, 2, err)) {
+    if (p->b->n_inputs > 2 && *p->b->inputs[2] && ql_graph_find_init(g, p->b->inputs[2]) && !own_init(g, p->b, 2, err)) {
       st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory equalizing channels");
       break;
     }

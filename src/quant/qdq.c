@@ -238,7 +238,6 @@ static void adjust_for_bias(const bias_ctx *bc, float *sc, int64_t nch, int per_
 }
 
 /* Quantizes a constant float tensor; per-channel along `axis` when axis >= 0. */
-static ql_tensor *find_init_mut(ql_graph *g, const char *name);
 
 static ql_status quantize_weight(qctx *q, const ql_tensor *w, ql_dtype type, int symmetric, int reduce_range, int axis,
                                  const bias_ctx *bc, char **dq_out, ql_tensor **scale_out) {
@@ -250,7 +249,7 @@ static ql_status quantize_weight(qctx *q, const ql_tensor *w, ql_dtype type, int
   if (shared) { /* a weight read by several nodes is quantized once */
     char *sn0 = cat(w->name, "_scale");
     *dq_out = cat(w->name, "_DequantizeLinear_Output");
-    *scale_out = sn0 ? find_init_mut(q->g, sn0) : NULL;
+    *scale_out = sn0 ? ql_graph_find_init_mut(q->g, sn0) : NULL;
     ql_free(sn0);
     return *dq_out && *scale_out ? QL_OK : oom(q);
   }
@@ -370,12 +369,6 @@ static ql_status quantize_bias(qctx *q, const ql_tensor *b, float x_scale, const
   }
   *dq_out = dn;
   return QL_OK;
-}
-
-static ql_tensor *find_init_mut(ql_graph *g, const char *name) {
-  for (size_t i = 0; i < g->n_inits; i++)
-    if (!strcmp(g->inits[i]->name, name)) return g->inits[i];
-  return NULL;
 }
 
 static ql_status set_input(ql_node *n, size_t i, const char *name) {
@@ -681,7 +674,7 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
         if (a >= 0 && set_input(n, k, q.acts[a].dq_out)) st = oom(&q);
         continue;
       }
-      ql_tensor *init = r[k] == R_WEIGHT || r[k] == R_CONST ? find_init_mut(g, in) : NULL;
+      ql_tensor *init = r[k] == R_WEIGHT || r[k] == R_CONST ? ql_graph_find_init_mut(g, in) : NULL;
       if (!init) continue;
       const ql_range *fr = r[k] == R_WEIGHT && !o->per_channel ? ql_ranges_find(ranges, in) : NULL;
       if (fr && fr->folded_const) {
@@ -692,7 +685,7 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
       } else if (r[k] == R_WEIGHT) {
         int axis = o->per_channel ? weight_axis(n, init->rank) : -1;
         /* ORT quantizes per-channel weights symmetrically whatever the type */
-        const ql_tensor *b = k == 1 && kind != K_MATMUL && n->n_inputs > 2 && r[2] == R_BIAS ? find_init_mut(g, n->inputs[2])
+        const ql_tensor *b = k == 1 && kind != K_MATMUL && n->n_inputs > 2 && r[2] == R_BIAS ? ql_graph_find_init(g, n->inputs[2])
                                                                                              : NULL;
         bias_ctx bc = {b, x_scale};
         st = quantize_weight(&q, init, o->weight_type, axis >= 0 ? 1 : sym_w, o->reduce_range, axis,
@@ -706,7 +699,7 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
       ql_free(dq);
     }
     if (!st && n->n_inputs > 2 && r[2] == R_BIAS && w_scale && x_scale > 0) {
-      ql_tensor *b = find_init_mut(g, n->inputs[2]);
+      ql_tensor *b = ql_graph_find_init_mut(g, n->inputs[2]);
       char *dq = NULL;
       if (b) st = quantize_bias(&q, b, x_scale, w_scale, &dq);
       if (!st && dq && set_input(n, 2, dq)) st = oom(&q);

@@ -5,6 +5,7 @@
 #define QL_QUANT_H
 
 #include "../ir/ir.h"
+#include "../runtime/runtime.h"
 
 /* MSE is qlinear's own (not an ONNX Runtime method): per tensor, the range
  * that minimizes the expected squared quantization error on the calibration
@@ -55,6 +56,11 @@ void ql_samples_free(ql_samples *s);
  * `inputs`); give them back with ql_samples_release. */
 ql_status ql_samples_get(const ql_samples *s, size_t i, ql_tensor **in, ql_error *err);
 void ql_samples_release(const ql_samples *s, ql_tensor **in);
+/* Runs sample i through session s with fn observing every value the run
+ * produces (and, with observe_inputs, the graph inputs, which no node
+ * produces); the sample and the outputs are freed before it returns. */
+ql_status ql_samples_run_observed(ql_session *s, const ql_samples *smp, size_t i, int observe_inputs,
+                                  ql_observer_fn fn, void *ctx, ql_error *err);
 /* Reads a .npy file (little-endian f4/f8/i1/u1/i4/i8, C order). */
 ql_status ql_npy_load(const char *path, ql_tensor **out, ql_error *err);
 

@@ -132,6 +132,22 @@ void ql_samples_release(const ql_samples *s, ql_tensor **in) {
   }
 }
 
+ql_status ql_samples_run_observed(ql_session *s, const ql_samples *smp, size_t i, int observe_inputs,
+                                  ql_observer_fn fn, void *ctx, ql_error *err) {
+  size_t no = ql_session_output_count(s);
+  ql_tensor **out = ql_calloc(no + 1, sizeof *out), **in = ql_calloc(smp->n_inputs + 1, sizeof *in);
+  ql_status st = !out || !in ? ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
+  if (!st && !(st = ql_samples_get(smp, i, in, err))) {
+    for (size_t k = 0; observe_inputs && k < smp->n_inputs; k++) fn(ctx, ql_session_input_name(s, k), in[k]);
+    st = ql_session_run_observed(s, (const ql_tensor *const *)in, smp->n_inputs, out, no, fn, ctx, err);
+    ql_samples_release(smp, in);
+    for (size_t j = 0; j < no; j++) ql_tensor_free(out[j]);
+  }
+  ql_free(out);
+  ql_free(in);
+  return st;
+}
+
 /* NumPy .npy v1/v2/v3: magic, version, header length, a Python dict literal
  * with 'descr', 'fortran_order', 'shape', then the raw data. */
 ql_status ql_npy_load(const char *path, ql_tensor **out, ql_error *err) {
