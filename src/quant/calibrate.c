@@ -10,7 +10,6 @@
 #include "quant.h"
 #include <math.h>
 #include <stdio.h>
-#include <unistd.h>
 
 typedef struct {
   ql_strmap idx;
@@ -83,16 +82,7 @@ static ql_status run_pass(ql_session *s, const ql_samples *smp, cal_state *c, co
     /* one sample in memory at a time */
     st = ql_samples_run_observed(s, smp, i, 1, observer_cb, c, err);
     if (st && smp->paths) ql_err_prefix(err, smp->paths[i]);
-    /* a bar on a terminal; otherwise a line every 10% */
-    if (o->progress && !isatty(2)) {
-      if ((i + 1) * 10 / smp->n != i * 10 / smp->n || i + 1 == smp->n)
-        fprintf(stderr, "%s %zu/%zu\n", label, i + 1, smp->n);
-    } else if (o->progress) {
-      int w = 30, done = (int)((i + 1) * (size_t)w / smp->n);
-      fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", label, done, "==============================", w - done, "", i + 1,
-              smp->n);
-      if (i + 1 == smp->n) fputc('\n', stderr);
-    }
+    if (o->progress) ql_progress(label, i + 1, smp->n);
   }
   if (st) ql_err_prefix(err, "calibration sample");
   return st;

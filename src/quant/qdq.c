@@ -101,6 +101,12 @@ static int root(const qctx *q, int i) {
   return i;
 }
 
+static int kept_float(const ql_quant_options *o, const char *name) {
+  for (size_t i = 0; i < o->n_keep_float; i++)
+    if (!strcmp(o->keep_float[i], name)) return 1;
+  return 0;
+}
+
 /* Marks a float activation for quantization (own parameters unless it has
  * some already); -1 when it is not a float tensor the calibration saw, -2 on
  * out of memory. */
@@ -109,6 +115,7 @@ static int act_index(qctx *q, const char *name) {
   if (k >= 0) return k;
   const ql_range *r = ql_ranges_find(q->ranges, name);
   if (!r || !r->seen_float) return -1;
+  if (kept_float(q->o, name)) return -1;
   if (ql_grow((void **)&q->acts, &q->cap_acts, q->n_acts + 1, sizeof *q->acts)) return -2;
   struct act *a = &q->acts[q->n_acts];
   memset(a, 0, sizeof *a);
@@ -675,7 +682,7 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
         continue;
       }
       ql_tensor *init = r[k] == R_WEIGHT || r[k] == R_CONST ? ql_graph_find_init_mut(g, in) : NULL;
-      if (!init) continue;
+      if (!init || kept_float(o, in)) continue; /* a float weight leaves the bias float too */
       const ql_range *fr = r[k] == R_WEIGHT && !o->per_channel ? ql_ranges_find(ranges, in) : NULL;
       if (fr && fr->folded_const) {
         /* a weight the float graph computes is an activation to ORT (it does

@@ -25,6 +25,8 @@ typedef struct ql_quant_options {
   int reduce_range;
   const char *const *exclude; /* node names kept in float */
   size_t n_exclude;
+  const char *const *keep_float; /* activations and weights left in float (--target-sqnr) */
+  size_t n_keep_float;
   const char *const *op_types;/* NULL: the default set */
   size_t n_op_types;
   const ql_model *source;     /* dynamic: the model before constant folding (ORT's MatMulConstBOnly
@@ -61,6 +63,8 @@ void ql_samples_release(const ql_samples *s, ql_tensor **in);
  * produces); the sample and the outputs are freed before it returns. */
 ql_status ql_samples_run_observed(ql_session *s, const ql_samples *smp, size_t i, int observe_inputs,
                                   ql_observer_fn fn, void *ctx, ql_error *err);
+/* Step `done` (1..n) of a long job on stderr: a bar on a terminal, else a line every 10%. */
+void ql_progress(const char *label, size_t done, size_t n);
 /* Reads a .npy file (little-endian f4/f8/i1/u1/i4/i8, C order). */
 ql_status ql_npy_load(const char *path, ql_tensor **out, ql_error *err);
 
@@ -115,6 +119,20 @@ ql_status ql_quant_apply(const ql_model *folded, const ql_ranges *ranges, const 
  * QuantizeLinear) equals the float model's (clipped to the same range). */
 ql_status ql_bias_correct(const ql_model *folded, ql_model *qm, const ql_samples *calib, int threads, int progress,
                           ql_error *err);
+/* Accuracy-driven mixed precision (mixed.c): the activations and weights to
+ * leave in float (set as o->keep_float) so that every output of the quantized
+ * model reaches `target_db` of SQNR against `folded` on `probe`. Each
+ * quantized tensor's share of the output noise is measured once (that tensor
+ * alone quantized), the largest shares of the worst output are kept in float
+ * until the sum of the rest predicts the target, and the prediction is then
+ * checked by running the mixed model, adding more while it falls short.
+ * *kept (a NULL-terminated array of strings, free with ql_strlist_free) may
+ * fall short of the target when every tensor is already float: *got_db
+ * says what was reached. */
+ql_status ql_quant_target_sqnr(const ql_model *folded, const ql_ranges *ranges, const ql_samples *probe,
+                               const ql_quant_options *o, double target_db, char ***kept, double *got_db,
+                               ql_error *err);
+void ql_strlist_free(char **l);
 ql_model *ql_model_clone(const ql_model *m);
 void ql_graph_drop_init_inputs(ql_graph *g);
 

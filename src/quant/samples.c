@@ -1,6 +1,7 @@
 /* Calibration/evaluation sample sets: DIR/<sample>/input_N.pb|.npy (the
  * layout `qlinear run --inputs` reads), or, for single-input models, one
  * .pb/.npy file per sample directly in DIR. */
+#include <unistd.h>
 #include "../format/format.h"
 #include "quant.h"
 #include <dirent.h>
@@ -146,6 +147,17 @@ ql_status ql_samples_run_observed(ql_session *s, const ql_samples *smp, size_t i
   ql_free(out);
   ql_free(in);
   return st;
+}
+
+void ql_progress(const char *label, size_t done, size_t n) {
+  /* a bar on a terminal; otherwise a line every 10% */
+  if (!isatty(2)) {
+    if (done * 10 / n != (done - 1) * 10 / n || done == n) fprintf(stderr, "%s %zu/%zu\n", label, done, n);
+    return;
+  }
+  int w = 30, bar = (int)(done * (size_t)w / n);
+  fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", label, bar, "==============================", w - bar, "", done, n);
+  if (done == n) fputc('\n', stderr);
 }
 
 /* NumPy .npy v1/v2/v3: magic, version, header length, a Python dict literal

@@ -17,7 +17,7 @@ static const char *k_usage =
     "         [--symmetric-activations] [--symmetric-weights] [--reduce-range] [--no-equalize]\n"
     "         [--bias-correction] [--exclude NODE...]\n"
     "         [--op-types OP...] [--dynamic] [--weight-only-int4 [--block-size B]] [--eval DIR]\n"
-    "         [--max-samples N] [--target-sqnr DB] [--report FILE.html] [--params-json FILE] [--json]\n"
+    "         [--max-samples N] [--target-sqnr DB [--target-samples N]] [--report FILE.html] [--params-json FILE] [--json]\n"
     "         [--threads N]";
 
 static int parse_type(const char *s, ql_dtype *t) {
@@ -29,40 +29,6 @@ static int parse_type(const char *s, ql_dtype *t) {
   else if (!strcmp(s, "s16")) *t = QL_INT16;
   else return -1;
   return 0;
-}
-
-static double min_output_sqnr(const ql_qreport *r) {
-  double m = INFINITY;
-  for (size_t j = 0; j < r->n_outputs; j++) {
-    double d = ql_sqnr_db(r->outputs[j].signal, r->outputs[j].noise);
-    if (d < m) m = d;
-  }
-  return m;
-}
-
-/* The node of the model being quantized (after constant and
- * BatchNormalization folding) that writes the worst-SQNR tensor, when it is
- * not kept in float yet. The report names tensors after the float model;
- * the folded model keeps those names for what it still computes. */
-static const char *worst_node(const ql_qreport *r, const ql_model *folded, char **excluded, size_t n_ex) {
-  const char *best = NULL;
-  double worst = INFINITY;
-  for (size_t k = 0; k < r->n_tensors; k++) {
-    const ql_qstat *s = &r->tensors[k];
-    const ql_node *p = NULL;
-    for (size_t i = 0; i < folded->graph->n_nodes && !p; i++)
-      for (size_t j = 0; j < folded->graph->nodes[i]->n_outputs; j++)
-        if (!strcmp(folded->graph->nodes[i]->outputs[j], s->name)) p = folded->graph->nodes[i];
-    if (!p || !*p->name) continue;
-    int ex = 0;
-    for (size_t i = 0; i < n_ex; i++) ex |= !strcmp(excluded[i], p->name);
-    double d = ql_sqnr_db(s->signal, s->noise);
-    if (!ex && d < worst) {
-      worst = d;
-      best = p->name;
-    }
-  }
-  return best;
 }
 
 static int ends_with(const char *s, const char *suf) {
@@ -180,7 +146,7 @@ static void print_report(const ql_qreport *r, int json, const char *out_path, co
             s->rmin, s->rmax);
   }
   if (n_ex) {
-    fprintf(f, "kept in float (--target-sqnr):");
+    fprintf(f, "tensors kept in float (--target-sqnr):");
     for (size_t i = 0; i < n_ex; i++) fprintf(f, " %s", excluded[i]);
     fputc('\n', f);
   }
@@ -193,7 +159,7 @@ int ql_cmd_quantize(int argc, char **argv) {
   ql_quant_options o;
   ql_quant_options_default(&o);
   o.progress = 1;
-  int json = 0, max_samples = 1000, dynamic = 0, int4 = 0, block = 32;
+  int json = 0, max_samples = 1000, target_samples = 8, dynamic = 0, int4 = 0, block = 32;
   double target = NAN;
   char *excl[MAX_LIST], *ops[MAX_LIST];
   size_t n_excl = 0, n_ops = 0;
@@ -252,6 +218,12 @@ int ql_cmd_quantize(int argc, char **argv) {
     } else if (!strcmp(a, "--max-samples")) {
       NEED_ARG
       if (cli_parse_int(v, &max_samples) || max_samples < 1) { cli_error("--max-samples must be positive"); return 2; }
+    } else if (!strcmp(a, "--target-samples")) {
+      NEED_ARG
+      if (cli_parse_int(v, &target_samples) || target_samples < 1) {
+        cli_error("--target-samples must be positive");
+        return 2;
+      }
     } else if (!strcmp(a, "--threads")) {
       NEED_ARG
       if (cli_parse_int(v, &o.threads) || o.threads < 1) { cli_error("--threads must be positive"); return 2; }
@@ -298,7 +270,8 @@ int ql_cmd_quantize(int argc, char **argv) {
   ql_qreport rep = {0};
   ql_vreport vr = {0};
   int rc = 1, have_vr = 0;
-  size_t n_user_excl = n_excl;
+  char **kept = NULL; /* --target-sqnr: activations left in float */
+  size_t n_kept = 0;
   if (ql_model_load_file(in_path, NULL, &fm, &err)) {
     cli_error("%s", err.msg);
     return 1;
@@ -328,28 +301,37 @@ int ql_cmd_quantize(int argc, char **argv) {
     cli_error("%s", err.msg);
     goto out;
   }
-  /* names past n_user_excl are added by --target-sqnr (strdup'd) */
-  for (int iter = 0;; iter++) {
-    ql_model_free(qm);
-    qm = NULL;
-    ql_qreport_free(&rep);
-    if (ql_quant_apply(folded, &ranges, &calib, &o, &qm, &err) || ql_quant_evaluate(fm, qm, ev, o.threads, &rep, &err)) {
+  if (!isnan(target)) {
+    /* chosen on evenly spread calibration samples; the report below measures --eval */
+    ql_samples probe = calib;
+    size_t np = calib.n < (size_t)target_samples ? calib.n : (size_t)target_samples;
+    char **pp = calib.paths ? calloc(np + 1, sizeof *pp) : NULL;
+    ql_tensor ***pi = calib.inputs ? calloc(np + 1, sizeof *pi) : NULL;
+    if ((calib.paths && !pp) || (calib.inputs && !pi)) goto oom;
+    for (size_t i = 0; i < np; i++) {
+      if (pp) pp[i] = calib.paths[i * calib.n / np];
+      if (pi) pi[i] = calib.inputs[i * calib.n / np];
+    }
+    probe.n = np;
+    probe.paths = pp;
+    probe.inputs = pi;
+    double got;
+    ql_status st = ql_quant_target_sqnr(folded, &ranges, &probe, &o, target, &kept, &got, &err);
+    free(pp);
+    free(pi);
+    if (st) {
       cli_error("%s", err.msg);
       goto out;
     }
-    if (isnan(target) || min_output_sqnr(&rep) >= target) break;
-    const char *w = worst_node(&rep, folded, excl, n_excl);
-    if (!w || n_excl >= MAX_LIST - 1 || iter >= 32) { /* a heuristic: give up after 32 layers */
-      if (!json) fprintf(stderr, "qlinear: --target-sqnr %.2f dB not reached (%.2f dB)\n", target, min_output_sqnr(&rep));
-      break;
-    }
-    /* the name lives in rep, which is freed on the next round */
-    char *keep = strdup(w);
-    if (!keep) goto out;
-    excl[n_excl++] = keep;
-    o.exclude = (const char *const *)excl;
-    o.n_exclude = n_excl;
-    if (!json) fprintf(stderr, "qlinear: output SQNR %.2f dB < %.2f: keeping '%s' in float\n", min_output_sqnr(&rep), target, keep);
+    for (n_kept = 0; kept && kept[n_kept]; n_kept++) {}
+    o.keep_float = (const char *const *)kept;
+    o.n_keep_float = n_kept;
+    if (got < target && !json)
+      fprintf(stderr, "qlinear: --target-sqnr %.2f dB not reached on the calibration samples (%.2f dB)\n", target, got);
+  }
+  if (ql_quant_apply(folded, &ranges, &calib, &o, &qm, &err) || ql_quant_evaluate(fm, qm, ev, o.threads, &rep, &err)) {
+    cli_error("%s", err.msg);
+    goto out;
   }
 verify:;
   ql_verify_options vo = {.strict = 1};
@@ -383,10 +365,14 @@ verify:;
     cli_error("cannot write '%s'", params_json);
     goto out;
   }
-  print_report(&rep, json, out_path, &vr, excl + n_user_excl, n_excl - n_user_excl);
+  print_report(&rep, json, out_path, &vr, kept, n_kept);
   rc = 0;
+  if (0) {
+  oom:
+    cli_error("out of memory");
+  }
 out:
-  for (size_t i = n_user_excl; i < n_excl; i++) free(excl[i]);
+  ql_strlist_free(kept);
   if (have_vr) ql_vreport_free(&vr);
   ql_qreport_free(&rep);
   ql_ranges_free(&ranges);
