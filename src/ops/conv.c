@@ -7,7 +7,16 @@
  *
  * ConvTranspose is the scatter form of the same index relation: every input
  * pixel adds its weighted kernel into the output, and positions that land in
- * the (cut-off) padding are dropped. */
+ * the (cut-off) padding are dropped.
+ *
+ * A float32 Conv with one or two spatial axes is defined by a fixed float32
+ * summation order instead (sgemm.h): per output, the bias, then fmaf of the
+ * weights in (channel, kernel row, kernel column) order, padding taps
+ * included as zeros. It runs as im2col + GEMM on every path; the reference
+ * path uses the scalar twin, the fast path the best vector kernel, with the
+ * same bits. Other types and 3-D keep the double-accumulating loops below. */
+#include "../kernels/sgemm.h"
+#include "../runtime/threadpool.h"
 #include "conv-geom.h"
 #include "float-io.h"
 
@@ -113,6 +122,117 @@ static ql_status transpose_attrs(ql_op_ctx *c, int nsp, int64_t *opad, int64_t *
   return QL_OK;
 }
 
+/* ---------------------------------------------------- float32: im2col + GEMM */
+typedef struct sconv {
+  ql_sgemm_fn gemm;
+  const float *x, *w, *b;
+  float *y;
+  int64_t n, C, M, cg, mg, kg; /* image, channels, per group, GEMM depth cg * kernel */
+  int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
+  int direct;                  /* 1x1, stride 1, no padding: X is already the GEMM operand */
+  int failed;
+} sconv;
+
+/* Column block of one task: the im2col slice stays near 256 KiB. */
+static int64_t sconv_block(const sconv *s) {
+  int64_t nc = ((int64_t)65536 / s->kg + 31) / 32 * 32;
+  return nc < 256 ? 256 : nc;
+}
+
+/* col[k][j] for k = (c, r, q) of group g and output pixels [j0, j0 + nj) */
+static void im2col(const sconv *s, int64_t g, int64_t j0, int64_t nj, float *col) {
+  for (int64_t c = 0; c < s->cg; c++) {
+    const float *xc = s->x + (s->n * s->C + g * s->cg + c) * s->ih * s->iw;
+    for (int64_t r = 0; r < s->kh; r++)
+      for (int64_t q = 0; q < s->kw; q++, col += nj) {
+        int64_t oy = j0 / s->ow, ox = j0 % s->ow;
+        for (int64_t j = 0; j < nj;) {
+          const int64_t iy = oy * s->sh - s->ph + r * s->dh, run = s->ow - ox < nj - j ? s->ow - ox : nj - j;
+          if (iy < 0 || iy >= s->ih) {
+            for (int64_t t = 0; t < run; t++) col[j + t] = 0.0f;
+          } else {
+            /* taps t in [lo, hi) read inside the row; the rest is padding */
+            const int64_t off = ox * s->sw - s->pw + q * s->dw;
+            int64_t lo = off >= 0 ? 0 : (-off + s->sw - 1) / s->sw, hi = off < s->iw ? (s->iw - off + s->sw - 1) / s->sw : 0;
+            if (hi > run) hi = run;
+            if (lo > hi) lo = hi;
+            const float *xr = xc + iy * s->iw;
+            for (int64_t t = 0; t < lo; t++) col[j + t] = 0.0f;
+            if (s->sw == 1) memcpy(col + j + lo, xr + off + lo, (size_t)(hi - lo) * sizeof *col);
+            else
+              for (int64_t t = lo; t < hi; t++) col[j + t] = xr[off + t * s->sw];
+            for (int64_t t = hi; t < run; t++) col[j + t] = 0.0f;
+          }
+          j += run;
+          ox = 0;
+          oy++;
+        }
+      }
+  }
+}
+
+static void sconv_task(void *ctx, size_t g0, size_t j0, size_t ng, size_t nj) {
+  sconv *s = ctx;
+  const int64_t ohw = s->oh * s->ow;
+  for (size_t g = g0; g < g0 + ng; g++) {
+    ql_sgemm_args a = {.k = s->kg, .w = s->w + (int64_t)g * s->mg * s->kg, .ldw = s->kg,
+                       .bias = s->b ? s->b + (int64_t)g * s->mg : NULL,
+                       .y = s->y + (s->n * s->M + (int64_t)g * s->mg) * ohw + (int64_t)j0, .ldy = ohw};
+    if (s->direct) {
+      a.x = s->x + (s->n * s->C + (int64_t)g * s->cg) * ohw + (int64_t)j0;
+      a.ldx = ohw;
+      s->gemm(&a, 0, s->mg, 0, (int64_t)nj);
+      continue;
+    }
+    float *col = ql_malloc((size_t)s->kg * nj * sizeof *col);
+    if (!col) {
+      s->failed = 1; /* a benign race: every writer stores 1 */
+      return;
+    }
+    im2col(s, (int64_t)g, (int64_t)j0, (int64_t)nj, col);
+    a.x = col;
+    a.ldx = (int64_t)nj;
+    s->gemm(&a, 0, s->mg, 0, (int64_t)nj);
+    ql_free(col);
+  }
+}
+
+static ql_status run_sconv(ql_op_ctx *c, const fconv *f, const ql_tensor *x, const ql_tensor *w, const ql_tensor *b,
+                           ql_tensor *y) {
+  const ql_conv_geom *g = &f->g;
+  const int two = g->nsp == 2; /* 1-D is 2-D with one row */
+  sconv s = {.gemm = c->state ? *(const ql_sgemm_fn *)c->state : ql_sgemm_f32_1x1__scalar,
+             .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data,
+             .C = f->C, .M = f->M, .cg = f->cg, .mg = f->mg, .kg = f->cg * g->kernel_size,
+             .ih = two ? g->in[0] : 1, .iw = g->in[two], .oh = two ? g->out[0] : 1, .ow = g->out[two],
+             .kh = two ? g->kernel[0] : 1, .kw = g->kernel[two], .sh = two ? g->stride[0] : 1, .sw = g->stride[two],
+             .dh = two ? g->dilation[0] : 1, .dw = g->dilation[two], .ph = two ? g->pad_begin[0] : 0,
+             .pw = g->pad_begin[two]};
+  s.direct = g->kernel_size == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0 && s.oh == s.ih && s.ow == s.iw;
+  const int64_t ohw = s.oh * s.ow;
+  if (ohw == 0 || s.mg == 0) return QL_OK;
+  if (s.kg == 0) { /* no input channels: the bias alone */
+    for (int64_t i = 0; i < y->numel; i++) ((float *)y->data)[i] = s.b ? s.b[i / ohw % s.M] : 0.0f;
+    return QL_OK;
+  }
+  for (s.n = 0; s.n < f->N && !s.failed; s.n++)
+    ql_threadpool_parallel_for_2d(c->pool, sconv_task, &s, (size_t)f->attrs.group, (size_t)ohw, 1,
+                                  (size_t)sconv_block(&s));
+  return s.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
+}
+
+static ql_status conv_prepare(const ql_op_prep *p, void **state) {
+  *state = NULL;
+  if (p->reference_only) return QL_OK;
+  ql_sgemm_fn *f = ql_malloc(sizeof *f);
+  if (!f) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  *f = ql_sgemm_select((ql_isa)p->isa);
+  *state = f;
+  return QL_OK;
+}
+
+static void conv_release(void *state) { ql_free(state); }
+
 static ql_status run_conv(ql_op_ctx *c, int transposed) {
   const ql_tensor *x = ql_op_in(c, 0), *w = ql_op_in(c, 1), *b = ql_op_in(c, 2);
   fconv f;
@@ -150,6 +270,11 @@ static ql_status run_conv(ql_op_ctx *c, int transposed) {
 
   int64_t dims[QL_MAX_RANK] = {f.N, f.M};
   for (int i = 0; i < nsp; i++) dims[2 + i] = f.g.out[i];
+  /* (a GEMM depth past 2^16 would make the im2col slice of a task huge: the plane loops need no slice) */
+  if (!transposed && x->dtype == QL_FLOAT && nsp <= 2 && f.cg * f.g.kernel_size <= ((int64_t)1 << 16)) {
+    ql_tensor *y = ql_op_output_nofill(c, 0, x->dtype, x->rank, dims);
+    return y ? run_sconv(c, &f, x, w, b, y) : c->err->code;
+  }
   ql_tensor *y = ql_op_output(c, 0, x->dtype, x->rank, dims);
   if (!y) return c->err->code;
   f.x = ql_float_copy(x);
@@ -184,7 +309,7 @@ static ql_status conv_transpose(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_conv[] = {
-    {"", "Conv", 1, 22, conv},
+    {"", "Conv", 1, 22, conv, conv_prepare, conv_release},
     {"", "ConvTranspose", 1, 22, conv_transpose},
     {0},
 };

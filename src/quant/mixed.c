@@ -159,6 +159,25 @@ ql_status ql_quant_target_sqnr(const ql_model *folded, const ql_ranges *ranges, 
     for (size_t j = 0; c && j < p.no; j++) share[(c - 1) * p.no + j] = fmax(0.0, noise[j] - base[j]);
     if (o->progress) ql_progress("mixed precision: one tensor at a time", c + 1, n_cand + 1);
   }
+  if (o->progress && !st) {
+    /* where the noise comes from: the five largest shares of the all-int8 model's worst output */
+    size_t wo = 0, shown[5];
+    for (size_t j = 0; j < p.no; j++) noise[j] = base[j];
+    for (size_t c = 0; c < n_cand; c++)
+      for (size_t j = 0; j < p.no; j++) noise[j] += share[c * p.no + j];
+    worst_db(&p, noise, &wo);
+    fprintf(stderr, "mixed precision: largest noise shares of output %zu (SQNR each would give alone):\n", wo);
+    for (size_t r = 0; r < 5 && r < n_cand; r++) {
+      size_t best = n_cand;
+      for (size_t c = 0; c < n_cand; c++) {
+        int seen = 0;
+        for (size_t k = 0; k < r; k++) seen |= shown[k] == c;
+        if (!seen && (best == n_cand || share[c * p.no + wo] > share[best * p.no + wo])) best = c;
+      }
+      shown[r] = best;
+      fprintf(stderr, "  %-40s %7.2f dB\n", cand[best], ql_sqnr_db(p.signal[wo], share[best * p.no + wo]));
+    }
+  }
   /* keep the largest share of the worst predicted output in float until the
    * prediction meets the target; then run it, and go on while it falls short */
   size_t nk = 0;

@@ -1,0 +1,35 @@
+/* Float32 GEMM: the scalar twin (the definition) and the ISA choice. */
+#include <math.h>
+
+#include "sgemm.h"
+
+void ql_sgemm_f32_1x1__scalar(const ql_sgemm_args *a, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  for (int64_t m = m0; m < m1; m++) {
+    const float *w = a->w + m * a->ldw;
+    float *y = a->y + m * a->ldy;
+    const float b = a->bias ? a->bias[m] : 0.0f;
+    for (int64_t n = n0; n < n1; n++) {
+      float acc = b;
+      for (int64_t k = 0; k < a->k; k++) acc = fmaf(w[k], a->x[k * a->ldx + n], acc);
+      y[n] = acc;
+    }
+  }
+}
+
+ql_sgemm_fn ql_sgemm_select(ql_isa isa) {
+  ql_isa best = ql_isa_best();
+  if (isa == QL_ISA_AUTO || isa > best) isa = best;
+#if defined(__x86_64__)
+  if (isa >= QL_ISA_AVX512VNNI && ql_isa_supported(QL_ISA_AVX512VNNI)) return ql_sgemm_f32_8x32__avx512;
+  if (isa >= QL_ISA_AVX2 && ql_isa_supported(QL_ISA_AVX2)) return ql_sgemm_f32_4x16__avx2;
+#endif
+  return ql_sgemm_f32_1x1__scalar;
+}
+
+const char *ql_sgemm_name(ql_sgemm_fn f) {
+#if defined(__x86_64__)
+  if (f == ql_sgemm_f32_8x32__avx512) return "sgemm_f32_8x32__avx512";
+  if (f == ql_sgemm_f32_4x16__avx2) return "sgemm_f32_4x16__avx2";
+#endif
+  return "sgemm_f32_1x1__scalar";
+}
