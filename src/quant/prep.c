@@ -119,19 +119,30 @@ ql_status ql_fuse_conv_bn(ql_model *m, ql_error *err) {
 }
 
 /* ------------------------------------------------------------ equalization */
-/* A 1x1 (or any) Conv whose output feeds a depthwise Conv, directly or
- * through a Relu, is the worst case of per-tensor activations: each channel
- * of that tensor has its own range, the depthwise Conv scales each channel
- * again, and a channel much narrower than the widest one keeps only a few of
- * the 256 levels (YuNet and NanoDet lose 5-8 dB there). Scaling channel c of
- * the tensor by s_c (the first Conv's weights and bias times s_c, the
- * depthwise kernel of c divided by s_c; Relu commutes with s_c > 0) changes
- * nothing in float, and with s_c = widest / own range every channel fills
- * the quantized range. Per-channel weight scales absorb s_c exactly. The
- * tensor is renamed <t>_equalized, since its values are no longer the float
- * model's. */
+/* A Conv whose output reaches other Convs through channel-wise positive-
+ * homogeneous ops only (Relu, LeakyRelu, MaxPool: f(s x) = s f(x) for s > 0)
+ * is the worst case of per-tensor activations: each channel of that tensor
+ * has its own range, the next Convs scale each channel again, and a channel
+ * much narrower than the widest one keeps only a few of the 256 levels
+ * (YuNet and NanoDet lose 5-15 dB there; NanoDet's stem tensor alone costs
+ * its class scores 15 dB). Scaling channel c by s_c (the first Conv's
+ * weights and bias times s_c, the readers' weights for input channel c
+ * divided by s_c) changes nothing in float. Per-channel weight scales absorb
+ * s_c exactly in the first Conv and in a depthwise reader, so when every
+ * reader is depthwise s_c = widest / own range fills the quantized range for
+ * every channel. A full Conv reader's output channels mix all inputs, and
+ * dividing input column c by s_c costs that column weight precision, so
+ * there s_c = sqrt(widest / own), splitting the range between activation and
+ * weights as cross-layer equalization does (Nagel et al. 2019). The scaled
+ * tensors are renamed <t>_equalized, since their values are no longer the
+ * float model's. */
+#define EQ_MAX_CHAIN 4
 typedef struct {
-  ql_node *a, *relu, *b;
+  ql_node *a, *chain[EQ_MAX_CHAIN];
+  int n_chain;
+  ql_node **readers;
+  size_t n_readers;
+  int all_depthwise;
   int64_t c;
   double *absmax;
 } eq_pair;
@@ -159,20 +170,36 @@ static int eq_observe(void *ctx, const char *name, const ql_tensor *t) {
   return 0;
 }
 
-static ql_node *sole_reader(const ql_graph *g, const char *name) {
-  ql_node *r = NULL;
+static int is_graph_output(const ql_graph *g, const char *name) {
+  for (size_t i = 0; i < g->n_outputs; i++)
+    if (!strcmp(g->outputs[i].name, name)) return 1;
+  return 0;
+}
+
+/* The nodes reading `name`, all as their input 0 (else -1); at most cap. */
+static int readers_of(const ql_graph *g, const char *name, ql_node **out, int cap) {
+  int n = 0;
   for (size_t i = 0; i < g->n_nodes; i++)
     for (size_t k = 0; k < g->nodes[i]->n_inputs; k++)
       if (!strcmp(g->nodes[i]->inputs[k], name)) {
-        if (r || k) return NULL;
-        r = g->nodes[i];
+        if (k || n == cap) return -1;
+        out[n++] = g->nodes[i];
+        break;
       }
-  for (size_t i = 0; i < g->n_outputs; i++)
-    if (!strcmp(g->outputs[i].name, name)) return NULL;
-  return r;
+  return n;
 }
 
 static int is_onnx_op(const ql_node *n, const char *op) { return !strcmp(n->op_type, op) && !*ql_domain_canon(n->domain); }
+
+/* A Conv reading the scaled tensor: 1 depthwise, 2 full (group 1), 0 neither. */
+static int reader_kind(const ql_graph *g, const ql_node *r, const ql_tensor *w, int64_t c) {
+  if (!is_onnx_op(r, "Conv") || r->n_inputs < 2 || !strcmp(r->inputs[1], r->inputs[0])) return 0;
+  const ql_tensor *k = ql_graph_find_init(g, r->inputs[1]);
+  if (!k || k->dtype != QL_FLOAT || k->rank != w->rank) return 0;
+  int64_t group = ql_attr_int(r, "group", 1);
+  if (group == c && k->dims[0] == c && k->dims[1] == 1) return 1;
+  return group == 1 && k->dims[1] == c ? 2 : 0;
+}
 
 static ql_status rename_tensor(ql_graph *g, const char *from, ql_error *err) {
   char buf[600];
@@ -216,6 +243,8 @@ static ql_tensor *own_init(ql_graph *g, ql_node *n, size_t k, ql_error *err) {
   return c;
 }
 
+#define EQ_MAX_READERS 8
+
 ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int threads, ql_error *err) {
   ql_graph *g = m->graph;
   eq_state e = {0};
@@ -225,28 +254,41 @@ ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int thread
     ql_node *a = g->nodes[i];
     if (!is_onnx_op(a, "Conv") || a->n_inputs < 2 || a->n_outputs != 1) continue;
     const ql_tensor *w = ql_graph_find_init(g, a->inputs[1]);
-    if (!w || w->dtype != QL_FLOAT || w->rank < 3) continue;
+    if (!w || w->dtype != QL_FLOAT || w->rank < 3 || w->dims[0] < 2) continue;
     if (a->n_inputs > 2 && *a->inputs[2] && !vec(g, a, 2, w->dims[0])) continue;
-    ql_node *b = sole_reader(g, a->outputs[0]), *relu = NULL;
-    if (b && is_onnx_op(b, "Relu")) {
-      relu = b;
-      b = sole_reader(g, relu->outputs[0]);
+    eq_pair p = {.a = a, .c = w->dims[0], .all_depthwise = 1};
+    ql_node *rd[EQ_MAX_READERS];
+    const char *t = a->outputs[0];
+    int n = 0;
+    for (;;) { /* through the channel-wise ops, each the tensor's only reader */
+      if (is_graph_output(g, t) || (n = readers_of(g, t, rd, EQ_MAX_READERS)) < 1) break;
+      ql_node *r = rd[0];
+      int through = n == 1 && r->n_outputs >= 1 && (is_onnx_op(r, "Relu") || is_onnx_op(r, "LeakyRelu") ||
+                                                    (is_onnx_op(r, "MaxPool") && (r->n_outputs == 1 || !*r->outputs[1])));
+      if (!through || p.n_chain == EQ_MAX_CHAIN) break;
+      p.chain[p.n_chain++] = r;
+      t = r->outputs[0];
     }
-    if (!b || !is_onnx_op(b, "Conv") || b->n_inputs < 2) continue;
-    const ql_tensor *k = ql_graph_find_init(g, b->inputs[1]);
-    int64_t c = w->dims[0];
-    if (!k || k->dtype != QL_FLOAT || k->rank != w->rank || k->dims[0] != c || k->dims[1] != 1 ||
-        ql_attr_int(b, "group", 1) != c || c < 2)
-      continue;
-    if (ql_grow((void **)&e.p, &cap, e.n + 1, sizeof *e.p)) {
+    if (is_graph_output(g, t) || n < 1) continue;
+    int ok = 1;
+    for (int k = 0; k < n && ok; k++) {
+      int kind = reader_kind(g, rd[k], w, p.c);
+      ok = kind != 0;
+      if (kind == 2) p.all_depthwise = 0;
+    }
+    if (!ok) continue;
+    if (ql_grow((void **)&e.p, &cap, e.n + 1, sizeof *e.p) ||
+        !(p.readers = ql_calloc((size_t)n, sizeof *p.readers)) || !(p.absmax = ql_calloc((size_t)p.c, sizeof(double)))) {
+      ql_free(p.readers);
       st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
       break;
     }
-    e.p[e.n] = (eq_pair){a, relu, b, c, ql_calloc((size_t)c, sizeof(double))};
-    if (!e.p[e.n++].absmax) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(p.readers, rd, (size_t)n * sizeof *rd);
+    p.n_readers = (size_t)n;
+    e.p[e.n++] = p;
   }
   if (!st && e.n) {
-    /* per-channel extremes of each such tensor over the calibration set */
+    /* per-channel extremes of each first Conv's output over the calibration set */
     ql_session *s = NULL;
     ql_session_options so = {.threads = threads};
     st = ql_session_create(m, &so, &s, err);
@@ -260,32 +302,50 @@ ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int thread
     for (int64_t ch = 0; ch < p->c; ch++)
       if (p->absmax[ch] > widest) widest = p->absmax[ch];
     if (!(widest > 0) || !isfinite(widest)) continue;
-    ql_tensor *w = own_init(g, p->a, 1, err), *k = own_init(g, p->b, 1, err);
+    ql_tensor *w = own_init(g, p->a, 1, err);
     ql_tensor *bias = p->a->n_inputs > 2 && *p->a->inputs[2] ? own_init(g, p->a, 2, err) : NULL;
-    /* the depthwise bias keeps its values, but its int32 scale follows the
-     * equalized input's: a new name says so */
-    if (p->b->n_inputs > 2 && *p->b->inputs[2] && ql_graph_find_init(g, p->b->inputs[2]) && !own_init(g, p->b, 2, err)) {
+    if (!w || (p->a->n_inputs > 2 && *p->a->inputs[2] && !bias)) {
       st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory equalizing channels");
       break;
     }
-    if (!w || !k || (p->a->n_inputs > 2 && *p->a->inputs[2] && !bias)) {
-      st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory equalizing channels");
-      break;
-    }
-    int64_t per_w = w->numel / p->c, per_k = k->numel / p->c;
+    double *sc = p->absmax; /* becomes the factors */
     for (int64_t ch = 0; ch < p->c; ch++) {
       /* a dead channel stays as it is; the gain is capped so that a nearly
-       * dead one does not blow up the depthwise kernel's precision */
-      double sc = p->absmax[ch] > 0 ? widest / p->absmax[ch] : 1.0;
-      if (sc > 1024) sc = 1024;
-      for (int64_t j = 0; j < per_w; j++) ((float *)w->data)[ch * per_w + j] *= (float)sc;
-      if (bias) ((float *)bias->data)[ch] *= (float)sc;
-      for (int64_t j = 0; j < per_k; j++) ((float *)k->data)[ch * per_k + j] /= (float)sc;
+       * dead one does not blow up the readers' weight precision */
+      double f = sc[ch] > 0 ? widest / sc[ch] : 1.0;
+      f = p->all_depthwise ? (f > 1024 ? 1024 : f) : (f > 1024 ? 32 : sqrt(f));
+      sc[ch] = f;
     }
-    if ((st = rename_tensor(g, p->a->outputs[0], err))) break;
-    if (p->relu && (st = rename_tensor(g, p->relu->outputs[0], err))) break;
+    int64_t per_w = w->numel / p->c;
+    for (int64_t ch = 0; ch < p->c; ch++) {
+      for (int64_t j = 0; j < per_w; j++) ((float *)w->data)[ch * per_w + j] *= (float)sc[ch];
+      if (bias) ((float *)bias->data)[ch] *= (float)sc[ch];
+    }
+    for (size_t r = 0; r < p->n_readers && !st; r++) {
+      ql_node *rn = p->readers[r];
+      ql_tensor *k = own_init(g, rn, 1, err);
+      /* a reader's bias keeps its values, but its int32 scale follows the
+       * equalized input's: a new name says so */
+      if (!k || (rn->n_inputs > 2 && *rn->inputs[2] && ql_graph_find_init(g, rn->inputs[2]) && !own_init(g, rn, 2, err))) {
+        st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory equalizing channels");
+        break;
+      }
+      int64_t ks = 1; /* kernel elements */
+      for (int d = 2; d < k->rank; d++) ks *= k->dims[d];
+      int64_t outs = k->dims[1] == 1 && p->c > 1 && k->dims[0] == p->c ? 1 : k->dims[0]; /* depthwise: row c is channel c */
+      for (int64_t o = 0; o < outs; o++)
+        for (int64_t ch = 0; ch < p->c; ch++) {
+          float *kw = (float *)k->data + (outs == 1 ? ch : o * p->c + ch) * ks;
+          for (int64_t j = 0; j < ks; j++) kw[j] /= (float)sc[ch];
+        }
+    }
+    if (!st) st = rename_tensor(g, p->a->outputs[0], err);
+    for (int c = 0; c < p->n_chain && !st; c++) st = rename_tensor(g, p->chain[c]->outputs[0], err);
   }
-  for (size_t i = 0; i < e.n; i++) ql_free(e.p[i].absmax);
+  for (size_t i = 0; i < e.n; i++) {
+    ql_free(e.p[i].absmax);
+    ql_free(e.p[i].readers);
+  }
   ql_free(e.p);
   return st;
 }
