@@ -245,7 +245,7 @@ static ql_tensor *own_init(ql_graph *g, ql_node *n, size_t k, ql_error *err) {
 
 #define EQ_MAX_READERS 8
 
-ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int threads, ql_error *err) {
+ql_status ql_equalize_channels(ql_model *m, const ql_samples *calib, int threads, ql_error *err) {
   ql_graph *g = m->graph;
   eq_state e = {0};
   size_t cap = 0;

@@ -31,7 +31,7 @@ typedef struct ql_quant_options {
   size_t n_op_types;
   const ql_model *source;     /* dynamic: the model before constant folding (ORT's MatMulConstBOnly
                                  leaves MatMul alone when B is computed, even from constants) */
-  int no_equalize;            /* leave depthwise inputs alone (ql_equalize_depthwise) */
+  int no_equalize;            /* no channel equalization between Convs (ql_equalize_channels) */
   int bias_correction;        /* shift int32 biases by the measured per-channel mean error (biascorr.c) */
   int progress;               /* progress bar on stderr */
   int threads;
@@ -152,9 +152,9 @@ ql_status ql_fold_model(ql_model *m, ql_error *err);
 /* Folds each inference BatchNormalization that follows a Conv into the
  * Conv's weight and bias (the Conv then writes the normalization's output). */
 ql_status ql_fuse_conv_bn(ql_model *m, ql_error *err);
-/* Scales the channels between a Conv and the depthwise Conv it feeds (through
- * at most a Relu) so that they share one range over the calibration set;
- * exact in float. See prep.c. */
-ql_status ql_equalize_depthwise(ql_model *m, const ql_samples *calib, int threads, ql_error *err);
+/* Scales the channels a Conv writes, where they reach other Convs only
+ * through Relu, LeakyRelu and MaxPool, so that they share one range over the
+ * calibration set; exact in float. See prep.c. */
+ql_status ql_equalize_channels(ql_model *m, const ql_samples *calib, int threads, ql_error *err);
 
 #endif

@@ -125,7 +125,7 @@ ql_status ql_quant_prepare(const ql_model *in, const ql_samples *calib, const ql
       st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   if (!st) st = ql_fuse_conv_bn(m, err);
   /* only with per-channel weights, whose scales absorb the channel factors */
-  if (!st && !o->no_equalize && o->per_channel) st = ql_equalize_depthwise(m, calib, o->threads, err);
+  if (!st && !o->no_equalize && o->per_channel) st = ql_equalize_channels(m, calib, o->threads, err);
   if (!st) ql_graph_drop_unused_inits(m->graph);
   if (!st && collect_names(m->graph, &names, &n_names)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   if (!st) st = ql_calibrate(m, calib, (const char *const *)names, n_names, o, ranges, err);
