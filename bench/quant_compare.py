@@ -18,7 +18,7 @@ Sample sets come from bench/prep_calib.py (DATA/<model>/{calib,eval}).
 Usage:
   python3 bench/prep_calib.py /tmp/qz-data
   python3 bench/quant_compare.py --data /tmp/qz-data [--qlinear build/qlinear]
-         [--models m1,m2] [--configs minmax,...] [--markdown]
+         [--models m1,m2] [--configs minmax,...]   (prints a markdown table)
   python3 bench/quant_compare.py --fixture tests/data/quant
          (writes ONNX Runtime's MinMax parameters for MNIST, QDQ per channel and
           per tensor, calibrated on data/mnist-calib: the reference values

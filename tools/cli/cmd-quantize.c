@@ -351,12 +351,16 @@ verify:;
     cli_error("%s", err.msg);
     goto out;
   }
-  char opts[512];
-  snprintf(opts, sizeof opts, "method=%s format=%s per_channel=%d activation=%s weight=%s calib=%zu samples",
+  char opts[4096];
+  int len = snprintf(opts, sizeof opts, "method=%s format=%s per_channel=%d activation=%s weight=%s calib=%zu samples",
            dynamic ? "dynamic" : int4 ? "weight-only-int4" : o.method == QL_CALIB_MINMAX ? "minmax"
            : o.method == QL_CALIB_ENTROPY ? "entropy" : o.method == QL_CALIB_PERCENTILE ? "percentile" : "mse",
            o.format == QL_QFORMAT_QDQ ? "qdq" : "qoperator", o.per_channel, ql_dtype_name(o.activation_type),
            ql_dtype_name(o.weight_type), calib.n);
+  if (n_kept && len > 0 && (size_t)len < sizeof opts)
+    len += snprintf(opts + len, sizeof opts - (size_t)len, "; kept in float (--target-sqnr %.4g): %zu tensors", target, n_kept);
+  for (size_t i = 0; i < n_kept && len > 0 && (size_t)len < sizeof opts; i++)
+    len += snprintf(opts + len, sizeof opts - (size_t)len, "%s%s", i ? ", " : ": ", kept[i]);
   if (report && ql_qreport_write_html(&rep, report, in_path, opts, &err)) {
     cli_error("%s", err.msg);
     goto out;
