@@ -49,6 +49,9 @@ CONFIGS = {
     # quantize_static's defaults exactly: QDQ, s8 activations (asymmetric), s8 weights (symmetric), per tensor
     "minmax-pt": dict(method="minmax", fmt="qdq", per_channel=False),
     "minmax": dict(method="minmax", fmt="qdq", per_channel=True),
+    # the same without qlinear's channel equalization, which renames (and rescales) the tensors it touches:
+    # every tensor both tools quantize is then compared
+    "minmax-noeq": dict(method="minmax", fmt="qdq", per_channel=True, ql_args=["--no-equalize"]),
     "entropy": dict(method="entropy", fmt="qdq", per_channel=True),
     "percentile": dict(method="percentile", fmt="qdq", per_channel=True),
     "qoperator": dict(method="minmax", fmt="qoperator", per_channel=True),
@@ -144,6 +147,7 @@ def qlinear_quantize(ql, float_path, out, cfg, calib_dir, eval_dir, threads):
             cmd += ["--eval", eval_dir]
     if cfg["per_channel"]:
         cmd += ["--per-channel"]
+    cmd += cfg.get("ql_args", [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-2000:]}")

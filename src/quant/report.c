@@ -22,6 +22,8 @@ static int ends_with(const char *s, const char *suf) {
 typedef struct {
   ql_strmap fidx;   /* float name -> stat index */
   ql_strmap qidx;   /* quantized name -> stat index */
+  ql_strmap qqidx;  /* QuantizeLinear output name -> stat index */
+  uint8_t *done;    /* this sample's quantized value is counted already */
   ql_qreport *r;
   ql_tensor **held; /* float values of the current sample */
   int hist_ready;   /* histogram ranges are known (after the first sample) */
@@ -60,17 +62,31 @@ static void accumulate(const ql_tensor *ref, const ql_tensor *got, double *sig, 
   }
 }
 
+/* A quantized value: the DequantizeLinear output, or, in a session whose
+ * fusion replaced DQ -> op -> Q by an integer op (the DQ output never
+ * exists), the Q output dequantized here as DequantizeLinear does. */
 static int quant_obs(void *ctx, const char *name, const ql_tensor *t) {
   eval_state *e = ctx;
-  int k = ql_strmap_get(&e->qidx, name);
-  if (k < 0) return 0;
+  int k = ql_strmap_get(&e->qidx, name), from_q = 0;
+  if (k < 0 && (k = ql_strmap_get(&e->qqidx, name)) >= 0) from_q = 1;
+  if (k < 0 || e->done[k]) return 0;
   ql_qstat *s = &e->r->tensors[k];
-  ql_tensor *ref = e->held[k];
+  ql_tensor *ref = e->held[k], *deq = NULL;
+  if (from_q) {
+    if (!isfinite(s->scale) || !isfinite(s->zp) || t->dtype == QL_FLOAT) return 0;
+    ql_error err;
+    if (ql_tensor_create(QL_FLOAT, t->rank, t->dims, &deq, &err)) return 1;
+    for (int64_t i = 0; i < t->numel; i++)
+      ((float *)deq->data)[i] = (float)(ql_load_i64(t->dtype, t->data, i) - (int64_t)s->zp) * s->scale;
+    t = deq;
+  }
+  e->done[k] = 1;
   if (ref && ref->dtype == QL_FLOAT && (s->clip_lo > -INFINITY || s->clip_hi < INFINITY)) {
     float *x = ref->data; /* what the Relu/Clip passes on */
     for (int64_t i = 0; i < ref->numel; i++) x[i] = x[i] < s->clip_lo ? s->clip_lo : x[i] > s->clip_hi ? s->clip_hi : x[i];
   }
   accumulate(ref, t, &s->signal, &s->noise, &s->max_abs);
+  ql_tensor_free(deq);
   return 0;
 }
 
@@ -139,7 +155,7 @@ static ql_status find_pairs(const ql_model *fm, const ql_model *qm, ql_qreport *
       ql_qstat *s = &r->tensors[r->n_tensors];
       memset(s, 0, sizeof *s);
       r->n_tensors++;
-      if (!(s->name = ql_strdup(fname)) || !(s->qname = ql_strdup(d->outputs[0])) ||
+      if (!(s->name = ql_strdup(fname)) || !(s->qname = ql_strdup(d->outputs[0])) || !(s->qqname = ql_strdup(q->outputs[0])) ||
           !(s->node = ql_strdup(p ? p->name : "")) || !(s->op_type = ql_strdup(p ? p->op_type : "input")))
         return QL_ERR_OUT_OF_MEMORY;
       s->order = order;
@@ -149,6 +165,8 @@ static ql_status find_pairs(const ql_model *fm, const ql_model *qm, ql_qreport *
       const ql_tensor *zt = q->n_inputs > 2 ? ql_graph_find_init(g, q->inputs[2]) : NULL;
       int64_t lo = 0, hi = 255;
       if (zt) ql_dtype_int_range(zt->dtype, &lo, &hi);
+      s->scale = sc;
+      s->zp = zp;
       s->rmin = ((float)lo - zp) * sc;
       s->rmax = ((float)hi - zp) * sc;
       break;
@@ -175,9 +193,10 @@ ql_status ql_quant_evaluate(const ql_model *fm, const ql_model *qm, const ql_sam
   r->n_outputs = no;
   r->outputs = ql_calloc(no + 1, sizeof *r->outputs);
   e.held = ql_calloc(r->n_tensors + 1, sizeof *e.held);
+  e.done = ql_calloc(r->n_tensors + 1, 1);
   fo = ql_calloc(no + 1, sizeof *fo);
   qo = ql_calloc(no + 1, sizeof *qo);
-  if (!r->outputs || !e.held || !fo || !qo) {
+  if (!r->outputs || !e.held || !e.done || !fo || !qo) {
     st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
@@ -187,7 +206,8 @@ ql_status ql_quant_evaluate(const ql_model *fm, const ql_model *qm, const ql_sam
   for (size_t k = 0; k < r->n_tensors && !st; k++) {
     r->tensors[k].obs_min = INFINITY;
     r->tensors[k].obs_max = -INFINITY;
-    if (ql_strmap_put(&e.fidx, r->tensors[k].name, (int)k) || ql_strmap_put(&e.qidx, r->tensors[k].qname, (int)k))
+    if (ql_strmap_put(&e.fidx, r->tensors[k].name, (int)k) || ql_strmap_put(&e.qidx, r->tensors[k].qname, (int)k) ||
+        ql_strmap_put(&e.qqidx, r->tensors[k].qqname, (int)k))
       st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
   }
   inb = ql_calloc(eval->n_inputs + 1, sizeof *inb);
@@ -220,6 +240,7 @@ ql_status ql_quant_evaluate(const ql_model *fm, const ql_model *qm, const ql_sam
         for (int64_t x = 0; t && x < t->numel; x++) s->hist[hist_bin(((const float *)t->data)[x], lo, w)] += 1;
       }
     e.hist_ready = 1;
+    memset(e.done, 0, r->n_tensors);
     for (size_t k = 0; k < eval->n_inputs; k++) quant_obs(&e, ql_session_input_name(qs, k), in[k]);
     st = ql_session_run_observed(qs, in, eval->n_inputs, qo, no, quant_obs, &e, err);
     ql_samples_release(eval, inb);
@@ -256,6 +277,8 @@ done:
   ql_free(qo);
   ql_strmap_free(&e.fidx);
   ql_strmap_free(&e.qidx);
+  ql_strmap_free(&e.qqidx);
+  ql_free(e.done);
   ql_session_free(fs);
   ql_session_free(qs);
   if (st) ql_qreport_free(r);
@@ -267,6 +290,7 @@ void ql_qreport_free(ql_qreport *r) {
   for (size_t k = 0; k < r->n_tensors; k++) {
     ql_free(r->tensors[k].name);
     ql_free(r->tensors[k].qname);
+    ql_free(r->tensors[k].qqname);
     ql_free(r->tensors[k].node);
     ql_free(r->tensors[k].op_type);
   }

@@ -6,6 +6,8 @@
 typedef struct ql_qstat {
   char *name;      /* tensor name in the float model */
   char *qname;     /* the name holding its dequantized value in the quantized model */
+  char *qqname;    /* its QuantizeLinear output: what a fused integer op writes when the DQ is gone */
+  float scale, zp; /* to dequantize qqname (per-tensor parameters) */
   char *node;      /* producing node in the float model ("" for graph inputs) */
   char *op_type;
   double signal, noise, max_abs;
