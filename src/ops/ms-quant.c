@@ -280,6 +280,33 @@ __attribute__((target("avx2,fma"))) static void qadd_same_fma(ql_dtype t, const 
 }
 #endif
 
+/* Broadcast QLinearAdd, element by element with the same arithmetic as ORT's
+ * kernels for each broadcast mode; the constants fold the zero points. */
+static inline __attribute__((always_inline)) void qadd_bcast_body(const qbin *q, int mode, float rA, float rB) {
+  ql_tensor *y = q->y;
+  ql_dtype t = y->dtype;
+  const float f1 = (float)q->zc - fmaf(rB, (float)q->zb, rA * (float)q->za);
+  const float f0 = (float)q->zc - fmaf(rA, (float)q->za, rB * (float)q->zb);
+  ql_bcast2 it;
+  ql_bcast2_init(&it, y->rank, y->dims, q->a->rank, q->a->dims, q->b->rank, q->b->dims);
+  for (int64_t i = 0; i < y->numel; i++, ql_bcast2_next(&it)) {
+    float fa = (float)load_q(t, q->a->data, it.a), fb = (float)load_q(t, q->b->data, it.b);
+    float v;
+    if (mode == 1) /* span is B, scalar A */
+      v = fmaf(fb, rB, fmaf(fa, rA, f1));
+    else /* span is A, scalar B, or both spans */
+      v = fmaf(fa, rA, fmaf(fb, rB, f0));
+    store_q(t, y->data, i, clamp_i32(cvt_i32(v), q->lo, q->hi));
+  }
+}
+
+static void qadd_bcast_generic(const qbin *q, int mode, float rA, float rB) { qadd_bcast_body(q, mode, rA, rB); }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2,fma"))) static void qadd_bcast_fma(const qbin *q, int mode, float rA, float rB) {
+  qadd_bcast_body(q, mode, rA, rB);
+}
+#endif
+
 static ql_status qlinear_add(ql_op_ctx *c) {
   qbin q;
   ql_status st = qbin_setup(c, &q);
@@ -302,26 +329,13 @@ static ql_status qlinear_add(ql_op_ctx *c) {
     qadd_same_generic(t, q.a->data, q.b->data, y->data, y->numel, rA, rB, f, q.lo, q.hi);
     return QL_OK;
   }
-  for (int64_t i = 0; i < y->numel; i++) {
-    int64_t ia = ql_broadcast_index(i, y->rank, y->dims, q.a->rank, q.a->dims);
-    int64_t ib = ql_broadcast_index(i, y->rank, y->dims, q.b->rank, q.b->dims);
-    float fa = (float)load_q(t, q.a->data, ia), fb = (float)load_q(t, q.b->data, ib);
-    float v;
-    if (mode == 1) { /* span is B, scalar A */
-      float f = (float)q.zc - fmaf(rB, (float)q.zb, rA * (float)q.za);
-      f = fmaf(fa, rA, f);
-      v = fmaf(fb, rB, f);
-    } else if (mode == 2) { /* span is A, scalar B */
-      float f = (float)q.zc - fmaf(rA, (float)q.za, rB * (float)q.zb);
-      f = fmaf(fb, rB, f);
-      v = fmaf(fa, rA, f);
-    } else {
-      float f = (float)q.zc - fmaf(rA, (float)q.za, rB * (float)q.zb);
-      v = fmaf(fa, rA, fmaf(fb, rB, f));
-    }
-    int32_t out = clamp_i32(cvt_i32(v), q.lo, q.hi);
-    store_q(t, y->data, i, out);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if ((ql_cpu_features() & (QL_CPU_AVX2 | QL_CPU_FMA)) == (QL_CPU_AVX2 | QL_CPU_FMA)) {
+    qadd_bcast_fma(&q, mode, rA, rB);
+    return QL_OK;
   }
+#endif
+  qadd_bcast_generic(&q, mode, rA, rB);
   return QL_OK;
 }
 
@@ -334,10 +348,10 @@ static ql_status qlinear_mul(ql_op_ctx *c) {
   /* MLAS (SSE2 kernel): exact integer product, one float multiply by
    * sA*sB/sC, the output zero point added in float, then round. */
   float ratio = q.sa * q.sb / q.sc;
-  for (int64_t i = 0; i < y->numel; i++) {
-    int64_t ia = ql_broadcast_index(i, y->rank, y->dims, q.a->rank, q.a->dims);
-    int64_t ib = ql_broadcast_index(i, y->rank, y->dims, q.b->rank, q.b->dims);
-    int32_t p = (load_q(t, q.a->data, ia) - q.za) * (load_q(t, q.b->data, ib) - q.zb);
+  ql_bcast2 it;
+  ql_bcast2_init(&it, y->rank, y->dims, q.a->rank, q.a->dims, q.b->rank, q.b->dims);
+  for (int64_t i = 0; i < y->numel; i++, ql_bcast2_next(&it)) {
+    int32_t p = (load_q(t, q.a->data, it.a) - q.za) * (load_q(t, q.b->data, it.b) - q.zb);
     float v = (float)p * ratio + (float)q.zc;
     store_q(t, y->data, i, clamp_i32(cvt_i32(v), q.lo, q.hi));
   }

@@ -29,6 +29,23 @@ int64_t ql_broadcast_index(int64_t o, int rank, const int64_t *dims, int ra, con
   return idx;
 }
 
+static void bcast_strides(int rank, int r, const int64_t *d, int64_t *st) {
+  int64_t stride = 1;
+  for (int i = rank - 1; i >= 0; i--) {
+    int j = i - (rank - r);
+    st[i] = j >= 0 && d[j] != 1 ? stride : 0;
+    if (j >= 0) stride *= d[j];
+  }
+}
+
+void ql_bcast2_init(ql_bcast2 *it, int rank, const int64_t *dims, int ra, const int64_t *a, int rb, const int64_t *b) {
+  memset(it, 0, sizeof *it);
+  it->rank = rank;
+  for (int i = 0; i < rank; i++) it->dims[i] = dims[i];
+  bcast_strides(rank, ra, a, it->sa);
+  bcast_strides(rank, rb, b, it->sb);
+}
+
 int ql_norm_axis(int64_t axis, int rank) {
   if (axis < -rank || axis >= rank) return -1;
   return (int)(axis < 0 ? axis + rank : axis);

@@ -93,6 +93,25 @@ int ql_broadcast_shape(int ra, const int64_t *a, int rb, const int64_t *b, int *
 /* For output index o in shape (rank, dims), the element index in a tensor of
  * shape (ra, a) broadcast to it. */
 int64_t ql_broadcast_index(int64_t o, int rank, const int64_t *dims, int ra, const int64_t *a);
+/* Walks an output of `rank` dims in row-major order and keeps the offsets of
+ * the matching elements of two broadcast inputs (numpy rules) in a and b,
+ * with no division per element: init, then next() after each element. */
+typedef struct ql_bcast2 {
+  int rank;
+  int64_t dims[QL_MAX_RANK], sa[QL_MAX_RANK], sb[QL_MAX_RANK], idx[QL_MAX_RANK];
+  int64_t a, b;
+} ql_bcast2;
+void ql_bcast2_init(ql_bcast2 *it, int rank, const int64_t *dims, int ra, const int64_t *a, int rb, const int64_t *b);
+static inline void ql_bcast2_next(ql_bcast2 *it) {
+  for (int d = it->rank - 1; d >= 0; d--) {
+    it->a += it->sa[d];
+    it->b += it->sb[d];
+    if (++it->idx[d] < it->dims[d]) return;
+    it->a -= it->sa[d] * it->dims[d];
+    it->b -= it->sb[d] * it->dims[d];
+    it->idx[d] = 0;
+  }
+}
 /* Normalizes axis into [0, rank); -1 when out of range. */
 int ql_norm_axis(int64_t axis, int rank);
 /* Reads an int64/int32 tensor as a list of int64 (for shapes, axes, ...). */

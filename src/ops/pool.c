@@ -124,47 +124,52 @@ static int pool_type_ok(pool_kind kind, ql_dtype t) {
 
 /* The window walk. For each (n, c) plane and output position, visits the
  * in-range taps of the dilated window in row-major order. */
-/* float32 2-D MaxPool without dilation or indices: the window walk below
- * with the same reduction (the first tap inside the input, then a tap
- * replaces it only when greater, in row-major order), in float, one plane
- * per task. Comparing floats as floats or as doubles is the same. */
+/* 2-D MaxPool without dilation or indices, for float32 and 8-bit integers:
+ * the window walk below with the same reduction (the first tap inside the
+ * input, then a tap replaces it only when greater, in row-major order), in
+ * the element type, one plane per task. Comparing as the type or as doubles
+ * is the same. An all-padding window gives 0, as below. */
 typedef struct maxpool2d {
   const pool_geom *g;
-  const float *x;
-  float *y;
+  const void *x;
+  void *y;
 } maxpool2d;
 
-static void maxpool2d_task(void *ctx, size_t p0, size_t j0, size_t np, size_t nj) {
-  (void)j0;
-  (void)nj;
-  const maxpool2d *t = ctx;
-  const pool_geom *g = t->g;
-  for (size_t pl = p0; pl < p0 + np; pl++) {
-    const float *xp = t->x + (int64_t)pl * g->in[0] * g->in[1];
-    float *yp = t->y + (int64_t)pl * g->out[0] * g->out[1];
-    for (int64_t oy = 0; oy < g->out[0]; oy++) {
-      const int64_t sy = oy * g->s[0] - g->pb[0];
-      const int64_t ylo = sy < 0 ? -sy : 0, yhi = g->in[0] - sy < g->k[0] ? g->in[0] - sy : g->k[0];
-      for (int64_t ox = 0; ox < g->out[1]; ox++) {
-        const int64_t sx = ox * g->s[1] - g->pb[1];
-        const int64_t xlo = sx < 0 ? -sx : 0, xhi = g->in[1] - sx < g->k[1] ? g->in[1] - sx : g->k[1];
-        if (ylo >= yhi || xlo >= xhi) { /* every tap in the padding */
-          yp[oy * g->out[1] + ox] = 0.0f;
-          continue;
-        }
-        float acc = xp[(sy + ylo) * g->in[1] + sx + xlo];
-        for (int64_t r = ylo; r < yhi; r++) {
-          const float *row = xp + (sy + r) * g->in[1];
-          for (int64_t q = xlo; q < xhi; q++) {
-            const float v = row[sx + q];
-            acc = v > acc ? v : acc;
-          }
-        }
-        yp[oy * g->out[1] + ox] = acc;
-      }
-    }
+#define MAXPOOL2D_TASK(NAME, T)                                                                          \
+  static void NAME(void *ctx, size_t p0, size_t j0, size_t np, size_t nj) {                               \
+    (void)j0;                                                                                            \
+    (void)nj;                                                                                            \
+    const maxpool2d *t = ctx;                                                                            \
+    const pool_geom *g = t->g;                                                                           \
+    for (size_t pl = p0; pl < p0 + np; pl++) {                                                           \
+      const T *xp = (const T *)t->x + (int64_t)pl * g->in[0] * g->in[1];                                 \
+      T *yp = (T *)t->y + (int64_t)pl * g->out[0] * g->out[1];                                           \
+      for (int64_t oy = 0; oy < g->out[0]; oy++) {                                                       \
+        const int64_t sy = oy * g->s[0] - g->pb[0];                                                      \
+        const int64_t ylo = sy < 0 ? -sy : 0, yhi = g->in[0] - sy < g->k[0] ? g->in[0] - sy : g->k[0];  \
+        for (int64_t ox = 0; ox < g->out[1]; ox++) {                                                     \
+          const int64_t sx = ox * g->s[1] - g->pb[1];                                                    \
+          const int64_t xlo = sx < 0 ? -sx : 0, xhi = g->in[1] - sx < g->k[1] ? g->in[1] - sx : g->k[1]; \
+          if (ylo >= yhi || xlo >= xhi) {                                                                \
+            yp[oy * g->out[1] + ox] = 0;                                                                 \
+            continue;                                                                                    \
+          }                                                                                              \
+          T acc = xp[(sy + ylo) * g->in[1] + sx + xlo];                                                  \
+          for (int64_t r = ylo; r < yhi; r++) {                                                          \
+            const T *row = xp + (sy + r) * g->in[1];                                                     \
+            for (int64_t q = xlo; q < xhi; q++) {                                                        \
+              const T v = row[sx + q];                                                                   \
+              acc = v > acc ? v : acc;                                                                   \
+            }                                                                                            \
+          }                                                                                              \
+          yp[oy * g->out[1] + ox] = acc;                                                                 \
+        }                                                                                                \
+      }                                                                                                  \
+    }                                                                                                    \
   }
-}
+MAXPOOL2D_TASK(maxpool2d_f32, float)
+MAXPOOL2D_TASK(maxpool2d_u8, uint8_t)
+MAXPOOL2D_TASK(maxpool2d_s8, int8_t)
 
 static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
   const ql_tensor *x = ql_op_in(c, 0);
@@ -197,9 +202,12 @@ static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
     if (!(yi = ql_op_output(c, 1, QL_INT64, x->rank, ydims))) return c->err->code;
   }
   if (y->numel == 0) return QL_OK;
-  if (kind == POOL_MAX && !yi && x->dtype == QL_FLOAT && n == 2 && g.d[0] == 1 && g.d[1] == 1) {
+  if (kind == POOL_MAX && !yi && n == 2 && g.d[0] == 1 && g.d[1] == 1 &&
+      (x->dtype == QL_FLOAT || x->dtype == QL_UINT8 || x->dtype == QL_INT8)) {
     maxpool2d t = {&g, x->data, y->data};
-    ql_threadpool_parallel_for_2d(c->pool, maxpool2d_task, &t, (size_t)(x->dims[0] * x->dims[1]), 1, 1, 1);
+    ql_threadpool_parallel_for_2d(c->pool,
+                                  x->dtype == QL_FLOAT ? maxpool2d_f32 : x->dtype == QL_UINT8 ? maxpool2d_u8 : maxpool2d_s8,
+                                  &t, (size_t)(x->dims[0] * x->dims[1]), 1, 1, 1);
     return QL_OK;
   }
   double *xv = to_f64(c, x);

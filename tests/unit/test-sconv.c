@@ -123,8 +123,10 @@ static void test_maxpool_windows(void **state) {
   /* kernel, stride, pads (t, l, b, r), ceil_mode */
   static const int64_t cases[][8] = {{2, 2, 0, 0, 0, 0, 0, 0}, {3, 2, 1, 1, 1, 1, 0, 0}, {3, 1, 1, 1, 1, 1, 0, 0},
                                      {2, 2, 0, 0, 0, 0, 1, 0}, {5, 3, 2, 0, 1, 2, 1, 0}};
-  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
-    const int64_t *k = cases[ci];
+  static const ql_dtype types[] = {QL_FLOAT, QL_UINT8, QL_INT8};
+  for (size_t ci = 0; ci < 3 * sizeof cases / sizeof *cases; ci++) {
+    const int64_t *k = cases[ci / 3];
+    const ql_dtype dt = types[ci % 3];
     ql_model *m = new_model(12);
     ql_node *n = ql_node_new("MaxPool", "", "mp");
     ql_node_add_input(n, "x");
@@ -136,11 +138,14 @@ static void test_maxpool_windows(void **state) {
     ql_attr *cm = ql_node_add_attr(n, "ceil_mode", QL_ATTR_INT);
     cm->i = k[6];
     ql_graph_add_node(m->graph, n);
-    add_vi(&m->graph->inputs, &m->graph->n_inputs, "x", QL_FLOAT);
-    add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", QL_FLOAT);
+    add_vi(&m->graph->inputs, &m->graph->n_inputs, "x", dt);
+    add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", dt);
     int64_t xd[4] = {2, 3, 11, 13};
-    ql_tensor *x = ql_tensor_new(QL_FLOAT, 4, xd, NULL);
-    for (int64_t i = 0; i < x->numel; i++) ((float *)x->data)[i] = rnd_f(-3.0f, 3.0f);
+    ql_tensor *x = ql_tensor_new(dt, 4, xd, NULL);
+    for (int64_t i = 0; i < x->numel; i++) {
+      if (dt == QL_FLOAT) ((float *)x->data)[i] = rnd_f(-3.0f, 3.0f);
+      else ((uint8_t *)x->data)[i] = (uint8_t)rnd();
+    }
     ql_session_options o = {.threads = 2};
     ql_tensor *y = run1(m, x, &o);
     const int64_t oh = y->dims[2], ow = y->dims[3];
@@ -151,9 +156,10 @@ static void test_maxpool_windows(void **state) {
           for (int64_t r = 0; r < k[0]; r++)
             for (int64_t q = 0; q < k[0]; q++) {
               int64_t iy = oy * k[1] - k[2] + r, ix = ox * k[1] - k[3] + q;
-              if (iy >= 0 && iy < 11 && ix >= 0 && ix < 13) want = fmaxf(want, ((float *)x->data)[(p * 11 + iy) * 13 + ix]);
+              if (iy >= 0 && iy < 11 && ix >= 0 && ix < 13)
+                want = fmaxf(want, (float)ql_tensor_get_f64(x, (p * 11 + iy) * 13 + ix));
             }
-          assert_true(((float *)y->data)[(p * oh + oy) * ow + ox] == want);
+          assert_true((float)ql_tensor_get_f64(y, (p * oh + oy) * ow + ox) == want);
         }
     ql_tensor_free(y);
     ql_tensor_free(x);
