@@ -80,6 +80,14 @@ static double worst_db(const probe_set *p, const double *noise, size_t *which) {
   return w;
 }
 
+/* The candidate not in `skip` with the largest share of output wo (n when none). */
+static size_t largest(const double *share, const uint8_t *skip, size_t n, size_t no, size_t wo) {
+  size_t best = n;
+  for (size_t c = 0; c < n; c++)
+    if (!skip[c] && (best == n || share[c * no + wo] > share[best * no + wo])) best = c;
+  return best;
+}
+
 ql_status ql_quant_target_sqnr(const ql_model *folded, const ql_ranges *ranges, const ql_samples *probe,
                                const ql_quant_options *o, double target_db, char ***kept, double *got_db,
                                ql_error *err) {
@@ -146,7 +154,7 @@ ql_status ql_quant_target_sqnr(const ql_model *folded, const ql_ranges *ranges, 
   share = ql_calloc(n_cand * p.no + 1, sizeof *share);
   in_float = ql_calloc(n_cand + 1, 1);
   if (!st && (!keep || !share || !in_float)) st = ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  /* the weights alone (every activation float), then each activation alone */
+  /* every candidate float (the base), then each candidate alone */
   for (size_t c = 0; c <= n_cand && !st; c++) {
     size_t nk = 0;
     for (size_t j = 0; j < n_cand; j++)
@@ -161,22 +169,18 @@ ql_status ql_quant_target_sqnr(const ql_model *folded, const ql_ranges *ranges, 
   }
   if (o->progress && !st) {
     /* where the noise comes from: the five largest shares of the all-int8 model's worst output */
-    size_t wo = 0, shown[5];
+    size_t wo = 0;
     for (size_t j = 0; j < p.no; j++) noise[j] = base[j];
     for (size_t c = 0; c < n_cand; c++)
       for (size_t j = 0; j < p.no; j++) noise[j] += share[c * p.no + j];
     worst_db(&p, noise, &wo);
     fprintf(stderr, "mixed precision: largest noise shares of output %zu (SQNR each would give alone):\n", wo);
     for (size_t r = 0; r < 5 && r < n_cand; r++) {
-      size_t best = n_cand;
-      for (size_t c = 0; c < n_cand; c++) {
-        int seen = 0;
-        for (size_t k = 0; k < r; k++) seen |= shown[k] == c;
-        if (!seen && (best == n_cand || share[c * p.no + wo] > share[best * p.no + wo])) best = c;
-      }
-      shown[r] = best;
+      size_t best = largest(share, in_float, n_cand, p.no, wo);
+      in_float[best] = 1; /* marks what is shown; cleared below */
       fprintf(stderr, "  %-40s %7.2f dB\n", cand[best], ql_sqnr_db(p.signal[wo], share[best * p.no + wo]));
     }
+    memset(in_float, 0, n_cand);
   }
   /* keep the largest share of the worst predicted output in float until the
    * prediction meets the target; then run it, and go on while it falls short */
@@ -202,9 +206,7 @@ ql_status ql_quant_target_sqnr(const ql_model *folded, const ql_ranges *ranges, 
       if (*got_db >= target_db || all) break;
       /* the prediction was optimistic: the largest share of the measured worst output goes next */
     }
-    size_t best = n_cand;
-    for (size_t c = 0; c < n_cand; c++)
-      if (!in_float[c] && (best == n_cand || share[c * p.no + wo] > share[best * p.no + wo])) best = c;
+    size_t best = largest(share, in_float, n_cand, p.no, wo);
     in_float[best] = 1;
     keep[nk++] = cand[best];
   }

@@ -270,7 +270,7 @@ int ql_cmd_quantize(int argc, char **argv) {
   ql_qreport rep = {0};
   ql_vreport vr = {0};
   int rc = 1, have_vr = 0;
-  char **kept = NULL; /* --target-sqnr: activations left in float */
+  char **kept = NULL; /* --target-sqnr: the tensors left in float */
   size_t n_kept = 0;
   if (ql_model_load_file(in_path, NULL, &fm, &err)) {
     cli_error("%s", err.msg);
