@@ -201,8 +201,8 @@ ql_status ql_quant_target_sqnr(const ql_model *folded, const ql_ranges *ranges, 
       qm = NULL;
       *got_db = worst_db(&p, noise, &wo);
       if (o->progress)
-        fprintf(stderr, "mixed precision: %zu of %zu tensors in float: worst output %.2f dB (predicted %.2f)\n",
-                nk, n_cand, *got_db, predicted);
+        fprintf(stderr, "mixed precision: %zu of %zu tensors kept in %s: worst output %.2f dB (predicted %.2f)\n",
+                nk, n_cand, o->keep_int16 ? "int16" : "float", *got_db, predicted);
       if (*got_db >= target_db || all) break;
       /* the prediction was optimistic: the largest share of the measured worst output goes next */
     }

@@ -77,6 +77,7 @@ typedef struct {
     float scale;
     int64_t zp;
     char *dq_out;     /* what quantized consumers read */
+    int wide;         /* int16 (keep_int16) */
   } *acts;
   ql_graph *g;
   int per_channel_ok; /* ai.onnx DQ has `axis` (opset >= 13) */
@@ -115,10 +116,12 @@ static int act_index(qctx *q, const char *name) {
   if (k >= 0) return k;
   const ql_range *r = ql_ranges_find(q->ranges, name);
   if (!r || !r->seen_float) return -1;
-  if (kept_float(q->o, name)) return -1;
+  int kept = kept_float(q->o, name);
+  if (kept && !q->o->keep_int16) return -1;
   if (ql_grow((void **)&q->acts, &q->cap_acts, q->n_acts + 1, sizeof *q->acts)) return -2;
   struct act *a = &q->acts[q->n_acts];
   memset(a, 0, sizeof *a);
+  a->wide = kept;
   if (!(a->name = ql_strdup(name))) return -2;
   a->provider = -1;
   a->rmin = r->rmin;
@@ -308,7 +311,9 @@ static ql_status quantize_weight(qctx *q, const ql_tensor *w, ql_dtype type, int
     ql_free(dn);
     return st;
   }
-  if ((st = add_qdq_node(q, "DequantizeLinear", qt->name, sc->name, zt->name, dn, axis, axis >= 0 && !q->per_channel_ok)))
+  /* per-axis DQ needs opset 13, int16 DQ opset 21: below that, com.microsoft's */
+  int ms = (axis >= 0 && !q->per_channel_ok) || ((type == QL_INT16 || type == QL_UINT16) && ql_model_opset(q->m, "") < 21);
+  if ((st = add_qdq_node(q, "DequantizeLinear", qt->name, sc->name, zt->name, dn, axis, ms)))
     goto fail_dn;
   if ((st = annotate(q, qt->name, sc->name, zt->name))) goto fail_dn;
   *dq_out = dn;
@@ -630,16 +635,20 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
   if (st) goto done;
   /* 2. ranges, then parameters: own ones from the range, shared ones from the provider */
   adjust_ranges(&q, sel, n0);
-  int64_t qmin, qmax;
-  ql_qrange(o->activation_type, o->symmetric_activations, 0, &qmin, &qmax);
+  /* a tensor sharing parameters is int16 when any of its group is */
+  for (size_t k = 0; k < q.n_acts; k++)
+    if (q.acts[k].wide) q.acts[root(&q, (int)k)].wide = 1;
   for (size_t k = 0; k < q.n_acts; k++) {
     struct act *a = &q.acts[k];
+    int64_t qmin, qmax;
+    ql_qrange(a->wide ? QL_INT16 : o->activation_type, o->symmetric_activations, 0, &qmin, &qmax);
     if (a->provider < 0) ql_compute_scale_zp(a->rmin, a->rmax, qmin, qmax, o->symmetric_activations, &a->scale, &a->zp);
   }
   for (size_t k = 0; k < q.n_acts; k++) {
     const struct act *r = &q.acts[root(&q, (int)k)];
     q.acts[k].scale = r->scale;
     q.acts[k].zp = r->zp;
+    q.acts[k].wide = r->wide;
   }
   /* 3. Q/DQ pairs. A shared tensor names its provider's scale and zero point
    * (ORT _quantize_sharing_param_tensors), so "same parameters" is visible
@@ -653,10 +662,12 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
     if (!st && !(a->dq_out = cat(a->name, "_DequantizeLinear_Output"))) st = oom(&q);
     if (!st && a->provider < 0) {
       if (!(st = add_init(&q, scalar_tensor(sn, QL_FLOAT, a->scale))))
-        st = add_init(&q, scalar_tensor(zn, o->activation_type, (double)a->zp));
+        st = add_init(&q, scalar_tensor(zn, a->wide ? QL_INT16 : o->activation_type, (double)a->zp));
     }
-    if (!st) st = add_qdq_node(&q, "QuantizeLinear", q_in, sn, zn, qn, -1, 0);
-    if (!st) st = add_qdq_node(&q, "DequantizeLinear", qn, sn, zn, a->dq_out, -1, 0);
+    /* int16 Q/DQ are ai.onnx from opset 21 only */
+    int ms = a->wide && ql_model_opset(m, "") < 21;
+    if (!st) st = add_qdq_node(&q, "QuantizeLinear", q_in, sn, zn, qn, -1, ms);
+    if (!st) st = add_qdq_node(&q, "DequantizeLinear", qn, sn, zn, a->dq_out, -1, ms);
     if (!st) st = annotate(&q, qn, sn, zn);
     ql_free(sn);
     ql_free(zn);
@@ -670,7 +681,7 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
     int kind = op_kind(n->op_type);
     float x_scale = 0;
     int xa = n->n_inputs && r[0] == R_ACT ? ql_strmap_get(&q.act, n->inputs[0]) : -1;
-    if (xa >= 0) x_scale = q.acts[xa].scale;
+    if (xa >= 0 && !q.acts[xa].wide) x_scale = q.acts[xa].scale; /* int16 input: the bias stays float */
     const ql_tensor *w_scale = NULL;
     for (size_t k = 0; k < n->n_inputs && !st; k++) {
       const char *in = n->inputs[k];
@@ -682,13 +693,21 @@ ql_status ql_quantize_qdq(ql_model *m, const ql_ranges *ranges, const ql_quant_o
         continue;
       }
       ql_tensor *init = r[k] == R_WEIGHT || r[k] == R_CONST ? ql_graph_find_init_mut(g, in) : NULL;
-      if (!init || kept_float(o, in)) continue; /* a float weight leaves the bias float too */
+      if (!init) continue;
+      int wide = 0; /* a weight kept in float (or int16) leaves the bias float too */
+      if (kept_float(o, in)) {
+        if (!o->keep_int16 || r[k] != R_WEIGHT) continue;
+        wide = 1;
+      }
       const ql_range *fr = r[k] == R_WEIGHT && !o->per_channel ? ql_ranges_find(ranges, in) : NULL;
       if (fr && fr->folded_const) {
         /* a weight the float graph computes is an activation to ORT (it does
          * not fold): per tensor, the activation type's scheme */
         st = quantize_weight(&q, init, o->activation_type, o->symmetric_activations, 0, -1, NULL, &dq, &sc);
         if (k == 1) w_scale = sc;
+      } else if (wide) {
+        int axis = o->per_channel ? weight_axis(n, init->rank) : -1;
+        st = quantize_weight(&q, init, QL_INT16, 1, 0, axis, NULL, &dq, &sc);
       } else if (r[k] == R_WEIGHT) {
         int axis = o->per_channel ? weight_axis(n, init->rank) : -1;
         /* ORT quantizes per-channel weights symmetrically whatever the type */

@@ -27,6 +27,8 @@ typedef struct ql_quant_options {
   size_t n_exclude;
   const char *const *keep_float; /* activations and weights left in float (--target-sqnr) */
   size_t n_keep_float;
+  int keep_int16;             /* ... or quantized to int16 instead (com.microsoft Q/DQ below opset 21): the
+                                 model stays integer-only; a Conv/Gemm/MatMul reading one keeps a float bias */
   const char *const *op_types;/* NULL: the default set */
   size_t n_op_types;
   const ql_model *source;     /* dynamic: the model before constant folding (ORT's MatMulConstBOnly

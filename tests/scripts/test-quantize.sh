@@ -55,6 +55,8 @@ run dyn --dynamic --eval "$CALIB"
 run int4 --weight-only-int4 --eval "$CALIB"
 # mixed precision: all-int8 MNIST is at 38.5 dB; 45 needs a few of its 12 tensors in float, not all
 run target --calib "$CALIB" --per-channel --target-sqnr 45
+# the same with the kept tensors in int16 (com.microsoft Q/DQ): integer-only, still verified
+run target16 --calib "$CALIB" --per-channel --target-sqnr 45 --target-keep int16
 
 for name in qdq-pc qdq-pt qop mse dyn; do
   [ -s "$TMP/$name.json" ] || continue
@@ -64,6 +66,8 @@ done
 s=$(out_sqnr "$TMP/target.json")
 kept=$(grep -o '"kept_float": \[[^]]*\]' "$TMP/target.json" | grep -o '", *"\|\["' | wc -l)
 if ge "${s:-0}" 45 && [ "$kept" -ge 1 ] && [ "$kept" -le 8 ]; then ok; else bad "--target-sqnr 45: ${s:-?} dB with $kept tensors in float"; fi
+s=$(out_sqnr "$TMP/target16.json")
+if ge "${s:-0}" 45 && grep -q '"kept_type": "int16", "kept_float": \["' "$TMP/target16.json"; then ok; else bad "--target-keep int16: ${s:-?} dB"; fi
 # per-tensor figures come from the runtime's fused integer Convs too (their DQ outputs do not exist there)
 s=$(grep -o '"name": "Convolution28_Output_0", "node": "[^"]*", "op": "Conv", "sqnr_db": [0-9.]*' "$TMP/qdq-pc.json" | grep -o '[0-9.]*$')
 if ge "${s:-999}" 20 && ! ge "${s:-999}" 100; then ok; else bad "first Conv output's tensor SQNR ${s:-?} dB (want 20-100)"; fi

@@ -117,9 +117,62 @@ static void test_target_sqnr_keeps_the_scaled_path(void **state) {
   for (int i = 0; i < SAMPLES; i++) ql_tensor_free(xs[i]);
 }
 
+/* --target-keep int16: the same tensors, quantized to int16 (com.microsoft Q/DQ at opset 17), no float left */
+static void test_target_sqnr_int16(void **state) {
+  (void)state;
+  ql_model *fm = scaled_mlp();
+  ql_tensor *xs[SAMPLES], *one[SAMPLES][1];
+  ql_tensor **per[SAMPLES];
+  int64_t dx[2] = {ROWS, K};
+  for (int i = 0; i < SAMPLES; i++) {
+    xs[i] = ql_tensor_new(QL_FLOAT, 2, dx, NULL);
+    for (int k = 0; k < ROWS * K; k++) ((float *)xs[i]->data)[k] = rnd_f(-1.0f, 1.0f);
+    one[i][0] = xs[i];
+    per[i] = one[i];
+  }
+  ql_samples s = {.n = SAMPLES, .n_inputs = 1, .inputs = per};
+  ql_quant_options o;
+  ql_quant_options_default(&o);
+  o.per_channel = 1;
+  o.keep_int16 = 1;
+  ql_error err = {0};
+  ql_model *folded = NULL, *mixed = NULL;
+  ql_ranges ranges;
+  assert_int_equal(ql_quant_prepare(fm, &s, &o, &folded, &ranges, &err), QL_OK);
+  char **kept = NULL;
+  double got = 0;
+  assert_int_equal(ql_quant_target_sqnr(folded, &ranges, &s, &o, 30.0, &kept, &got, &err), QL_OK);
+  assert_true(got >= 30.0);
+  assert_true(has(kept, "W2"));
+  o.keep_float = (const char *const *)kept;
+  for (o.n_keep_float = 0; kept[o.n_keep_float];) o.n_keep_float++;
+  assert_int_equal(ql_quant_apply(folded, &ranges, NULL, &o, &mixed, &err), QL_OK);
+  double mixed_db = output_sqnr(fm, mixed, &s);
+  if (!(mixed_db >= 30.0)) fail_msg("mixed model %.2f dB", mixed_db);
+  const ql_tensor *w2 = ql_graph_find_init(mixed->graph, "W2_quantized");
+  assert_non_null(w2);
+  assert_int_equal(w2->dtype, QL_INT16);
+  int ms_q = 0;
+  for (size_t i = 0; i < mixed->graph->n_nodes; i++) {
+    const ql_node *n = mixed->graph->nodes[i];
+    ms_q += !strcmp(n->op_type, "QuantizeLinear") && !strcmp(n->domain, "com.microsoft");
+    /* every MatMul reads dequantized operands: nothing stays float */
+    if (!strcmp(n->op_type, "MatMul"))
+      for (size_t k = 0; k < n->n_inputs; k++) assert_null(ql_graph_find_init(mixed->graph, n->inputs[k]));
+  }
+  assert_true(ms_q >= 1);
+  ql_strlist_free(kept);
+  ql_model_free(mixed);
+  ql_model_free(folded);
+  ql_ranges_free(&ranges);
+  ql_model_free(fm);
+  for (int i = 0; i < SAMPLES; i++) ql_tensor_free(xs[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_target_sqnr_keeps_the_scaled_path),
+      cmocka_unit_test(test_target_sqnr_int16),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

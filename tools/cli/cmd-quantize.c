@@ -17,7 +17,7 @@ static const char *k_usage =
     "         [--symmetric-activations] [--symmetric-weights] [--reduce-range] [--no-equalize]\n"
     "         [--bias-correction] [--exclude NODE...]\n"
     "         [--op-types OP...] [--dynamic] [--weight-only-int4 [--block-size B]] [--eval DIR]\n"
-    "         [--max-samples N] [--target-sqnr DB [--target-samples N]] [--report FILE.html] [--params-json FILE] [--json]\n"
+    "         [--max-samples N] [--target-sqnr DB [--target-samples N] [--target-keep float|int16]] [--report FILE.html] [--params-json FILE] [--json]\n"
     "         [--threads N]";
 
 static int parse_type(const char *s, ql_dtype *t) {
@@ -81,7 +81,7 @@ static int write_params(const ql_model *m, const char *path) {
 }
 
 static void print_report(const ql_qreport *r, int json, const char *out_path, const ql_vreport *vr, char **excluded,
-                         size_t n_ex) {
+                         size_t n_ex, int keep16) {
   FILE *f = stdout;
   if (json) {
     fprintf(f, "{\"output_model\": ");
@@ -107,7 +107,7 @@ static void print_report(const ql_qreport *r, int json, const char *out_path, co
       fprintf(f, ", \"op\": \"%s\", \"sqnr_db\": %.4f, \"max_abs_error\": %.6g, \"range\": [%.8g, %.8g]}", s->op_type,
               isinf(d) ? 999.0 : d, s->max_abs, s->rmin, s->rmax);
     }
-    fputs("], \"kept_float\": [", f);
+    fprintf(f, "], \"kept_type\": \"%s\", \"kept_float\": [", keep16 ? "int16" : "float");
     for (size_t i = 0; i < n_ex; i++) {
       fputs(i ? ", " : "", f);
       cli_json_str(f, excluded[i]);
@@ -146,7 +146,7 @@ static void print_report(const ql_qreport *r, int json, const char *out_path, co
             s->rmin, s->rmax);
   }
   if (n_ex) {
-    fprintf(f, "tensors kept in float (--target-sqnr):");
+    fprintf(f, "tensors kept in %s (--target-sqnr):", keep16 ? "int16" : "float");
     for (size_t i = 0; i < n_ex; i++) fprintf(f, " %s", excluded[i]);
     fputc('\n', f);
   }
@@ -218,6 +218,11 @@ int ql_cmd_quantize(int argc, char **argv) {
     } else if (!strcmp(a, "--max-samples")) {
       NEED_ARG
       if (cli_parse_int(v, &max_samples) || max_samples < 1) { cli_error("--max-samples must be positive"); return 2; }
+    } else if (!strcmp(a, "--target-keep")) {
+      NEED_ARG
+      if (!strcmp(v, "float")) o.keep_int16 = 0;
+      else if (!strcmp(v, "int16")) o.keep_int16 = 1;
+      else { cli_error("--target-keep: float or int16, not '%s'", v); return 2; }
     } else if (!strcmp(a, "--target-samples")) {
       NEED_ARG
       if (cli_parse_int(v, &target_samples) || target_samples < 1) {
@@ -358,7 +363,8 @@ verify:;
            o.format == QL_QFORMAT_QDQ ? "qdq" : "qoperator", o.per_channel, ql_dtype_name(o.activation_type),
            ql_dtype_name(o.weight_type), calib.n);
   if (n_kept && len > 0 && (size_t)len < sizeof opts)
-    len += snprintf(opts + len, sizeof opts - (size_t)len, "; kept in float (--target-sqnr %.4g): %zu tensors", target, n_kept);
+    len += snprintf(opts + len, sizeof opts - (size_t)len, "; kept in %s (--target-sqnr %.4g): %zu tensors",
+                    o.keep_int16 ? "int16" : "float", target, n_kept);
   for (size_t i = 0; i < n_kept && len > 0 && (size_t)len < sizeof opts; i++)
     len += snprintf(opts + len, sizeof opts - (size_t)len, "%s%s", i ? ", " : ": ", kept[i]);
   if (report && ql_qreport_write_html(&rep, report, in_path, opts, &err)) {
@@ -369,7 +375,7 @@ verify:;
     cli_error("cannot write '%s'", params_json);
     goto out;
   }
-  print_report(&rep, json, out_path, &vr, kept, n_kept);
+  print_report(&rep, json, out_path, &vr, kept, n_kept, o.keep_int16);
   rc = 0;
   if (0) {
   oom:
