@@ -24,10 +24,11 @@ static const float *vec(ql_graph *g, const ql_node *n, size_t k, int64_t len) {
   return t && t->dtype == QL_FLOAT && t->numel == len ? t->data : NULL;
 }
 
-static char *fused_name(ql_graph *g, const char *base) {
+/* base + suffix (+ a number), a name no initializer has yet */
+static char *fused_name(ql_graph *g, const char *base, const char *suffix) {
   char buf[600];
   for (unsigned k = 0;; k++) {
-    snprintf(buf, sizeof buf, k ? "%s_bn%u" : "%s_bn", base, k);
+    snprintf(buf, sizeof buf, k ? "%s%s%u" : "%s%s", base, suffix, k);
     if (!ql_graph_find_init(g, buf)) return ql_strdup(buf);
   }
 }
@@ -61,7 +62,7 @@ ql_status ql_fuse_conv_bn(ql_model *m, ql_error *err) {
     char bbase[600];
     snprintf(bbase, sizeof bbase, "%s%s", cv->n_inputs > 2 && *cv->inputs[2] ? cv->inputs[2] : cv->inputs[1],
              cv->n_inputs > 2 && *cv->inputs[2] ? "" : "_bias");
-    char *wn = fused_name(g, cv->inputs[1]), *bname = fused_name(g, bbase);
+    char *wn = fused_name(g, cv->inputs[1], "_bn"), *bname = fused_name(g, bbase, "_bn");
     char *out = ql_strdup(bn->outputs[0]);
     if (!nw || !nb || !wn || !bname || !out) {
       ql_tensor_free(nw);
@@ -231,7 +232,7 @@ static ql_tensor *own_init(ql_graph *g, ql_node *n, size_t k, ql_error *err) {
   ql_tensor *c;
   if (ql_tensor_clone(t, &c, err)) return NULL;
   ql_free(c->name);
-  c->name = fused_name(g, n->inputs[k]);
+  c->name = fused_name(g, n->inputs[k], "_eq");
   char *in = c->name ? ql_strdup(c->name) : NULL;
   if (!c->name || !in || ql_graph_add_init(g, c)) {
     ql_free(in);
