@@ -2,6 +2,7 @@
  * or 1 row x 64 columns for a single row. Lane by lane the same fmaf chain
  * as the scalar twin (sgemm.h). */
 #include <immintrin.h>
+#include <math.h>
 
 #include "sgemm.h"
 
@@ -45,5 +46,34 @@ void ql_sgemm_f32_4x16__avx2(const ql_sgemm_args *a, int64_t m0, int64_t m1, int
     case 1: tile(a, m, n, cols, 1, 2); break;
     default: break;
     }
+  }
+}
+
+void ql_sdw_row_f32__avx2(const ql_sdw_row *r, float *y, int64_t n) {
+  if (r->stride != 1) { /* -mfma: one vfmadd per step */
+    for (int64_t i = 0; i < n; i++) {
+      float acc = r->bias;
+      for (int64_t a = 0; a < r->kh; a++)
+        for (int64_t q = 0; q < r->kw; q++) acc = fmaf(r->w[a * r->kw + q], r->x[a * r->rs + q * r->dq + i * r->stride], acc);
+      y[i] = acc;
+    }
+    return;
+  }
+  /* four vectors at a time: four independent chains hide the FMA latency */
+  for (int64_t i = 0; i < n; i += 4 * 8) {
+    __m256i k[4];
+    __m256 acc[4];
+    for (int v = 0; v < 4; v++) {
+      k[v] = lanes(n - i - 8 * v);
+      acc[v] = _mm256_set1_ps(r->bias);
+    }
+    for (int64_t a = 0; a < r->kh; a++) {
+      const float *xr = r->x + a * r->rs + i;
+      for (int64_t q = 0; q < r->kw; q++) {
+        const __m256 wv = _mm256_set1_ps(r->w[a * r->kw + q]);
+        for (int v = 0; v < 4; v++) acc[v] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(xr + q * r->dq + 8 * v, k[v]), acc[v]);
+      }
+    }
+    for (int v = 0; v < 4; v++) _mm256_maskstore_ps(y + i + 8 * v, k[v], acc[v]);
   }
 }

@@ -3,17 +3,20 @@
  * independent FMA chains hide the latency. Lane by lane the same fmaf chain
  * as the scalar twin (sgemm.h). */
 #include <immintrin.h>
+#include <math.h>
 
 #include "sgemm.h"
 
-static inline __mmask16 lanes(int64_t rem) { return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1); }
+static inline __mmask16 lanes(int64_t rem) {
+  return rem >= 16 ? (__mmask16)0xFFFF : rem <= 0 ? (__mmask16)0 : (__mmask16)((1u << rem) - 1);
+}
 
 /* MR rows x NV vectors of 16 columns starting at (m, n); cols = valid columns */
 static inline __attribute__((always_inline)) void tile(const ql_sgemm_args *a, int64_t m, int64_t n, int64_t cols,
                                                        const int MR, const int NV) {
   __m512 acc[8][8];
   __mmask16 mk[8];
-  for (int v = 0; v < NV; v++) mk[v] = lanes(cols - 16 * v > 0 ? cols - 16 * v : 0);
+  for (int v = 0; v < NV; v++) mk[v] = lanes(cols - 16 * v);
   for (int i = 0; i < MR; i++)
     for (int v = 0; v < NV; v++) acc[i][v] = _mm512_set1_ps(a->bias ? a->bias[m + i] : 0.0f);
   const float *x = a->x + n, *w = a->w + m * a->ldw;
@@ -48,5 +51,34 @@ void ql_sgemm_f32_8x32__avx512(const ql_sgemm_args *a, int64_t m0, int64_t m1, i
     case 1: tile(a, m, n, cols, 1, 2); break;
     default: break;
     }
+  }
+}
+
+void ql_sdw_row_f32__avx512(const ql_sdw_row *r, float *y, int64_t n) {
+  if (r->stride != 1) { /* -mfma: one vfmadd per step */
+    for (int64_t i = 0; i < n; i++) {
+      float acc = r->bias;
+      for (int64_t a = 0; a < r->kh; a++)
+        for (int64_t q = 0; q < r->kw; q++) acc = fmaf(r->w[a * r->kw + q], r->x[a * r->rs + q * r->dq + i * r->stride], acc);
+      y[i] = acc;
+    }
+    return;
+  }
+  /* four vectors at a time: four independent chains hide the FMA latency */
+  for (int64_t i = 0; i < n; i += 4 * 16) {
+    __mmask16 k[4];
+    __m512 acc[4];
+    for (int v = 0; v < 4; v++) {
+      k[v] = lanes(n - i - 16 * v);
+      acc[v] = _mm512_set1_ps(r->bias);
+    }
+    for (int64_t a = 0; a < r->kh; a++) {
+      const float *xr = r->x + a * r->rs + i;
+      for (int64_t q = 0; q < r->kw; q++) {
+        const __m512 wv = _mm512_set1_ps(r->w[a * r->kw + q]);
+        for (int v = 0; v < 4; v++) acc[v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k[v], xr + q * r->dq + 16 * v), acc[v]);
+      }
+    }
+    for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(y + i + 16 * v, k[v], acc[v]);
   }
 }

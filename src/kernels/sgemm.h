@@ -35,7 +35,27 @@ void ql_sgemm_f32_4x16__avx2(const ql_sgemm_args *a, int64_t m0, int64_t m1, int
 void ql_sgemm_f32_8x32__avx512(const ql_sgemm_args *a, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 #endif
 
+/* One output row of a depthwise channel: y[i] = acc_{kh*kw} with acc_0 = bias
+ * and acc_{t+1} = fmaf(w[t], x[r * rs + q * dq + i * stride], acc_t), taps
+ * t = r * kw + q in order, i < n; x is the zero-bordered plane at the row's
+ * first input. The GEMM's chain over the im2col rows (padding reads zeros). */
+typedef struct ql_sdw_row {
+  const float *x;
+  int64_t rs, dq, stride; /* row step (dilated), column step (dilated), output stride */
+  int64_t kh, kw;
+  const float *w;
+  float bias;
+} ql_sdw_row;
+typedef void (*ql_sdw_row_fn)(const ql_sdw_row *r, float *y, int64_t n);
+void ql_sdw_row_f32__scalar(const ql_sdw_row *r, float *y, int64_t n);
+#if defined(__x86_64__)
+void ql_sdw_row_f32__avx2(const ql_sdw_row *r, float *y, int64_t n);
+void ql_sdw_row_f32__avx512(const ql_sdw_row *r, float *y, int64_t n);
+#endif
+
 /* The kernel for an ISA cap (QL_ISA_AUTO: the best this CPU has). */
 ql_sgemm_fn ql_sgemm_select(ql_isa isa);
+/* The depthwise row kernel of the same ISA as a GEMM kernel. */
+ql_sdw_row_fn ql_sdw_row_for(ql_sgemm_fn f);
 const char *ql_sgemm_name(ql_sgemm_fn f);
 #endif

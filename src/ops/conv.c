@@ -197,6 +197,38 @@ static void sconv_task(void *ctx, size_t g0, size_t j0, size_t ng, size_t nj) {
   }
 }
 
+/* Depthwise (one input and one output channel per group), fast path only:
+ * each plane is copied once into a zero-bordered buffer and each output row
+ * runs all taps in registers (sgemm.h ql_sdw_row_fn). Taps in (row, column) order,
+ * padding taps reading the zeros: the GEMM's chain over the im2col rows. */
+static void sdw_task(void *ctx, size_t c0, size_t j0, size_t nc, size_t nj) {
+  (void)j0;
+  (void)nj;
+  sconv *s = ctx;
+  const ql_sdw_row_fn row = ql_sdw_row_for(s->gemm);
+  const int64_t ph = (s->oh - 1) * s->sh + (s->kh - 1) * s->dh + 1, pw = (s->ow - 1) * s->sw + (s->kw - 1) * s->dw + 1;
+  const int64_t hh = ph > s->ih + s->ph ? ph : s->ih + s->ph, ww = pw > s->iw + s->pw ? pw : s->iw + s->pw;
+  float *pad = ql_malloc((size_t)(hh * ww) * sizeof *pad);
+  if (!pad) {
+    s->failed = 1;
+    return;
+  }
+  for (size_t ch = c0; ch < c0 + nc; ch++) {
+    const float *xc = s->x + (s->n * s->C + (int64_t)ch) * s->ih * s->iw;
+    memset(pad, 0, (size_t)(hh * ww) * sizeof *pad);
+    for (int64_t r = 0; r < s->ih; r++) memcpy(pad + (r + s->ph) * ww + s->pw, xc + r * s->iw, (size_t)s->iw * sizeof *pad);
+    const float *w = s->w + (int64_t)ch * s->kh * s->kw;
+    const float b = s->b ? s->b[ch] : 0.0f;
+    float *y = s->y + (s->n * s->M + (int64_t)ch) * s->oh * s->ow;
+    ql_sdw_row rw = {.rs = s->dh * ww, .dq = s->dw, .stride = s->sw, .kh = s->kh, .kw = s->kw, .w = w, .bias = b};
+    for (int64_t oy = 0; oy < s->oh; oy++) {
+      rw.x = pad + oy * s->sh * ww;
+      row(&rw, y + oy * s->ow, s->ow);
+    }
+  }
+  ql_free(pad);
+}
+
 static ql_status run_sconv(ql_op_ctx *c, const fconv *f, const ql_tensor *x, const ql_tensor *w, const ql_tensor *b,
                            ql_tensor *y) {
   const ql_conv_geom *g = &f->g;
@@ -215,9 +247,14 @@ static ql_status run_sconv(ql_op_ctx *c, const fconv *f, const ql_tensor *x, con
     for (int64_t i = 0; i < y->numel; i++) ((float *)y->data)[i] = s.b ? s.b[i / ohw % s.M] : 0.0f;
     return QL_OK;
   }
-  for (s.n = 0; s.n < f->N && !s.failed; s.n++)
-    ql_threadpool_parallel_for_2d(c->pool, sconv_task, &s, (size_t)f->attrs.group, (size_t)ohw, 1,
-                                  (size_t)sconv_block(&s));
+  const int depthwise = c->state && s.cg == 1 && s.mg == 1;
+  for (s.n = 0; s.n < f->N && !s.failed; s.n++) {
+    if (depthwise)
+      ql_threadpool_parallel_for_2d(c->pool, sdw_task, &s, (size_t)s.C, 1, 8, 1);
+    else
+      ql_threadpool_parallel_for_2d(c->pool, sconv_task, &s, (size_t)f->attrs.group, (size_t)ohw, 1,
+                                    (size_t)sconv_block(&s));
+  }
   return s.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
 }
 
