@@ -180,6 +180,34 @@ size_t ql_verify_report_errors(const ql_verify_report *r);
 ql_status ql_verify_report_get(const ql_verify_report *r, size_t i, const char **rule, int *is_error,
                                const char **node, const char **tensor, const char **message);
 void ql_verify_report_free(ql_verify_report *r);
+/*
+ * Static quantization (docs/quantize.md): calibrates on the samples in
+ * calib_dir (one subdirectory per sample holding input_N.pb or input_N.npy,
+ * the layout `qlinear quantize --calib` reads; at most 1000 are used) and
+ * returns a new model owned by the caller. Scales and zero points follow
+ * ONNX Runtime's quantization tool; the result passes
+ * ql_model_verify(QL_VERIFY_STRICT), or the call fails naming the first
+ * finding. opt may be NULL (MinMax, QDQ, per tensor, one thread).
+ */
+typedef enum ql_quantize_method {
+  QL_QUANTIZE_MINMAX = 0,
+  QL_QUANTIZE_ENTROPY,
+  QL_QUANTIZE_PERCENTILE, /* 99.999th percentile */
+  QL_QUANTIZE_MSE         /* qlinear's own: least expected squared error per activation */
+} ql_quantize_method;
+typedef struct ql_quantize_options {
+  ql_quantize_method method;
+  int qoperator;          /* 1: QLinearConv/QLinearMatMul/com.microsoft QLinear* instead of QDQ */
+  int per_channel;        /* per-output-channel weights (and channel equalization) */
+  int bias_correction;
+  double target_sqnr_db;  /* > 0: keep the tensors that cost the most out of int8 until every
+                             output reaches this SQNR on (up to 8 of) the calibration samples */
+  int keep_int16;         /* with target_sqnr_db: those tensors in int16 rather than float */
+  int threads;            /* 0 = 1 */
+} ql_quantize_options;
+ql_status ql_quantize_static(const ql_model *in, const char *calib_dir, const ql_quantize_options *opt,
+                             ql_model **out, ql_error *err);
+
 /* Writes GraphProto.quantization_annotation for every quantized tensor of m;
  * *n_written gets the count. Save with ql_model_save_file. */
 ql_status ql_model_annotate(ql_model *m, size_t *n_written, ql_error *err);

@@ -65,6 +65,10 @@ void ql_samples_release(const ql_samples *s, ql_tensor **in);
  * produces); the sample and the outputs are freed before it returns. */
 ql_status ql_samples_run_observed(ql_session *s, const ql_samples *smp, size_t i, int observe_inputs,
                                   ql_observer_fn fn, void *ctx, ql_error *err);
+/* A view of up to n samples of s, evenly spread; it borrows s's samples
+ * (free it with ql_samples_view_free, not ql_samples_free). */
+ql_status ql_samples_spread(const ql_samples *s, size_t n, ql_samples *view, ql_error *err);
+void ql_samples_view_free(ql_samples *view);
 /* Step `done` (1..n) of a long job on stderr: a bar on a terminal, else a line every 10%. */
 void ql_progress(const char *label, size_t done, size_t n);
 /* Reads a .npy file (little-endian f4/f8/i1/u1/i4/i8, C order). */

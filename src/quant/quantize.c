@@ -197,3 +197,60 @@ ql_status ql_quantize_model(const ql_model *in, const ql_samples *calib, const q
   ql_model_free(folded);
   return st;
 }
+
+/* ------------------------------------------------------------ public API */
+ql_status ql_quantize_static(const ql_model *in, const char *calib_dir, const ql_quantize_options *opt,
+                             ql_model **out, ql_error *err) {
+  static const ql_quantize_options defaults = {0};
+  static const ql_calib_method methods[] = {QL_CALIB_MINMAX, QL_CALIB_ENTROPY, QL_CALIB_PERCENTILE, QL_CALIB_MSE};
+  if (!out) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "out is NULL");
+  *out = NULL;
+  if (!in || !in->graph || !calib_dir) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "model and calibration directory are required");
+  if (!opt) opt = &defaults;
+  if ((unsigned)opt->method > QL_QUANTIZE_MSE) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "unknown method %d", (int)opt->method);
+  ql_quant_options o;
+  ql_quant_options_default(&o);
+  o.method = methods[opt->method];
+  o.format = opt->qoperator ? QL_QFORMAT_QOPERATOR : QL_QFORMAT_QDQ;
+  o.per_channel = opt->per_channel != 0;
+  o.bias_correction = opt->bias_correction != 0;
+  o.keep_int16 = opt->keep_int16 != 0;
+  o.threads = opt->threads > 0 ? opt->threads : 1;
+  size_t n_in = 0;
+  for (size_t i = 0; i < in->graph->n_inputs; i++) n_in += !ql_graph_find_init(in->graph, in->graph->inputs[i].name);
+  ql_samples calib = {0}, probe = {0};
+  ql_model *folded = NULL, *qm = NULL;
+  ql_ranges ranges = {0};
+  char **kept = NULL;
+  ql_status st = ql_samples_load(calib_dir, n_in, 1000, &calib, err);
+  if (!st) st = ql_quant_prepare(in, &calib, &o, &folded, &ranges, err);
+  if (!st && opt->target_sqnr_db > 0) {
+    double got;
+    if (!(st = ql_samples_spread(&calib, 8, &probe, err)))
+      st = ql_quant_target_sqnr(folded, &ranges, &probe, &o, opt->target_sqnr_db, &kept, &got, err);
+    for (o.n_keep_float = 0; !st && kept && kept[o.n_keep_float];) o.n_keep_float++;
+    o.keep_float = (const char *const *)kept;
+  }
+  if (!st) st = ql_quant_apply(folded, &ranges, &calib, &o, &qm, err);
+  if (!st) {
+    ql_verify_report *vr = NULL;
+    st = ql_model_verify(qm, QL_VERIFY_STRICT, &vr, err);
+    for (size_t i = 0; !st && i < ql_verify_report_count(vr); i++) {
+      const char *rule, *node, *tensor, *msg;
+      int is_error;
+      ql_verify_report_get(vr, i, &rule, &is_error, &node, &tensor, &msg);
+      if (is_error)
+        st = ql_errf(err, QL_ERR_INVALID_MODEL, "the quantized model fails verify --strict: %s node '%s' tensor '%s': %s",
+                     rule, node, tensor, msg);
+    }
+    ql_verify_report_free(vr);
+  }
+  ql_samples_view_free(&probe);
+  ql_strlist_free(kept);
+  ql_ranges_free(&ranges);
+  ql_samples_free(&calib);
+  ql_model_free(folded);
+  if (st) ql_model_free(qm);
+  else *out = qm;
+  return st;
+}

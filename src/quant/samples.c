@@ -149,6 +149,30 @@ ql_status ql_samples_run_observed(ql_session *s, const ql_samples *smp, size_t i
   return st;
 }
 
+ql_status ql_samples_spread(const ql_samples *s, size_t n, ql_samples *view, ql_error *err) {
+  *view = *s;
+  view->n = s->n < n ? s->n : n;
+  view->paths = NULL;
+  view->inputs = NULL;
+  if (s->paths && !(view->paths = ql_calloc(view->n + 1, sizeof *view->paths)))
+    return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  if (s->inputs && !(view->inputs = ql_calloc(view->n + 1, sizeof *view->inputs))) {
+    ql_free(view->paths);
+    return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  for (size_t i = 0; i < view->n; i++) {
+    if (s->paths) view->paths[i] = s->paths[i * s->n / view->n];
+    if (s->inputs) view->inputs[i] = s->inputs[i * s->n / view->n];
+  }
+  return QL_OK;
+}
+
+void ql_samples_view_free(ql_samples *view) {
+  ql_free(view->paths);
+  ql_free(view->inputs);
+  memset(view, 0, sizeof *view);
+}
+
 void ql_progress(const char *label, size_t done, size_t n) {
   /* a bar on a terminal; otherwise a line every 10% */
   if (!isatty(2)) {

@@ -308,22 +308,11 @@ int ql_cmd_quantize(int argc, char **argv) {
   }
   if (!isnan(target)) {
     /* chosen on evenly spread calibration samples; the report below measures --eval */
-    ql_samples probe = calib;
-    size_t np = calib.n < (size_t)target_samples ? calib.n : (size_t)target_samples;
-    char **pp = calib.paths ? calloc(np + 1, sizeof *pp) : NULL;
-    ql_tensor ***pi = calib.inputs ? calloc(np + 1, sizeof *pi) : NULL;
-    if ((calib.paths && !pp) || (calib.inputs && !pi)) goto oom;
-    for (size_t i = 0; i < np; i++) {
-      if (pp) pp[i] = calib.paths[i * calib.n / np];
-      if (pi) pi[i] = calib.inputs[i * calib.n / np];
-    }
-    probe.n = np;
-    probe.paths = pp;
-    probe.inputs = pi;
+    ql_samples probe;
     double got;
-    ql_status st = ql_quant_target_sqnr(folded, &ranges, &probe, &o, target, &kept, &got, &err);
-    free(pp);
-    free(pi);
+    ql_status st = ql_samples_spread(&calib, (size_t)target_samples, &probe, &err);
+    if (!st) st = ql_quant_target_sqnr(folded, &ranges, &probe, &o, target, &kept, &got, &err);
+    ql_samples_view_free(&probe);
     if (st) {
       cli_error("%s", err.msg);
       goto out;
@@ -377,10 +366,6 @@ verify:;
   }
   print_report(&rep, json, out_path, &vr, kept, n_kept, o.keep_int16);
   rc = 0;
-  if (0) {
-  oom:
-    cli_error("out of memory");
-  }
 out:
   ql_strlist_free(kept);
   if (have_vr) ql_vreport_free(&vr);
