@@ -201,13 +201,32 @@ static void sconv_task(void *ctx, size_t g0, size_t j0, size_t ng, size_t nj) {
  * each plane is copied once into a zero-bordered buffer and each output row
  * runs all taps in registers (sgemm.h ql_sdw_row_fn). Taps in (row, column) order,
  * padding taps reading the zeros: the GEMM's chain over the im2col rows. */
+/* The zero-bordered plane: every row and column a tap reads. */
+static void sdw_extent(const sconv *s, int64_t *hh, int64_t *ww) {
+  const int64_t ph = (s->oh - 1) * s->sh + (s->kh - 1) * s->dh + 1, pw = (s->ow - 1) * s->sw + (s->kw - 1) * s->dw + 1;
+  *hh = ph > s->ih + s->ph ? ph : s->ih + s->ph;
+  *ww = pw > s->iw + s->pw ? pw : s->iw + s->pw;
+}
+
+/* Only when that plane stays near the input's size: huge pads or dilations
+ * (valid ONNX, and reachable from a model file) take the im2col path, whose
+ * buffers are bounded. */
+static int sdw_fits(const sconv *s) {
+  int64_t hh, ww;
+  if (s->oh > INT32_MAX || s->ow > INT32_MAX || s->sh > INT32_MAX || s->sw > INT32_MAX || s->kh > INT32_MAX ||
+      s->kw > INT32_MAX || s->dh > INT32_MAX || s->dw > INT32_MAX)
+    return 0;
+  sdw_extent(s, &hh, &ww);
+  return hh <= 2 * s->ih + 64 && ww <= 2 * s->iw + 64;
+}
+
 static void sdw_task(void *ctx, size_t c0, size_t j0, size_t nc, size_t nj) {
   (void)j0;
   (void)nj;
   sconv *s = ctx;
   const ql_sdw_row_fn row = ql_sdw_row_for(s->gemm);
-  const int64_t ph = (s->oh - 1) * s->sh + (s->kh - 1) * s->dh + 1, pw = (s->ow - 1) * s->sw + (s->kw - 1) * s->dw + 1;
-  const int64_t hh = ph > s->ih + s->ph ? ph : s->ih + s->ph, ww = pw > s->iw + s->pw ? pw : s->iw + s->pw;
+  int64_t hh, ww;
+  sdw_extent(s, &hh, &ww);
   float *pad = ql_malloc((size_t)(hh * ww) * sizeof *pad);
   if (!pad) {
     s->failed = 1;
@@ -247,7 +266,7 @@ static ql_status run_sconv(ql_op_ctx *c, const fconv *f, const ql_tensor *x, con
     for (int64_t i = 0; i < y->numel; i++) ((float *)y->data)[i] = s.b ? s.b[i / ohw % s.M] : 0.0f;
     return QL_OK;
   }
-  const int depthwise = c->state && s.cg == 1 && s.mg == 1;
+  const int depthwise = c->state && s.cg == 1 && s.mg == 1 && sdw_fits(&s);
   for (s.n = 0; s.n < f->N && !s.failed; s.n++) {
     if (depthwise)
       ql_threadpool_parallel_for_2d(c->pool, sdw_task, &s, (size_t)s.C, 1, 8, 1);

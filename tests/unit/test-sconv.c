@@ -111,6 +111,7 @@ static void test_conv_shapes(void **state) {
       {1, 12, 14, 15, 12, 5, 5, 12, 2, 2, 1, 1, 2, 2, 2, 2, 0, 0}, /* depthwise 5x5 stride 2 */
       {2, 4, 5, 70, 4, 3, 3, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},     /* depthwise rows past 64 columns */
       {1, 3, 9, 40, 3, 3, 3, 3, 1, 1, 2, 2, 2, 0, 1, 3, 1, 0},     /* depthwise, dilated, uneven pads */
+      {1, 2, 5, 5, 2, 3, 3, 2, 1, 1, 1, 1, 40, 40, 40, 40, 1, 0},  /* depthwise, pads far past the input: im2col */
       {1, 8, 10, 12, 6, 3, 2, 2, 1, 2, 2, 1, 2, 0, 1, 3, 1, 0},   /* groups, dilation, odd pads */
       {1, 5, 1, 40, 33, 1, 4, 1, 1, 3, 1, 2, 0, 3, 0, 1, 1, 1},   /* 1-D */
       {1, 4, 6, 7, 9, 1, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 0, 0},     /* 1x1 stride 2: im2col */
