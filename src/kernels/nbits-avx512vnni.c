@@ -13,12 +13,6 @@ static inline __mmask16 tail_mask(int64_t cols) {
   return cols >= 16 ? 0xFFFF : cols <= 0 ? 0 : (__mmask16)((1u << cols) - 1);
 }
 
-static inline __m512i bcast4(const int8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
 /* acc += u8 plane b x the 4 int8 at p broadcast to every lane. Inline asm:
  * GCC 12 copies the accumulators of the intrinsic around (and spills), and
  * this way the broadcast folds into the instruction ({1to16}). */

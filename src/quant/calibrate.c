@@ -81,7 +81,7 @@ static ql_status run_pass(ql_session *s, const ql_samples *smp, cal_state *c, co
   for (size_t i = 0; i < smp->n && !st; i++) {
     /* one sample in memory at a time */
     st = ql_samples_run_observed(s, smp, i, 1, observer_cb, c, err);
-    if (st && smp->paths) ql_err_prefix(err, smp->paths[i]);
+    if (st && smp->paths) ql_err_prefix(err, "%s", smp->paths[i]); /* a path is not a format */
     if (o->progress) ql_progress(label, i + 1, smp->n);
   }
   if (st) ql_err_prefix(err, "calibration sample");
