@@ -67,19 +67,32 @@ static double output_sqnr(const ql_model *fm, const ql_model *qm, const ql_sampl
   return ql_sqnr_db(sig, noise);
 }
 
+/* SAMPLES random inputs in [-1, 1], held in memory */
+typedef struct {
+  ql_tensor *xs[SAMPLES], *one[SAMPLES][1];
+  ql_tensor **per[SAMPLES];
+} calib_set;
+
+static void calib_set_init(calib_set *c) {
+  int64_t dx[2] = {ROWS, K};
+  for (int i = 0; i < SAMPLES; i++) {
+    c->xs[i] = ql_tensor_new(QL_FLOAT, 2, dx, NULL);
+    for (int k = 0; k < ROWS * K; k++) ((float *)c->xs[i]->data)[k] = rnd_f(-1.0f, 1.0f);
+    c->one[i][0] = c->xs[i];
+    c->per[i] = c->one[i];
+  }
+}
+
+static void calib_set_free(calib_set *c) {
+  for (int i = 0; i < SAMPLES; i++) ql_tensor_free(c->xs[i]);
+}
+
 static void test_target_sqnr_keeps_the_scaled_path(void **state) {
   (void)state;
   ql_model *fm = scaled_mlp();
-  ql_tensor *xs[SAMPLES], *one[SAMPLES][1];
-  ql_tensor **per[SAMPLES];
-  int64_t dx[2] = {ROWS, K};
-  for (int i = 0; i < SAMPLES; i++) {
-    xs[i] = ql_tensor_new(QL_FLOAT, 2, dx, NULL);
-    for (int k = 0; k < ROWS * K; k++) ((float *)xs[i]->data)[k] = rnd_f(-1.0f, 1.0f);
-    one[i][0] = xs[i];
-    per[i] = one[i];
-  }
-  ql_samples s = {.n = SAMPLES, .n_inputs = 1, .inputs = per};
+  calib_set cs;
+  calib_set_init(&cs);
+  ql_samples s = {.n = SAMPLES, .n_inputs = 1, .inputs = cs.per};
   ql_quant_options o;
   ql_quant_options_default(&o);
   o.per_channel = 1;
@@ -114,23 +127,16 @@ static void test_target_sqnr_keeps_the_scaled_path(void **state) {
   ql_model_free(folded);
   ql_ranges_free(&ranges);
   ql_model_free(fm);
-  for (int i = 0; i < SAMPLES; i++) ql_tensor_free(xs[i]);
+  calib_set_free(&cs);
 }
 
 /* --target-keep int16: the same tensors, quantized to int16 (com.microsoft Q/DQ at opset 17), no float left */
 static void test_target_sqnr_int16(void **state) {
   (void)state;
   ql_model *fm = scaled_mlp();
-  ql_tensor *xs[SAMPLES], *one[SAMPLES][1];
-  ql_tensor **per[SAMPLES];
-  int64_t dx[2] = {ROWS, K};
-  for (int i = 0; i < SAMPLES; i++) {
-    xs[i] = ql_tensor_new(QL_FLOAT, 2, dx, NULL);
-    for (int k = 0; k < ROWS * K; k++) ((float *)xs[i]->data)[k] = rnd_f(-1.0f, 1.0f);
-    one[i][0] = xs[i];
-    per[i] = one[i];
-  }
-  ql_samples s = {.n = SAMPLES, .n_inputs = 1, .inputs = per};
+  calib_set cs;
+  calib_set_init(&cs);
+  ql_samples s = {.n = SAMPLES, .n_inputs = 1, .inputs = cs.per};
   ql_quant_options o;
   ql_quant_options_default(&o);
   o.per_channel = 1;
@@ -166,7 +172,7 @@ static void test_target_sqnr_int16(void **state) {
   ql_model_free(folded);
   ql_ranges_free(&ranges);
   ql_model_free(fm);
-  for (int i = 0; i < SAMPLES; i++) ql_tensor_free(xs[i]);
+  calib_set_free(&cs);
 }
 
 int main(void) {
