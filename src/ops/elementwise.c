@@ -13,76 +13,6 @@
 
 /* ================================================================ broadcasting */
 
-#define BC_MAX_IN 3
-
-/* Walks an output shape and up to three inputs broadcast to it. The shape
- * is collapsed (size-1 dims dropped, dims that are contiguous for every
- * input merged) so the innermost run is as long as possible; its stride is
- * 0 (broadcast) or 1 for every input. */
-typedef struct {
-  int rank, n;
-  int64_t dims[QL_MAX_RANK];
-  int64_t st[BC_MAX_IN][QL_MAX_RANK];
-  int64_t numel;
-} bc_iter;
-
-typedef void (*bc_fn)(void *ctx, int64_t yo, const int64_t *xo, int64_t len, const int64_t *xs);
-
-static void bc_init(bc_iter *it, int n, const ql_tensor *const *in, int rank, const int64_t *dims) {
-  int64_t st[BC_MAX_IN][QL_MAX_RANK];
-  for (int k = 0; k < n; k++) {
-    int64_t s = 1;
-    for (int i = rank - 1; i >= 0; i--) {
-      int j = i - (rank - in[k]->rank);
-      if (j < 0 || in[k]->dims[j] == 1) {
-        st[k][i] = 0;
-      } else {
-        st[k][i] = s;
-        s *= in[k]->dims[j];
-      }
-    }
-  }
-  it->n = n;
-  it->rank = 0;
-  it->numel = ql_dims_numel(rank, dims);
-  for (int i = 0; i < rank; i++) {
-    if (dims[i] == 1) continue;
-    int r = it->rank;
-    int merge = r > 0;
-    for (int k = 0; merge && k < n; k++) merge = it->st[k][r - 1] == st[k][i] * dims[i];
-    if (merge) {
-      it->dims[r - 1] *= dims[i];
-      for (int k = 0; k < n; k++) it->st[k][r - 1] = st[k][i];
-    } else {
-      it->dims[r] = dims[i];
-      for (int k = 0; k < n; k++) it->st[k][r] = st[k][i];
-      it->rank++;
-    }
-  }
-  if (it->rank == 0) {
-    it->rank = 1;
-    it->dims[0] = 1;
-    for (int k = 0; k < n; k++) it->st[k][0] = 0;
-  }
-}
-
-static void bc_run(const bc_iter *it, bc_fn fn, void *ctx) {
-  if (it->numel <= 0) return;
-  int r = it->rank;
-  int64_t inner = it->dims[r - 1], outer = it->numel / inner;
-  int64_t cnt[QL_MAX_RANK] = {0}, off[BC_MAX_IN] = {0}, xs[BC_MAX_IN];
-  for (int k = 0; k < it->n; k++) xs[k] = it->st[k][r - 1];
-  for (int64_t o = 0; o < outer; o++) {
-    fn(ctx, o * inner, off, inner, xs);
-    for (int d = r - 2; d >= 0; d--) {
-      for (int k = 0; k < it->n; k++) off[k] += it->st[k][d];
-      if (++cnt[d] < it->dims[d]) break;
-      for (int k = 0; k < it->n; k++) off[k] -= it->st[k][d] * it->dims[d];
-      cnt[d] = 0;
-    }
-  }
-}
-
 /* Broadcasting can make an output far larger than any input ([N,1] + [1,N]);
  * such outputs are capped like the loader caps tensors, so that a small
  * hostile model cannot ask for terabytes. */
@@ -408,15 +338,15 @@ static ql_status check_bin_types(ql_op_ctx *c, bin_op op, ql_dtype ta, ql_dtype 
 /* y = op(a, b) with b pre-broadcast to rank/dims; y allocated by caller. */
 static ql_status bin_apply(ql_op_ctx *c, bin_op op, const ql_tensor *a, const ql_tensor *b, ql_tensor *y) {
   const ql_tensor *in[2] = {a, b};
-  bc_iter it;
-  bc_init(&it, 2, in, y->rank, y->dims);
+  ql_bc_iter it;
+  ql_bc_init(&it, 2, in, y->rank, y->dims);
   bin_ctx bc = {.op = op, .ta = a->dtype, .tb = b->dtype, .ty = y->dtype, .a = a->data, .b = b->data, .y = y->data};
   if (a->dtype == QL_FLOAT && b->dtype == QL_FLOAT && y->dtype == QL_FLOAT) {
     /* Sum/Min/Max/Mean accumulate into y (a == y): keep the plain loops. */
     int noalias = y->data != a->data && y->data != b->data;
-    bc_run(&it, noalias ? bin_row_f32_noalias : bin_row_f32, &bc);
+    ql_bc_run(&it, noalias ? bin_row_f32_noalias : bin_row_f32, &bc);
   }
-  else bc_run(&it, bin_row_generic, &bc);
+  else ql_bc_run(&it, bin_row_generic, &bc);
   if (bc.bad) return ql_op_fail(c, QL_ERR_INVALID_ARGUMENT, "integer division by zero");
   return QL_OK;
 }
@@ -572,10 +502,10 @@ static ql_status op_where(ql_op_ctx *c) {
   if (st) return st;
   ql_tensor *y = ql_op_output(c, 0, in[1]->dtype, rank, dims);
   if (!y) return c->err->code;
-  bc_iter it;
-  bc_init(&it, 3, in, rank, dims);
+  ql_bc_iter it;
+  ql_bc_init(&it, 3, in, rank, dims);
   where_ctx w = {in[0]->data, in[1]->data, in[2]->data, y->data, ql_dtype_size(y->dtype), y->dtype == QL_STRING, 0};
-  bc_run(&it, where_row, &w);
+  ql_bc_run(&it, where_row, &w);
   if (w.oom) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
   return QL_OK;
 }

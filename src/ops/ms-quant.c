@@ -281,29 +281,37 @@ __attribute__((target("avx2,fma"))) static void qadd_same_fma(ql_dtype t, const 
 #endif
 
 /* Broadcast QLinearAdd, element by element with the same arithmetic as ORT's
- * kernels for each broadcast mode; the constants fold the zero points. */
-static inline __attribute__((always_inline)) void qadd_bcast_body(const qbin *q, int mode, float rA, float rB) {
-  ql_tensor *y = q->y;
-  ql_dtype t = y->dtype;
-  const float f1 = (float)q->zc - fmaf(rB, (float)q->zb, rA * (float)q->za);
-  const float f0 = (float)q->zc - fmaf(rA, (float)q->za, rB * (float)q->zb);
-  ql_bcast2 it;
-  ql_bcast2_init(&it, y->rank, y->dims, q->a->rank, q->a->dims, q->b->rank, q->b->dims);
-  for (int64_t i = 0; i < y->numel; i++, ql_bcast2_next(&it)) {
-    float fa = (float)load_q(t, q->a->data, it.a), fb = (float)load_q(t, q->b->data, it.b);
+ * kernels for each broadcast mode; the constants fold the zero points. One
+ * call per innermost run of the broadcast walk (ql_bc_run). */
+typedef struct {
+  const qbin *q;
+  int mode;
+  float rA, rB, f0, f1;
+} qadd_ctx;
+
+static inline __attribute__((always_inline)) void qadd_row_body(void *ctx, int64_t yo, const int64_t *xo, int64_t len,
+                                                                const int64_t *xs) {
+  const qadd_ctx *k = ctx;
+  const qbin *q = k->q;
+  ql_dtype t = q->y->dtype;
+  for (int64_t i = 0; i < len; i++) {
+    float fa = (float)load_q(t, q->a->data, xo[0] + i * xs[0]), fb = (float)load_q(t, q->b->data, xo[1] + i * xs[1]);
     float v;
-    if (mode == 1) /* span is B, scalar A */
-      v = fmaf(fb, rB, fmaf(fa, rA, f1));
+    if (k->mode == 1) /* span is B, scalar A */
+      v = fmaf(fb, k->rB, fmaf(fa, k->rA, k->f1));
     else /* span is A, scalar B, or both spans */
-      v = fmaf(fa, rA, fmaf(fb, rB, f0));
-    store_q(t, y->data, i, clamp_i32(cvt_i32(v), q->lo, q->hi));
+      v = fmaf(fa, k->rA, fmaf(fb, k->rB, k->f0));
+    store_q(t, q->y->data, yo + i, clamp_i32(cvt_i32(v), q->lo, q->hi));
   }
 }
 
-static void qadd_bcast_generic(const qbin *q, int mode, float rA, float rB) { qadd_bcast_body(q, mode, rA, rB); }
+static void qadd_row_generic(void *ctx, int64_t yo, const int64_t *xo, int64_t len, const int64_t *xs) {
+  qadd_row_body(ctx, yo, xo, len, xs);
+}
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx2,fma"))) static void qadd_bcast_fma(const qbin *q, int mode, float rA, float rB) {
-  qadd_bcast_body(q, mode, rA, rB);
+__attribute__((target("avx2,fma"))) static void qadd_row_fma(void *ctx, int64_t yo, const int64_t *xo, int64_t len,
+                                                             const int64_t *xs) {
+  qadd_row_body(ctx, yo, xo, len, xs);
 }
 #endif
 
@@ -329,14 +337,33 @@ static ql_status qlinear_add(ql_op_ctx *c) {
     qadd_same_generic(t, q.a->data, q.b->data, y->data, y->numel, rA, rB, f, q.lo, q.hi);
     return QL_OK;
   }
+  qadd_ctx k = {&q, mode, rA, rB, (float)q.zc - fmaf(rA, (float)q.za, rB * (float)q.zb),
+               (float)q.zc - fmaf(rB, (float)q.zb, rA * (float)q.za)};
+  ql_bc_fn row = qadd_row_generic;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if ((ql_cpu_features() & (QL_CPU_AVX2 | QL_CPU_FMA)) == (QL_CPU_AVX2 | QL_CPU_FMA)) {
-    qadd_bcast_fma(&q, mode, rA, rB);
-    return QL_OK;
-  }
+  if ((ql_cpu_features() & (QL_CPU_AVX2 | QL_CPU_FMA)) == (QL_CPU_AVX2 | QL_CPU_FMA)) row = qadd_row_fma;
 #endif
-  qadd_bcast_generic(&q, mode, rA, rB);
+  const ql_tensor *in[2] = {q.a, q.b};
+  ql_bc_iter it;
+  ql_bc_init(&it, 2, in, y->rank, y->dims);
+  ql_bc_run(&it, row, &k);
   return QL_OK;
+}
+
+typedef struct {
+  const qbin *q;
+  float ratio;
+} qmul_ctx;
+
+static void qmul_row(void *ctx, int64_t yo, const int64_t *xo, int64_t len, const int64_t *xs) {
+  const qmul_ctx *k = ctx;
+  const qbin *q = k->q;
+  ql_dtype t = q->y->dtype;
+  for (int64_t i = 0; i < len; i++) {
+    int32_t p = (load_q(t, q->a->data, xo[0] + i * xs[0]) - q->za) * (load_q(t, q->b->data, xo[1] + i * xs[1]) - q->zb);
+    float v = (float)p * k->ratio + (float)q->zc;
+    store_q(t, q->y->data, yo + i, clamp_i32(cvt_i32(v), q->lo, q->hi));
+  }
 }
 
 static ql_status qlinear_mul(ql_op_ctx *c) {
@@ -344,17 +371,13 @@ static ql_status qlinear_mul(ql_op_ctx *c) {
   ql_status st = qbin_setup(c, &q);
   if (st) return st;
   ql_tensor *y = q.y;
-  ql_dtype t = y->dtype;
   /* MLAS (SSE2 kernel): exact integer product, one float multiply by
    * sA*sB/sC, the output zero point added in float, then round. */
-  float ratio = q.sa * q.sb / q.sc;
-  ql_bcast2 it;
-  ql_bcast2_init(&it, y->rank, y->dims, q.a->rank, q.a->dims, q.b->rank, q.b->dims);
-  for (int64_t i = 0; i < y->numel; i++, ql_bcast2_next(&it)) {
-    int32_t p = (load_q(t, q.a->data, it.a) - q.za) * (load_q(t, q.b->data, it.b) - q.zb);
-    float v = (float)p * ratio + (float)q.zc;
-    store_q(t, y->data, i, clamp_i32(cvt_i32(v), q.lo, q.hi));
-  }
+  qmul_ctx k = {&q, q.sa * q.sb / q.sc};
+  const ql_tensor *in[2] = {q.a, q.b};
+  ql_bc_iter it;
+  ql_bc_init(&it, 2, in, y->rank, y->dims);
+  ql_bc_run(&it, qmul_row, &k);
   return QL_OK;
 }
 

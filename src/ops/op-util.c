@@ -29,21 +29,59 @@ int64_t ql_broadcast_index(int64_t o, int rank, const int64_t *dims, int ra, con
   return idx;
 }
 
-static void bcast_strides(int rank, int r, const int64_t *d, int64_t *st) {
-  int64_t stride = 1;
-  for (int i = rank - 1; i >= 0; i--) {
-    int j = i - (rank - r);
-    st[i] = j >= 0 && d[j] != 1 ? stride : 0;
-    if (j >= 0) stride *= d[j];
+void ql_bc_init(ql_bc_iter *it, int n, const ql_tensor *const *in, int rank, const int64_t *dims) {
+  int64_t st[QL_BC_MAX_IN][QL_MAX_RANK];
+  for (int k = 0; k < n; k++) {
+    int64_t s = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+      int j = i - (rank - in[k]->rank);
+      if (j < 0 || in[k]->dims[j] == 1) {
+        st[k][i] = 0;
+      } else {
+        st[k][i] = s;
+        s *= in[k]->dims[j];
+      }
+    }
+  }
+  it->n = n;
+  it->rank = 0;
+  it->numel = ql_dims_numel(rank, dims);
+  for (int i = 0; i < rank; i++) {
+    if (dims[i] == 1) continue;
+    int r = it->rank;
+    int merge = r > 0;
+    for (int k = 0; merge && k < n; k++) merge = it->st[k][r - 1] == st[k][i] * dims[i];
+    if (merge) {
+      it->dims[r - 1] *= dims[i];
+      for (int k = 0; k < n; k++) it->st[k][r - 1] = st[k][i];
+    } else {
+      it->dims[r] = dims[i];
+      for (int k = 0; k < n; k++) it->st[k][r] = st[k][i];
+      it->rank++;
+    }
+  }
+  if (it->rank == 0) {
+    it->rank = 1;
+    it->dims[0] = 1;
+    for (int k = 0; k < n; k++) it->st[k][0] = 0;
   }
 }
 
-void ql_bcast2_init(ql_bcast2 *it, int rank, const int64_t *dims, int ra, const int64_t *a, int rb, const int64_t *b) {
-  memset(it, 0, sizeof *it);
-  it->rank = rank;
-  for (int i = 0; i < rank; i++) it->dims[i] = dims[i];
-  bcast_strides(rank, ra, a, it->sa);
-  bcast_strides(rank, rb, b, it->sb);
+void ql_bc_run(const ql_bc_iter *it, ql_bc_fn fn, void *ctx) {
+  if (it->numel <= 0) return;
+  int r = it->rank;
+  int64_t inner = it->dims[r - 1], outer = it->numel / inner;
+  int64_t cnt[QL_MAX_RANK] = {0}, off[QL_BC_MAX_IN] = {0}, xs[QL_BC_MAX_IN];
+  for (int k = 0; k < it->n; k++) xs[k] = it->st[k][r - 1];
+  for (int64_t o = 0; o < outer; o++) {
+    fn(ctx, o * inner, off, inner, xs);
+    for (int d = r - 2; d >= 0; d--) {
+      for (int k = 0; k < it->n; k++) off[k] += it->st[k][d];
+      if (++cnt[d] < it->dims[d]) break;
+      for (int k = 0; k < it->n; k++) off[k] -= it->st[k][d] * it->dims[d];
+      cnt[d] = 0;
+    }
+  }
 }
 
 int ql_norm_axis(int64_t axis, int rank) {

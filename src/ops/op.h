@@ -93,25 +93,26 @@ int ql_broadcast_shape(int ra, const int64_t *a, int rb, const int64_t *b, int *
 /* For output index o in shape (rank, dims), the element index in a tensor of
  * shape (ra, a) broadcast to it. */
 int64_t ql_broadcast_index(int64_t o, int rank, const int64_t *dims, int ra, const int64_t *a);
-/* Walks an output of `rank` dims in row-major order and keeps the offsets of
- * the matching elements of two broadcast inputs (numpy rules) in a and b,
- * with no division per element: init, then next() after each element. */
-typedef struct ql_bcast2 {
-  int rank;
-  int64_t dims[QL_MAX_RANK], sa[QL_MAX_RANK], sb[QL_MAX_RANK], idx[QL_MAX_RANK];
-  int64_t a, b;
-} ql_bcast2;
-void ql_bcast2_init(ql_bcast2 *it, int rank, const int64_t *dims, int ra, const int64_t *a, int rb, const int64_t *b);
-static inline void ql_bcast2_next(ql_bcast2 *it) {
-  for (int d = it->rank - 1; d >= 0; d--) {
-    it->a += it->sa[d];
-    it->b += it->sb[d];
-    if (++it->idx[d] < it->dims[d]) return;
-    it->a -= it->sa[d] * it->dims[d];
-    it->b -= it->sb[d] * it->dims[d];
-    it->idx[d] = 0;
-  }
-}
+
+#define QL_BC_MAX_IN 3
+
+/* Walks an output shape and up to three inputs broadcast to it. The shape
+ * is collapsed (size-1 dims dropped, dims that are contiguous for every
+ * input merged) so the innermost run is as long as possible; its stride is
+ * 0 (broadcast) or 1 for every input. */
+typedef struct {
+  int rank, n;
+  int64_t dims[QL_MAX_RANK];
+  int64_t st[QL_BC_MAX_IN][QL_MAX_RANK];
+  int64_t numel;
+} ql_bc_iter;
+
+typedef void (*ql_bc_fn)(void *ctx, int64_t yo, const int64_t *xo, int64_t len, const int64_t *xs);
+
+void ql_bc_init(ql_bc_iter *it, int n, const ql_tensor *const *in, int rank, const int64_t *dims);
+/* Calls fn once per innermost run: output offset yo, input offsets xo, run
+ * length len and the inputs' strides along it (0 or 1). */
+void ql_bc_run(const ql_bc_iter *it, ql_bc_fn fn, void *ctx);
 /* Normalizes axis into [0, rank); -1 when out of range. */
 int ql_norm_axis(int64_t axis, int rank);
 /* Reads an int64/int32 tensor as a list of int64 (for shapes, axes, ...). */
