@@ -184,6 +184,12 @@ ql_tensor *ql_graph_find_init_mut(ql_graph *g, const char *name) {
   return (ql_tensor *)ql_graph_find_init(g, name);
 }
 
+size_t ql_graph_n_data_inputs(const ql_graph *g) {
+  size_t n = 0;
+  for (size_t i = 0; i < g->n_inputs; i++) n += !ql_graph_find_init(g, g->inputs[i].name);
+  return n;
+}
+
 void ql_function_clear(ql_function *f) {
   ql_free(f->name);
   ql_free(f->domain);

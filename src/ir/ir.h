@@ -125,6 +125,8 @@ int ql_graph_add_node(ql_graph *g, ql_node *n);      /* takes ownership */
 int ql_graph_add_init(ql_graph *g, ql_tensor *t);    /* takes ownership */
 const ql_tensor *ql_graph_find_init(const ql_graph *g, const char *name);
 ql_tensor *ql_graph_find_init_mut(ql_graph *g, const char *name); /* the same, to modify it */
+/* Graph inputs that are not initializers: what a caller binds. */
+size_t ql_graph_n_data_inputs(const ql_graph *g);
 void ql_attr_clear(ql_attr *a);
 void ql_value_info_clear(ql_value_info *v);
 void ql_function_clear(ql_function *f);

@@ -216,8 +216,7 @@ ql_status ql_quantize_static(const ql_model *in, const char *calib_dir, const ql
   o.bias_correction = opt->bias_correction != 0;
   o.keep_int16 = opt->keep_int16 != 0;
   o.threads = opt->threads > 0 ? opt->threads : 1;
-  size_t n_in = 0;
-  for (size_t i = 0; i < in->graph->n_inputs; i++) n_in += !ql_graph_find_init(in->graph, in->graph->inputs[i].name);
+  size_t n_in = ql_graph_n_data_inputs(in->graph);
   ql_samples calib = {0}, probe = {0};
   ql_model *folded = NULL, *qm = NULL;
   ql_ranges ranges = {0};

@@ -108,8 +108,7 @@ int ql_cmd_inspect(int argc, char **argv) {
   if (n_nbits) strcat(style, "weight-only MatMulNBits,");
   if (!*style) strcpy(style, "none,");
   style[strlen(style) - 1] = 0;
-  size_t n_inputs = 0;
-  for (size_t i = 0; i < g->n_inputs; i++) n_inputs += ql_graph_find_init(g, g->inputs[i].name) == NULL;
+  size_t n_inputs = ql_graph_n_data_inputs(g);
   FILE *f = stdout;
   if (json) {
     fprintf(f, "{\"path\": ");

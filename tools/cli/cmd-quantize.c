@@ -281,8 +281,7 @@ int ql_cmd_quantize(int argc, char **argv) {
     cli_error("%s", err.msg);
     return 1;
   }
-  size_t n_in = 0;
-  for (size_t i = 0; i < fm->graph->n_inputs; i++) n_in += !ql_graph_find_init(fm->graph, fm->graph->inputs[i].name);
+  size_t n_in = ql_graph_n_data_inputs(fm->graph);
   if ((calib_dir && ql_samples_load(calib_dir, n_in, (size_t)max_samples, &calib, &err)) ||
       (eval_dir && ql_samples_load(eval_dir, n_in, (size_t)max_samples, &eval, &err))) {
     cli_error("%s", err.msg);
