@@ -32,6 +32,24 @@ char *ql_strndup(const char *s, size_t n);
 void *ql_malloc_aligned(size_t n);
 void ql_free_aligned(void *p);
 
+/* Marks memory the program must not touch for AddressSanitizer (the value
+ * arena's and the scratch region's free bytes); nothing in other builds. */
+#if defined(__SANITIZE_ADDRESS__)
+#define QL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QL_ASAN 1
+#endif
+#endif
+#ifdef QL_ASAN
+#include <sanitizer/asan_interface.h>
+#define QL_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define QL_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define QL_ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define QL_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* Grows *arr (element size es) to hold at least need elements. */
 int ql_grow(void **arr, size_t *cap, size_t need, size_t es);
 

@@ -129,7 +129,8 @@ typedef struct job {
   int32_t *asum, *corr;
 } job;
 
-static void quant_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void quant_task(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   job *jb = ctx;
   (void)j0, (void)nj;
 #if defined(__x86_64__)
@@ -141,7 +142,8 @@ static void quant_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   quantize_a(jb->pb, jb->a, (int64_t)i0, (int64_t)(i0 + ni), jb->aq, jb->as, jb->asum, jb->corr);
 }
 
-static void gemm_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void gemm_task(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   const job *jb = ctx;
   const ql_nbits_packed *pb = jb->pb;
   for (size_t p = i0; p < i0 + ni; p++) {
@@ -166,25 +168,37 @@ static void gemm_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   }
 }
 
+/* INT8 mode: A quantized per row and block (the bytes, then a scale, a sum
+ * and a correction per block, 4 bytes each), each part on whole cache lines */
+static int workspace_parts(const ql_nbits_packed *pb, int64_t m, size_t *na, size_t *nb) {
+  *na = *nb = 0;
+  if (pb->mode != QL_NBITS_INT8 || m <= 0) return 0;
+  if (ql_mul_overflow_size((size_t)m, (size_t)(pb->kblocks * pb->bs), na) ||
+      ql_mul_overflow_size((size_t)m, (size_t)pb->kblocks * 4, nb) || *na > SIZE_MAX / 2 || *nb > SIZE_MAX / 8)
+    return -1;
+  *na = (*na + 63) & ~(size_t)63;
+  *nb = (*nb + 63) & ~(size_t)63;
+  return 0;
+}
+
+size_t ql_nbits_workspace_size(const ql_nbits_packed *pb, int64_t m) {
+  size_t na, nb;
+  return workspace_parts(pb, m, &na, &nb) ? SIZE_MAX : na + 3 * nb;
+}
+
 ql_status ql_nbits_run(const ql_nbits_packed *pb, const float *a, int64_t m, const float *bias, float *y,
-                       struct ql_threadpool *pool, ql_error *err) {
+                       void *workspace, struct ql_threadpool *pool, ql_error *err) {
   if (m <= 0) return QL_OK;
   job jb = {.pb = pb, .a = a, .bias = bias, .y = y};
   const int threads = ql_threadpool_size(pool);
   if (pb->mode == QL_NBITS_INT8) {
-    const int64_t kpad = pb->kblocks * pb->bs;
     size_t na, nb;
-    if (ql_mul_overflow_size((size_t)m, (size_t)kpad, &na) ||
-        ql_mul_overflow_size((size_t)m, (size_t)pb->kblocks * 4, &nb))
-      return ql_errf(err, QL_ERR_LIMIT, "A too large");
-    jb.aq = ql_malloc_aligned(na);
-    jb.as = ql_malloc_aligned(nb);
-    jb.asum = ql_malloc_aligned(nb);
-    jb.corr = ql_malloc_aligned(nb);
-    if (!jb.aq || !jb.as || !jb.asum || !jb.corr) {
-      ql_free_aligned(jb.aq), ql_free_aligned(jb.as), ql_free_aligned(jb.asum), ql_free_aligned(jb.corr);
-      return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    }
+    if (workspace_parts(pb, m, &na, &nb)) return ql_errf(err, QL_ERR_LIMIT, "A too large");
+    if (!workspace) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "nbits: no workspace");
+    jb.aq = workspace;
+    jb.as = (float *)((char *)workspace + na);
+    jb.asum = (int32_t *)((char *)jb.as + nb);
+    jb.corr = (int32_t *)((char *)jb.asum + nb);
     jb.qa = (ql_nbits_qa){jb.aq, jb.as, jb.asum, jb.corr};
     ql_threadpool_parallel_for_2d(pool, quant_task, &jb, (size_t)m, 1, (size_t)(m + threads - 1) / (size_t)threads, 1);
   }
@@ -195,7 +209,5 @@ ql_status ql_nbits_run(const ql_nbits_packed *pb, const float *a, int64_t m, con
   if (per < 1) per = 1;
   if (per > 8) per = 8;
   ql_threadpool_parallel_for_2d(pool, gemm_task, &jb, (size_t)pb->panels, (size_t)m, (size_t)per, (size_t)band);
-  if (pb->mode == QL_NBITS_INT8)
-    ql_free_aligned(jb.aq), ql_free_aligned(jb.as), ql_free_aligned(jb.asum), ql_free_aligned(jb.corr);
   return QL_OK;
 }

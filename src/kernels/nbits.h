@@ -64,9 +64,13 @@ ql_status ql_nbits_pack(const uint8_t *b, const float *scales, const uint8_t *zp
                         ql_nbits_packed **out, ql_error *err);
 void ql_nbits_packed_free(ql_nbits_packed *pb); /* NULL ok */
 
-/* y[m][n] (row stride n) from a[m][k] (row stride k); bias [n] or NULL. */
+/* Bytes of the workspace ql_nbits_run needs for m rows; SIZE_MAX when
+ * that overflows. */
+size_t ql_nbits_workspace_size(const ql_nbits_packed *pb, int64_t m);
+/* y[m][n] (row stride n) from a[m][k] (row stride k); bias [n] or NULL;
+ * workspace: ql_nbits_workspace_size bytes, 64-byte aligned. */
 ql_status ql_nbits_run(const ql_nbits_packed *pb, const float *a, int64_t m, const float *bias, float *y,
-                       struct ql_threadpool *pool, ql_error *err);
+                       void *workspace, struct ql_threadpool *pool, ql_error *err);
 
 /* ---- internal: shared by the ISA files ---- */
 typedef struct ql_nbits_qa {   /* A quantized for INT8 mode */

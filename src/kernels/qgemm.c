@@ -226,13 +226,15 @@ const char *ql_qgemm_kernel_name(const ql_qgemm_packed_b *pb, int64_t m) {
 }
 
 /* ---------------------------------------------------------------- driver */
-static void task_prepare(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void task_prepare(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   (void)j0;
   (void)nj;
   ql_qgemm_prepare_a(ctx, (int64_t)i0, (int64_t)(i0 + ni));
 }
 
-static void task_compute(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void task_compute(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   ql_qgemm_compute(ctx, (int64_t)i0, (int64_t)(i0 + ni), (int64_t)j0, (int64_t)(j0 + nj));
 }
 

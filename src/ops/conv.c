@@ -130,6 +130,7 @@ typedef struct sconv {
   int64_t n, C, M, cg, mg, kg; /* image, channels, per group, GEMM depth cg * kernel */
   int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
   int direct;                  /* 1x1, stride 1, no padding: X is already the GEMM operand */
+  ql_op_ctx *c;                /* for the tasks' scratch */
   int failed;
 } sconv;
 
@@ -171,7 +172,7 @@ static void im2col(const sconv *s, int64_t g, int64_t j0, int64_t nj, float *col
   }
 }
 
-static void sconv_task(void *ctx, size_t g0, size_t j0, size_t ng, size_t nj) {
+static void sconv_task(void *ctx, size_t thread, size_t g0, size_t j0, size_t ng, size_t nj) {
   sconv *s = ctx;
   const int64_t ohw = s->oh * s->ow;
   for (size_t g = g0; g < g0 + ng; g++) {
@@ -184,7 +185,7 @@ static void sconv_task(void *ctx, size_t g0, size_t j0, size_t ng, size_t nj) {
       s->gemm(&a, 0, s->mg, 0, (int64_t)nj);
       continue;
     }
-    float *col = ql_malloc((size_t)s->kg * nj * sizeof *col);
+    float *col = ql_op_thread_scratch(s->c, thread, (size_t)s->kg * nj * sizeof *col);
     if (!col) {
       s->failed = 1; /* a benign race: every writer stores 1 */
       return;
@@ -193,7 +194,6 @@ static void sconv_task(void *ctx, size_t g0, size_t j0, size_t ng, size_t nj) {
     a.x = col;
     a.ldx = (int64_t)nj;
     s->gemm(&a, 0, s->mg, 0, (int64_t)nj);
-    ql_free(col);
   }
 }
 
@@ -220,14 +220,14 @@ static int sdw_fits(const sconv *s) {
   return hh <= 2 * s->ih + 64 && ww <= 2 * s->iw + 64;
 }
 
-static void sdw_task(void *ctx, size_t c0, size_t j0, size_t nc, size_t nj) {
+static void sdw_task(void *ctx, size_t thread, size_t c0, size_t j0, size_t nc, size_t nj) {
   (void)j0;
   (void)nj;
   sconv *s = ctx;
   const ql_sdw_row_fn row = ql_sdw_row_for(s->gemm);
   int64_t hh, ww;
   sdw_extent(s, &hh, &ww);
-  float *pad = ql_malloc((size_t)(hh * ww) * sizeof *pad);
+  float *pad = ql_op_thread_scratch(s->c, thread, (size_t)(hh * ww) * sizeof *pad);
   if (!pad) {
     s->failed = 1;
     return;
@@ -245,7 +245,6 @@ static void sdw_task(void *ctx, size_t c0, size_t j0, size_t nc, size_t nj) {
       row(&rw, y + oy * s->ow, s->ow);
     }
   }
-  ql_free(pad);
 }
 
 static ql_status run_sconv(ql_op_ctx *c, const fconv *f, const ql_tensor *x, const ql_tensor *w, const ql_tensor *b,
@@ -258,7 +257,7 @@ static ql_status run_sconv(ql_op_ctx *c, const fconv *f, const ql_tensor *x, con
              .ih = two ? g->in[0] : 1, .iw = g->in[two], .oh = two ? g->out[0] : 1, .ow = g->out[two],
              .kh = two ? g->kernel[0] : 1, .kw = g->kernel[two], .sh = two ? g->stride[0] : 1, .sw = g->stride[two],
              .dh = two ? g->dilation[0] : 1, .dw = g->dilation[two], .ph = two ? g->pad_begin[0] : 0,
-             .pw = g->pad_begin[two]};
+             .pw = g->pad_begin[two], .c = c};
   s.direct = g->kernel_size == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0 && s.oh == s.ih && s.ow == s.iw;
   const int64_t ohw = s.oh * s.ow;
   if (ohw == 0 || s.mg == 0) return QL_OK;

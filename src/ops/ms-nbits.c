@@ -82,8 +82,12 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
   if (c->state && a->dtype == QL_FLOAT) {
     const ql_nbits_packed *pb = c->state;
     const int int8_mode = acc4 && (!zp || zp_packed);
-    if (pb->k == K && pb->n == N && pb->bs == bsz && (pb->mode == QL_NBITS_INT8) == int8_mode)
-      return ql_nbits_run(pb, a->data, rows, bias ? bias->data : NULL, y->data, c->pool, c->err);
+    if (pb->k == K && pb->n == N && pb->bs == bsz && (pb->mode == QL_NBITS_INT8) == int8_mode) {
+      const size_t wsb = ql_nbits_workspace_size(pb, rows);
+      if (wsb == SIZE_MAX) return ql_op_fail(c, QL_ERR_LIMIT, "A too large");
+      void *ws = ql_op_scratch(c, wsb);
+      return ws ? ql_nbits_run(pb, a->data, rows, bias ? bias->data : NULL, y->data, ws, c->pool, c->err) : c->err->code;
+    }
   }
   size_t wbytes;
   if (ql_mul_overflow_size((size_t)K, sizeof(float), &wbytes)) return ql_op_fail(c, QL_ERR_LIMIT, "K too large");

@@ -294,7 +294,8 @@ typedef struct dq_job {
   uint8_t *y;
 } dq_job;
 
-static void dq_task_minmax(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void dq_task_minmax(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   (void)j0, (void)nj;
   dq_job *j = ctx;
   for (size_t i = i0; i < i0 + ni; i++) {
@@ -304,7 +305,8 @@ static void dq_task_minmax(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj
   }
 }
 
-static void dq_task_quantize(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void dq_task_quantize(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   (void)j0, (void)nj;
   dq_job *j = ctx;
   const int64_t b = (int64_t)i0 * j->chunk, e = (int64_t)(i0 + ni) * j->chunk;
@@ -350,8 +352,8 @@ static ql_status dq_fast(ql_op_ctx *c, const dq_state *ds, const mm_shape *s, co
   const size_t mult_bytes = (size_t)align64(N * (int64_t)sizeof(float));
   if (__builtin_add_overflow(ws, aq_bytes, &total) || __builtin_add_overflow(total, mult_bytes, &total))
     return ql_op_fail(c, QL_ERR_LIMIT, "matmul too large");
-  char *buf = ql_malloc_aligned(total);
-  if (!buf) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  char *buf = ql_op_scratch(c, total);
+  if (!buf) return c->err->code;
   float *mult = (float *)buf;
   uint8_t *aq = (uint8_t *)buf + mult_bytes;
   if (a_float) {
@@ -365,9 +367,7 @@ static ql_status dq_fast(ql_op_ctx *c, const dq_state *ds, const mm_shape *s, co
                      .out_type = QL_QGEMM_OUT_F32, .mult = mult, .mult_per_col = bspc,
                      .fbias = bias ? bias->data : NULL, .c = y->data, .ldc = N,
                      .workspace = (char *)buf + mult_bytes + aq_bytes};
-  ql_status st = ql_qgemm_run(&g, c->pool, c->err);
-  ql_free_aligned(buf);
-  return st;
+  return ql_qgemm_run(&g, c->pool, c->err);
 }
 
 /* Whether the prepared fast path applies to this run (after the checks). */

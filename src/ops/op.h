@@ -46,6 +46,7 @@ struct ql_op_ctx {
   uint64_t max_tensor_bytes;    /* ql_op_output refuses anything larger */
   void *state;                  /* from the op's prepare(), or NULL */
   struct ql_threadpool *pool;   /* NULL: run on the calling thread */
+  struct ql_scratch *scratch_;  /* private: ql_op_scratch's memory (common/scratch.h) */
   /* private: subgraph execution */
   const struct ql_runcfg *cfg_;
   const struct ql_plan *const *subplans_;
@@ -79,6 +80,18 @@ ql_tensor *ql_op_output(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const 
  * zeroed first (sanitizer builds fill it with 0xA5 bytes instead, so a missed
  * element shows up in the tests). */
 ql_tensor *ql_op_output_nofill(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank, const int64_t *dims);
+/* Temporary memory for this call of the op (64-byte aligned, not zeroed),
+ * valid until the op returns; several calls give disjoint blocks. It comes
+ * from the run's state, so a run allocates nothing once a run with the same
+ * shapes has completed. NULL with c->err set when out of memory. */
+void *ql_op_scratch(ql_op_ctx *c, size_t bytes);
+/* The block of pool thread `thread` (the index a ql_threadpool task is
+ * given), at least `bytes`, for a task's temporaries: valid until the same
+ * thread asks again or the op returns, so a task asks once for all it
+ * needs. Safe to call from concurrent tasks; tasks that use it must not
+ * nest (a nested call keeps the outer task's thread index). NULL when out
+ * of memory; c->err is not set (tasks report through their job). */
+void *ql_op_thread_scratch(ql_op_ctx *c, size_t thread, size_t bytes);
 /* Error for this node: the runtime prefixes the node's name and op type. */
 ql_status ql_op_fail(ql_op_ctx *c, ql_status code, const char *fmt, ...) QL_PRINTF(3, 4);
 /* Runs the GRAPH attribute `attr` of this node with the given inputs (bound

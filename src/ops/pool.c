@@ -136,7 +136,8 @@ typedef struct maxpool2d {
 } maxpool2d;
 
 #define MAXPOOL2D_TASK(NAME, T)                                                                          \
-  static void NAME(void *ctx, size_t p0, size_t j0, size_t np, size_t nj) {                               \
+  static void NAME(void *ctx, size_t thread, size_t p0, size_t j0, size_t np, size_t nj) {                \
+    (void)thread;                                                                                        \
     (void)j0;                                                                                            \
     (void)nj;                                                                                            \
     const maxpool2d *t = ctx;                                                                            \

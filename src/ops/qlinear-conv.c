@@ -427,6 +427,7 @@ typedef struct dw_job {
   int out_kind; /* 0 int32, 1 uint8, 2 int8 */
   int failed;
   const ql_dwconv_plan *plan; /* NULL: the generic loop (dw_planes) */
+  ql_op_ctx *c;                /* for the tasks' scratch */
 } dw_job;
 
 /* GCC/Clang vector extensions: 8 lanes, lowered to SSE2 pairs by default
@@ -534,29 +535,29 @@ __attribute__((target("avx2"))) static void dw_planes_avx2(dw_job *jb, size_t i0
 
 /* One task's planes on the dwconv kernels (src/kernels/dwconv.h): one
  * scratch per task, reused by its planes. */
-static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void dw_task(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
   (void)j0;
   (void)nj;
   dw_job *jb = ctx;
   const iconv *ic = jb->ic;
   const conv_state *cs = jb->cs;
   if (!jb->plan) {
-    int32_t *xc = ql_malloc((size_t)ic->g.in_size * sizeof *xc + 1);
-    uint32_t *acc = ql_malloc((size_t)ic->g.out_size * sizeof *acc + 1);
-    if (!xc || !acc) {
+    /* x as int32, then the accumulators, one 64-byte aligned block */
+    const size_t xbytes = ((size_t)ic->g.in_size * sizeof(int32_t) + 63) & ~(size_t)63;
+    int32_t *xc = ql_op_thread_scratch(jb->c, thread, xbytes + (size_t)ic->g.out_size * sizeof(uint32_t));
+    if (!xc) {
       jb->failed = 1; /* benign race: only ever set to 1 */
-    } else {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-      if (cs->isa >= QL_ISA_AVX2) dw_planes_avx2(jb, i0, ni, xc, acc);
-      else
-#endif
-        dw_planes_generic(jb, i0, ni, xc, acc);
+      return;
     }
-    ql_free(xc);
-    ql_free(acc);
+    uint32_t *acc = (uint32_t *)((char *)xc + xbytes);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (cs->isa >= QL_ISA_AVX2) dw_planes_avx2(jb, i0, ni, xc, acc);
+    else
+#endif
+      dw_planes_generic(jb, i0, ni, xc, acc);
     return;
   }
-  void *scratch = ql_malloc_aligned(ql_dwconv_scratch_size(jb->plan));
+  void *scratch = ql_op_thread_scratch(jb->c, thread, ql_dwconv_scratch_size(jb->plan));
   if (!scratch) {
     jb->failed = 1;
     return;
@@ -575,7 +576,6 @@ static void dw_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
     a.y = (uint8_t *)jb->y + (size_t)((n * ic->M + m) * out_sz) * osz;
     ql_dwconv_plane(jb->plan, cs->isa, &a, scratch);
   }
-  ql_free_aligned(scratch);
 }
 
 /* im2col rows [p0, p1) of group input xt (pixels x cg, NHWC) into a. With
@@ -693,10 +693,12 @@ typedef struct gemm_job {
   int leaky;        /* fused LeakyRelu: the GEMM gives int32, leaky_requant_run narrows */
   float alpha;
   int32_t lo, hi;
+  ql_op_ctx *c;      /* for the tasks' scratch */
   int failed;
 } gemm_job;
 
-static void nhwc_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void nhwc_task(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   (void)j0;
   (void)nj;
   gemm_job *jb = ctx;
@@ -704,20 +706,23 @@ static void nhwc_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
   transpose_u8(jb->xg + i0, in_sz, jb->xt + (int64_t)i0 * cg, cg, cg, (int64_t)ni);
 }
 
-static void gemm_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void gemm_task(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
   gemm_job *jb = ctx;
   const iconv *ic = jb->ic;
   const int64_t p0 = (int64_t)i0, m = (int64_t)ni, n0 = (int64_t)j0, n1 = (int64_t)(j0 + nj);
   const int64_t K = jb->cs->K, cg = ic->cg, mg = ic->mg, in_sz = ic->g.in_size, out_sz = ic->g.out_size;
   const size_t osz = jb->osz;
   ql_qgemm_args ga = jb->ga;
-  uint8_t *a = ql_malloc_aligned((size_t)(m * K));
-  uint8_t *t = ql_malloc((size_t)(m * mg) * (jb->leaky ? 4 : osz));
-  void *ws = ql_malloc_aligned(ql_qgemm_workspace_size(ga.pb, m));
-  if (!a || !t || !ws) {
+  /* A's rows, the GEMM's output rows, qgemm's workspace: one block */
+  const size_t abytes = ((size_t)(m * K) + 63) & ~(size_t)63;
+  const size_t tbytes = ((size_t)(m * mg) * (jb->leaky ? 4 : osz) + 63) & ~(size_t)63;
+  uint8_t *a = ql_op_thread_scratch(jb->c, thread, abytes + tbytes + ql_qgemm_workspace_size(ga.pb, m));
+  if (!a) {
     jb->failed = 1; /* benign race: only ever set to 1 */
-    goto out;
+    return;
   }
+  uint8_t *t = a + abytes;
+  void *ws = t + tbytes;
   if (jb->direct) {
     transpose_u8(jb->xg + p0, in_sz, a, cg, cg, m);
   } else {
@@ -746,10 +751,6 @@ static void gemm_task(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
       for (int64_t i = 0; i < m; i++) yp[i] = tp[i * mg + j];
     }
   }
-out:
-  ql_free_aligned(a);
-  ql_free(t);
-  ql_free_aligned(ws);
 }
 
 static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, const ql_tensor *x, int32_t xzp,
@@ -766,10 +767,10 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
   const size_t nt = (size_t)ql_threadpool_size(c->pool);
   if (cs->depthwise) {
     /* a fused LeakyRelu: int32 planes first, then the epilogue per plane */
-    int32_t *acc = leaky ? ql_malloc((size_t)y->numel * sizeof *acc) : NULL;
-    if (leaky && !acc) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    int32_t *acc = leaky ? ql_op_scratch(c, (size_t)y->numel * sizeof *acc) : NULL;
+    if (leaky && !acc) return c->err->code;
     dw_job jb = {cs, ic, x, xzp, yzp, (int32_t)lo, (int32_t)hi, bias32, leaky ? (void *)acc : y->data,
-                 leaky ? 0 : out_kind, 0};
+                 leaky ? 0 : out_kind, 0, NULL, c};
     const ql_conv_geom *gd = &ic->g;
     ql_dwconv_plan plan; /* the usual geometries: src/kernels/dwconv.h */
     const int l = gd->nsp - 1, two = gd->nsp == 2;
@@ -788,7 +789,6 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
       leaky_requant_run(acc + (int64_t)pi * osz, osz, cs->mult + (cs->mult_per_col ? m : 0), 0, alpha, yzp,
                         (int32_t)lo, (int32_t)hi, (uint8_t *)y->data + (int64_t)pi * osz);
     }
-    ql_free(acc);
     return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
   }
   const ql_conv_geom *g = &ic->g;
@@ -810,9 +810,8 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
     colw = ((mg + parts - 1) / parts + 31) / 32 * 32;
   }
   gemm_job jb = {.cs = cs, .ic = ic, .direct = direct, .fill = (uint8_t)xzp, .osz = out_kind ? 1 : 4,
-                 .leaky = leaky, .alpha = alpha, .lo = (int32_t)lo, .hi = (int32_t)hi};
-  if (!direct && !(jb.xt = ql_malloc((size_t)(in_sz * cg) + 1)))
-    return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+                 .leaky = leaky, .alpha = alpha, .lo = (int32_t)lo, .hi = (int32_t)hi, .c = c};
+  if (!direct && !(jb.xt = ql_op_scratch(c, (size_t)(in_sz * cg)))) return c->err->code;
   jb.ga = (ql_qgemm_args){.a_signed = x->dtype == QL_INT8, .a_zp = xzp, .mult_per_col = cs->mult_per_col,
                           .out_zp = yzp, .out_min = (int32_t)lo, .out_max = (int32_t)hi};
   jb.ga.out_type = out_kind == 0 || leaky ? QL_QGEMM_OUT_I32 : out_kind == 1 ? QL_QGEMM_OUT_U8 : QL_QGEMM_OUT_S8;
@@ -829,7 +828,6 @@ static ql_status conv_fast(ql_op_ctx *c, const conv_state *cs, const iconv *ic, 
       ql_threadpool_parallel_for_2d(c->pool, gemm_task, &jb, (size_t)out_sz, (size_t)mg, (size_t)blk, (size_t)colw);
     }
   }
-  ql_free(jb.xt);
   return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
 }
 

@@ -273,6 +273,7 @@ static ql_status mm_fast(ql_op_ctx *c, const mm_state *ms, const ql_matmul_shape
     g.out_max = (int32_t)hi;
   }
   if (y->numel == 0) return QL_OK;
+  if (!(g.workspace = ql_op_scratch(c, ql_qgemm_workspace_size(g.pb, g.m)))) return c->err->code;
   return ql_qgemm_run(&g, c->pool, c->err); /* the runtime prefixes the node */
 }
 

@@ -16,6 +16,7 @@
  * arena is laid out again when the state is given back, so after one run
  * per shape a run allocates nothing for its values. Graph outputs are new
  * tensors for the caller, or the caller's own with ql_session_run_into. */
+#include "../common/scratch.h"
 #include "../common/strmap.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ typedef struct ql_runstate {
   uint8_t *arena;
   size_t arena_bytes;
   int grew;           /* a value did not fit its region: lay the arena out again */
+  ql_scratch scratch; /* the ops' temporaries */
   ql_tensor *const *bound; /* ql_session_run_into's outputs, or NULL */
 } ql_runstate;
 
@@ -81,6 +83,7 @@ typedef struct ql_frame {
   ql_tensor **vals;
   struct ql_frame *parent;
   ql_runstate *rs;       /* top-level frame of a session run only */
+  ql_scratch *scratch;   /* the run state's, shared by subgraph frames */
   const ql_step *step;   /* the step running */
 } ql_frame;
 
@@ -476,23 +479,10 @@ done:
 
 /* ------------------------------------------------------------ run states */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define QL_ARENA_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define QL_ARENA_ASAN 1
-#endif
-#endif
-#ifdef QL_ARENA_ASAN
 /* The arena's free bytes are poisoned, so ASan still catches a read past a
  * value's region or of a value whose lifetime has ended. */
-#include <sanitizer/asan_interface.h>
-#define arena_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define arena_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define arena_poison(p, n) ((void)(p), (void)(n))
-#define arena_unpoison(p, n) ((void)(p), (void)(n))
-#endif
+#define arena_poison QL_ASAN_POISON
+#define arena_unpoison QL_ASAN_UNPOISON
 
 /* Numbers the run-state slots of the top-level plan and gives each its
  * lifetime. After folding: folded steps do not run. */
@@ -536,14 +526,15 @@ static void rs_free(ql_runstate *rs) {
   ql_free(rs->want);
   ql_free(rs->off);
   ql_free(rs->room);
+  ql_scratch_free(&rs->scratch);
   ql_free(rs);
 }
 
-static ql_runstate *rs_new(const ql_plan *p) {
+static ql_runstate *rs_new(const ql_plan *p, const ql_runcfg *cfg) {
   ql_runstate *rs = ql_calloc(1, sizeof *rs);
   if (!rs) return NULL;
   size_t n = p->n_slots + 1;
-  if (!(rs->vals = ql_calloc(p->n_values + 1, sizeof *rs->vals)) || !(rs->borrowed = ql_calloc(p->n_values + 1, 1)) ||
+  if (ql_scratch_init(&rs->scratch, (size_t)ql_threadpool_size(cfg->pool)) || !(rs->vals = ql_calloc(p->n_values + 1, sizeof *rs->vals)) || !(rs->borrowed = ql_calloc(p->n_values + 1, 1)) ||
       !(rs->hdr = ql_calloc(n, sizeof *rs->hdr)) || !(rs->want = ql_calloc(n, sizeof(size_t))) ||
       !(rs->off = ql_calloc(n, sizeof(size_t))) || !(rs->room = ql_calloc(n, sizeof(size_t)))) {
     rs_free(rs);
@@ -625,7 +616,7 @@ static ql_runstate *rs_acquire(ql_session *s) {
     if ((rs = s->rs_free)) s->rs_free = rs->next;
     pthread_mutex_unlock(&s->rs_lock);
   }
-  if (!rs) rs = rs_new(s->plan);
+  if (!rs) rs = rs_new(s->plan, &s->cfg);
   if (rs) rs->next = NULL;
   return rs;
 }
@@ -691,7 +682,7 @@ static void set_header(ql_tensor *t, ql_dtype dtype, int rank, const int64_t *di
  * sanitizer builds then fill it with a pattern so that a test catches an op
  * that does not write every element. */
 static void prefill(void *d, size_t bytes, int fill) {
-#ifdef QL_ARENA_ASAN
+#ifdef QL_ASAN
   memset(d, fill ? 0 : 0xA5, bytes);
 #else
   if (fill) memset(d, 0, bytes);
@@ -769,6 +760,16 @@ ql_tensor *ql_op_output_nofill(ql_op_ctx *c, size_t i, ql_dtype dtype, int rank,
   return op_output(c, i, dtype, rank, dims, 0);
 }
 
+void *ql_op_scratch(ql_op_ctx *c, size_t bytes) {
+  void *p = ql_scratch_get(c->scratch_, bytes);
+  if (!p) ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory for %zu bytes of scratch", bytes);
+  return p;
+}
+
+void *ql_op_thread_scratch(ql_op_ctx *c, size_t thread, size_t bytes) {
+  return ql_scratch_thread(c->scratch_, thread, bytes);
+}
+
 ql_status ql_op_fail(ql_op_ctx *c, ql_status code, const char *fmt, ...) {
   if (c->err) {
     va_list ap;
@@ -830,10 +831,13 @@ static ql_status run_step(const ql_step *s, ql_frame *f, ql_tensor **vals_out_sl
                  .max_tensor_bytes = cfg->max_tensor_bytes,
                  .state = s->state,
                  .pool = cfg->pool,
+                 .scratch_ = f->scratch,
                  .cfg_ = cfg,
                  .subplans_ = (const struct ql_plan *const *)s->sub,
                  .frame_ = f};
+  const ql_scratch_mark mark = ql_scratch_begin(f->scratch);
   st = s->res.def->run(&c);
+  ql_scratch_release(f->scratch, mark);
   if (!st)
     for (size_t k = 0; k < s->n_out; k++)
       if (s->out[k] >= 0 && !out[k]) {
@@ -893,7 +897,7 @@ static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *c
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "the graph has %zu outputs, room for %zu was given",
                    p->n_outputs, n_outputs);
   ql_tensor *const *bound = rs ? rs->bound : NULL;
-  ql_frame f = {.plan = p, .parent = parent, .rs = rs};
+  ql_frame f = {.plan = p, .parent = parent, .rs = rs, .scratch = rs ? &rs->scratch : parent->scratch};
   /* Graph inputs are borrowed: a frame slot is owned unless it is an input. */
   uint8_t *borrowed;
   if (rs) {
@@ -981,11 +985,16 @@ static ql_status fold_constants(ql_plan *p, const ql_runcfg *cfg, ql_error *err)
     for (size_t k = 0; k < s->n_in && all_const; k++)
       if (s->in[k] >= 0 && !p->consts[s->in[k]]) all_const = 0;
     if (!all_const) continue;
-    ql_frame f = {.plan = p};
+    ql_scratch scratch;
+    ql_frame f = {.plan = p, .scratch = &scratch};
     ql_tensor **slots = ql_calloc(p->n_values + 1, sizeof *slots);
-    if (!slots) return oom(err);
+    if (!slots || ql_scratch_init(&scratch, 1)) {
+      ql_free(slots);
+      return oom(err);
+    }
     f.vals = slots;
     ql_status st = run_step(s, &f, slots, cfg, err);
+    ql_scratch_free(&scratch);
     if (st) {
       ql_free(slots);
       return st;

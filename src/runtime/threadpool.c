@@ -17,9 +17,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+typedef struct worker_arg {
+  struct ql_threadpool *pool;
+  size_t index;
+} worker_arg;
+
 struct ql_threadpool {
   int n_threads;
   pthread_t *workers;
+  struct worker_arg *args;
   int n_started;
   pthread_mutex_t call_lock; /* one job at a time */
   pthread_mutex_t lock;
@@ -36,16 +42,20 @@ struct ql_threadpool {
   atomic_size_t next;
 };
 
+/* Set while this thread runs tiles of a job: a nested call then runs inline,
+ * keeping the thread index it has in the outer job. */
 static _Thread_local int t_in_task;
+static _Thread_local const ql_threadpool *t_pool; /* the pool of that job */
+static _Thread_local size_t t_thread;
 
-static void run_tiles(ql_threadpool *p) {
+static void run_tiles(ql_threadpool *p, size_t thread) {
   for (;;) {
     size_t t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
     if (t >= p->n_tiles) break;
     size_t i0 = (t / p->tiles_j) * p->tile_i, j0 = (t % p->tiles_j) * p->tile_j;
     size_t ni = p->range_i - i0 < p->tile_i ? p->range_i - i0 : p->tile_i;
     size_t nj = p->range_j - j0 < p->tile_j ? p->range_j - j0 : p->tile_j;
-    p->fn(p->ctx, i0, j0, ni, nj);
+    p->fn(p->ctx, thread, i0, j0, ni, nj);
   }
 }
 
@@ -66,10 +76,14 @@ static void spin_for_job(ql_threadpool *p, uint64_t seen) {
   }
 }
 
+
 static void *worker_main(void *arg) {
-  ql_threadpool *p = arg;
+  ql_threadpool *p = ((worker_arg *)arg)->pool;
+  const size_t index = ((worker_arg *)arg)->index;
   uint64_t seen = 0;
   t_in_task = 1; /* anything a task calls on a pool runs inline */
+  t_pool = p;
+  t_thread = index;
   pthread_mutex_lock(&p->lock);
   for (;;) {
     while (!p->stop && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
@@ -78,7 +92,7 @@ static void *worker_main(void *arg) {
     if (!p->open) continue;
     p->joined++;
     pthread_mutex_unlock(&p->lock);
-    run_tiles(p);
+    run_tiles(p, index);
     pthread_mutex_lock(&p->lock);
     if (--p->joined == 0) pthread_cond_signal(&p->done);
     if (!p->stop && p->generation == seen) {
@@ -105,12 +119,14 @@ ql_status ql_threadpool_create(int n_threads, ql_threadpool **out, ql_error *err
   atomic_init(&p->gen_seen, 0);
   if (n_threads > 1) {
     p->workers = ql_calloc((size_t)n_threads - 1, sizeof *p->workers);
-    if (!p->workers) {
+    p->args = ql_calloc((size_t)n_threads - 1, sizeof *p->args);
+    if (!p->workers || !p->args) {
       ql_threadpool_free(p);
       return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool");
     }
     for (int i = 0; i < n_threads - 1; i++) {
-      if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) {
+      p->args[i] = (worker_arg){p, (size_t)i + 1};
+      if (pthread_create(&p->workers[i], NULL, worker_main, &p->args[i]) != 0) {
         ql_threadpool_free(p);
         return ql_errf(err, QL_ERR_INTERNAL, "cannot start thread %d of %d", i + 2, n_threads);
       }
@@ -129,6 +145,7 @@ void ql_threadpool_free(ql_threadpool *p) {
   pthread_mutex_unlock(&p->lock);
   for (int i = 0; i < p->n_started; i++) pthread_join(p->workers[i], NULL);
   ql_free(p->workers);
+  ql_free(p->args);
   pthread_cond_destroy(&p->wake);
   pthread_cond_destroy(&p->done);
   pthread_mutex_destroy(&p->lock);
@@ -138,9 +155,9 @@ void ql_threadpool_free(ql_threadpool *p) {
 
 int ql_threadpool_size(const ql_threadpool *p) { return p ? p->n_threads : 1; }
 
-static void run_inline(ql_task_2d_fn fn, void *ctx, size_t ri, size_t rj, size_t ti, size_t tj) {
+static void run_inline(ql_task_2d_fn fn, void *ctx, size_t thread, size_t ri, size_t rj, size_t ti, size_t tj) {
   for (size_t i = 0; i < ri; i += ti)
-    for (size_t j = 0; j < rj; j += tj) fn(ctx, i, j, ri - i < ti ? ri - i : ti, rj - j < tj ? rj - j : tj);
+    for (size_t j = 0; j < rj; j += tj) fn(ctx, thread, i, j, ri - i < ti ? ri - i : ti, rj - j < tj ? rj - j : tj);
 }
 
 void ql_threadpool_parallel_for_2d(ql_threadpool *p, ql_task_2d_fn fn, void *ctx, size_t range_i,
@@ -150,7 +167,8 @@ void ql_threadpool_parallel_for_2d(ql_threadpool *p, ql_task_2d_fn fn, void *ctx
   if (tile_j == 0) tile_j = 1;
   size_t tiles_i = (range_i + tile_i - 1) / tile_i, tiles_j = (range_j + tile_j - 1) / tile_j;
   if (!p || p->n_started == 0 || t_in_task || tiles_i * tiles_j == 1) {
-    run_inline(fn, ctx, range_i, range_j, tile_i, tile_j);
+    /* inside a task of this pool: that task's thread; else the caller's 0 */
+    run_inline(fn, ctx, t_in_task && t_pool == p ? t_thread : 0, range_i, range_j, tile_i, tile_j);
     return;
   }
   pthread_mutex_lock(&p->call_lock);
@@ -170,8 +188,11 @@ void ql_threadpool_parallel_for_2d(ql_threadpool *p, ql_task_2d_fn fn, void *ctx
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
   t_in_task = 1;
-  run_tiles(p);
+  t_pool = p;
+  t_thread = 0;
+  run_tiles(p, 0);
   t_in_task = 0;
+  t_pool = NULL;
   pthread_mutex_lock(&p->lock);
   p->open = 0; /* every tile is taken: late wakers skip this job */
   while (p->joined > 0) pthread_cond_wait(&p->done, &p->lock);

@@ -10,8 +10,12 @@
 
 typedef struct ql_threadpool ql_threadpool;
 
-/* fn(ctx, i0, j0, ni, nj) computes the tile [i0, i0+ni) x [j0, j0+nj). */
-typedef void (*ql_task_2d_fn)(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj);
+/* fn(ctx, thread, i0, j0, ni, nj) computes the tile [i0, i0+ni) x
+ * [j0, j0+nj). thread, in [0, ql_threadpool_size(pool)), names the pool
+ * thread running it (0: the caller) so that a task can use that thread's
+ * scratch (ql_op_thread_scratch): no two tasks with the same thread index
+ * ever run at once (pthreadpool's "with_thread" variants). */
+typedef void (*ql_task_2d_fn)(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj);
 
 /* n_threads counts the caller, which works too: n_threads - 1 workers are
  * started. n_threads <= 1 gives a pool that runs everything inline. */

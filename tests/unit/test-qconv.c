@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "ir/ir.h"
+#include "common/scratch.h"
 #include "ops/op.h"
 #include "ops/conv-geom.h"
 #include "ops/requant.h"
@@ -60,7 +61,11 @@ static ql_status run(ql_node *n, int64_t opset, ql_tensor **in, size_t n_in, ql_
   c.out = outs;
   c.err = err;
   c.threads = 1;
+  ql_scratch scratch;
+  assert_int_equal(ql_scratch_init(&scratch, 1), 0);
+  c.scratch_ = &scratch;
   ql_status st = r.def->run(&c);
+  ql_scratch_free(&scratch);
   for (size_t i = 0; i < n_in; i++) ql_tensor_free(in[i]);
   ql_node_free(n);
   *out = outs[0];

@@ -321,7 +321,8 @@ typedef struct cover {
   int hits[37][23];
 } cover;
 
-static void cover_fn(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void cover_fn(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   cover *cv = ctx;
   for (size_t i = i0; i < i0 + ni; i++)
     for (size_t j = j0; j < j0 + nj; j++) __atomic_fetch_add(&cv->hits[i][j], 1, __ATOMIC_RELAXED);
@@ -332,7 +333,8 @@ typedef struct nested {
   cover cv;
 } nested;
 
-static void nested_fn(void *ctx, size_t i0, size_t j0, size_t ni, size_t nj) {
+static void nested_fn(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
   nested *nc = ctx;
   (void)j0;
   (void)nj;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ir/ir.h"
+#include "common/scratch.h"
 #include "ops/op.h"
 
 #define NODE_DIR QL_SHARED_DIR "/onnx-node-tests/node"
@@ -63,7 +64,12 @@ static ql_status call_run(call *k, int64_t opset, size_t n_out) {
   c.out = k->out;
   c.err = &k->err;
   c.threads = 1;
-  return r.def->run(&c);
+  ql_scratch scratch;
+  assert_int_equal(ql_scratch_init(&scratch, 1), 0);
+  c.scratch_ = &scratch;
+  st = r.def->run(&c);
+  ql_scratch_free(&scratch);
+  return st;
 }
 
 static void call_free(call *k) {
