@@ -20,6 +20,7 @@
 #include "../common/strmap.h"
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include "../ops/op.h"
 #include "runtime.h"
 #include "../kernels/qgemm.h"
@@ -782,9 +783,16 @@ ql_status ql_op_fail(ql_op_ctx *c, ql_status code, const char *fmt, ...) {
 }
 
 typedef struct observer {
-  ql_observer_fn fn;
+  ql_observer_fn fn;      /* each value, or NULL */
   void *ctx;
+  ql_step_time_fn timed;  /* each step's time, or NULL */
 } observer;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
 
 static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *const *inputs, size_t n_inputs,
                           ql_tensor **outputs, size_t n_outputs, const ql_runcfg *cfg, const observer *obs,
@@ -919,9 +927,11 @@ static ql_status run_plan(const ql_plan *p, ql_frame *parent, const ql_tensor *c
   for (size_t i = 0; i < p->n_steps && !st; i++) {
     const ql_step *s = &p->steps[i];
     if (s->folded) continue;
+    const double t0 = obs && obs->timed ? now_ms() : 0;
     st = run_step(s, &f, f.vals, cfg, err);
     if (st) break;
-    for (size_t k = 0; obs && k < s->n_out && !st; k++)
+    if (obs && obs->timed) obs->timed(obs->ctx, s->node, now_ms() - t0);
+    for (size_t k = 0; obs && obs->fn && k < s->n_out && !st; k++)
       if (s->out[k] >= 0 && f.vals[s->out[k]] && obs->fn(obs->ctx, p->value_names[s->out[k]], f.vals[s->out[k]]))
         st = ql_errf(err, QL_ERR_INVALID_STATE, "the observer stopped the run");
     if (st) break;
@@ -1113,7 +1123,7 @@ ql_dtype ql_session_input_info(const ql_session *s, size_t i, int *rank, int64_t
 }
 
 static ql_status session_run(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs, ql_tensor **outputs,
-                             ql_tensor *const *bound, size_t n_outputs, ql_observer_fn fn, void *ctx, ql_error *err) {
+                             ql_tensor *const *bound, size_t n_outputs, const observer *obs, ql_error *err) {
   if (!s || (n_inputs && !inputs) || (n_outputs && !outputs && !bound))
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "NULL argument");
   ql_error local;
@@ -1144,11 +1154,10 @@ static ql_status session_run(ql_session *s, const ql_tensor *const *inputs, size
                        nm, i < n_inputs ? "input" : "bound output", i < n_inputs ? i : i - n_inputs);
     }
   }
-  observer obs = {fn, ctx};
   ql_runstate *rs = rs_acquire(s);
   if (!rs) return oom(err);
   rs->bound = bound;
-  ql_status st = run_plan(s->plan, NULL, inputs, n_inputs, outputs, n_outputs, &s->cfg, fn ? &obs : NULL, rs, err);
+  ql_status st = run_plan(s->plan, NULL, inputs, n_inputs, outputs, n_outputs, &s->cfg, obs, rs, err);
   rs_release(s, rs);
   return st;
 }
@@ -1157,7 +1166,8 @@ ql_status ql_session_run_observed(ql_session *s, const ql_tensor *const *inputs,
                                   ql_tensor **outputs, size_t n_outputs, ql_observer_fn fn, void *ctx,
                                   ql_error *err) {
   if (n_outputs && !outputs) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "NULL argument");
-  return session_run(s, inputs, n_inputs, outputs, NULL, n_outputs, fn, ctx, err);
+  const observer obs = {fn, ctx, NULL};
+  return session_run(s, inputs, n_inputs, outputs, NULL, n_outputs, fn ? &obs : NULL, err);
 }
 
 ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs, ql_tensor **outputs,
@@ -1167,11 +1177,18 @@ ql_status ql_session_run(ql_session *s, const ql_tensor *const *inputs, size_t n
 
 ql_status ql_session_run_into(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs,
                               ql_tensor *const *outputs, size_t n_outputs, ql_error *err) {
+  return ql_session_run_into_timed(s, inputs, n_inputs, outputs, n_outputs, NULL, NULL, err);
+}
+
+ql_status ql_session_run_into_timed(ql_session *s, const ql_tensor *const *inputs, size_t n_inputs,
+                                    ql_tensor *const *outputs, size_t n_outputs, ql_step_time_fn fn, void *ctx,
+                                    ql_error *err) {
   if (n_outputs && !outputs) return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "NULL argument");
   if (s && n_outputs != s->plan->n_outputs)
     return ql_errf(err, QL_ERR_INVALID_ARGUMENT, "the graph has %zu outputs, %zu tensors were bound",
                    s->plan->n_outputs, n_outputs);
-  return session_run(s, inputs, n_inputs, NULL, outputs, n_outputs, NULL, NULL, err);
+  const observer obs = {NULL, ctx, fn};
+  return session_run(s, inputs, n_inputs, NULL, outputs, n_outputs, fn ? &obs : NULL, err);
 }
 
 const ql_tensor *ql_session_const(const ql_session *s, const char *name) {

@@ -24,6 +24,25 @@ done
 med=$(echo "$out" | tail -n1 | cut -d= -f2)
 check "json median equals the last line" 'echo "$js" | grep -q "\"median_ms\":$med,"'
 
+# --profile: every step of RetinaFace (its QDQ Convs fused into QLinearConv)
+# has a time, and the op-type totals add up to the steps' sum
+rf="$QL_SHARED_DIR/models/retinaface-qdq.onnx"
+if [ -f "$rf" ]; then
+  out=$("$QLINEAR" bench "$rf" --runs 3 --profile); rc=$?
+  check "--profile run" '[ $rc -eq 0 ] && [[ "$(echo "$out" | tail -n1)" == median_ms=* ]]'
+  check "--profile lists op types" 'echo "$out" | grep -q "^profile " && echo "$out" | grep -qE "^  QLinearConv "'
+  out=$("$QLINEAR" bench "$rf" --runs 3 --profile --json); rc=$?
+  js=$(echo "$out" | tail -n2 | head -n1)
+  check "--profile --json: one object" '[ $rc -eq 0 ] && [ "$(echo "$out" | wc -l)" -eq 2 ]'
+  check "--profile --json totals" 'echo "$js" | python3 -c "
+import json, sys
+p = json.load(sys.stdin)[\"profile\"]
+assert p[\"steps\"] > 0 and len(p[\"slowest\"]) == min(10, p[\"steps\"])
+assert sum(o[\"nodes\"] for o in p[\"ops\"]) == p[\"steps\"]
+assert abs(sum(o[\"ms\"] for o in p[\"ops\"]) - p[\"sum_ms\"]) < 1e-3 * max(1, p[\"sum_ms\"])
+" 2>/dev/null || ! command -v python3 >/dev/null'
+fi
+
 out=$("$QLINEAR" bench "$node/model.onnx" --inputs "$node/test_data_set_0" --runs 2); rc=$?
 check "--inputs DIR" '[ $rc -eq 0 ] && [[ "$(echo "$out" | tail -n1)" == median_ms=* ]]'
 
