@@ -72,6 +72,7 @@ static unsigned detect(void) {
   if (os_zmm && avx512) {
     f |= QL_CPU_AVX512;
     if ((c7 >> 11) & 1) f |= QL_CPU_AVX512VNNI;
+    if ((c7 >> 1) & 1) f |= QL_CPU_AVX512VBMI;
   }
   int amx_tile = (d7 >> 24) & 1, amx_int8 = (d7 >> 25) & 1;
   if ((f & QL_CPU_AVX512VNNI) && os_tile && amx_tile && amx_int8 && request_amx_permission())

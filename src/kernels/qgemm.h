@@ -82,6 +82,7 @@ typedef enum ql_isa {
 #define QL_CPU_AVX512 (1u << 3)      /* F + BW + VL + DQ */
 #define QL_CPU_AVX512VNNI (1u << 4)
 #define QL_CPU_AMX_INT8 (1u << 5)    /* AMX-TILE + AMX-INT8, OS permission granted */
+#define QL_CPU_AVX512VBMI (1u << 6)  /* byte permutes (vpermi2b): table lookups */
 
 /* Detected once (pthread_once), thread-safe. */
 unsigned ql_cpu_features(void);

@@ -8,7 +8,9 @@
  * scalars (or 1-element tensors) unless noted, zero points are scalars of the
  * data type and default to 0. */
 #include "op.h"
+#include "../kernels/lut.h"
 #include "../kernels/qgemm.h"
+#include "../runtime/threadpool.h"
 #include <float.h>
 #include <math.h>
 
@@ -412,6 +414,33 @@ static void logistic_fn(const float *in, float *out, size_t n, float unused) {
   }
 }
 
+typedef struct lut_job {
+  ql_lut_fn kernel;
+  const uint8_t *table, *x;
+  uint8_t *y;
+} lut_job;
+
+static void lut_task(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)thread;
+  (void)j0;
+  (void)nj;
+  const lut_job *j = ctx;
+  j->kernel(j->table, j->x + i0, j->y + i0, ni);
+}
+
+/* The prepared state is the lookup kernel for the session's ISA. */
+static ql_status lookup_prepare(const ql_op_prep *p, void **state) {
+  *state = NULL;
+  if (p->reference_only) return QL_OK;
+  ql_lut_fn *k = ql_malloc(sizeof *k);
+  if (!k) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  *k = ql_lut_select((ql_isa)p->isa);
+  *state = k;
+  return QL_OK;
+}
+
+static void lookup_release(void *state) { ql_free(state); }
+
 static ql_status lookup_op(ql_op_ctx *c, table_fn fn, float param) {
   const ql_tensor *x = NULL;
   float xs = 0, ys = 0;
@@ -423,11 +452,11 @@ static ql_status lookup_op(ql_op_ctx *c, table_fn fn, float param) {
     return st;
   uint8_t table[256];
   build_table(table, x->dtype, xs, xz, ys, yz, fn, param);
-  ql_tensor *y = ql_op_output(c, 0, x->dtype, x->rank, x->dims);
+  ql_tensor *y = ql_op_output_nofill(c, 0, x->dtype, x->rank, x->dims);
   if (!y) return c->err->code;
-  const uint8_t *xd = x->data;
-  uint8_t *yd = y->data;
-  for (int64_t i = 0; i < x->numel; i++) yd[i] = table[xd[i]];
+  lut_job j = {c->state ? *(const ql_lut_fn *)c->state : ql_lut_u8__scalar, table, x->data, y->data};
+  /* blocks of 64 KiB: a few per thread on the larger activations */
+  ql_threadpool_parallel_for_2d(c->pool, lut_task, &j, (size_t)x->numel, 1, (size_t)1 << 16, 1);
   return QL_OK;
 }
 
@@ -786,8 +815,8 @@ const ql_op_def ql_ops_ms_quant[] = {
     {"com.microsoft", "DequantizeLinear", 1, 1, ms_dequantize},
     {"com.microsoft", "QLinearAdd", 1, 1, qlinear_add},
     {"com.microsoft", "QLinearMul", 1, 1, qlinear_mul},
-    {"com.microsoft", "QLinearLeakyRelu", 1, 1, qlinear_leaky_relu},
-    {"com.microsoft", "QLinearSigmoid", 1, 1, qlinear_sigmoid},
+    {"com.microsoft", "QLinearLeakyRelu", 1, 1, qlinear_leaky_relu, lookup_prepare, lookup_release},
+    {"com.microsoft", "QLinearSigmoid", 1, 1, qlinear_sigmoid, lookup_prepare, lookup_release},
     {"com.microsoft", "QLinearSoftmax", 1, 1, qlinear_softmax},
     {"com.microsoft", "QLinearConcat", 1, 1, qlinear_concat},
     {"com.microsoft", "QLinearWhere", 1, 1, qlinear_where},
