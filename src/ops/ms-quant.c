@@ -428,7 +428,8 @@ static void lut_task(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, 
   j->kernel(j->table, j->x + i0, j->y + i0, ni);
 }
 
-/* The prepared state is the lookup kernel for the session's ISA. */
+/* The prepared state is the lookup kernel for the session's ISA (also
+ * QLinearConcat's, for inputs whose parameters differ from the output's). */
 static ql_status lookup_prepare(const ql_op_prep *p, void **state) {
   *state = NULL;
   if (p->reference_only) return QL_OK;
@@ -583,8 +584,9 @@ static ql_status qlinear_concat(ql_op_ctx *c) {
       return ql_op_fail(c, QL_ERR_INVALID_MODEL, "concatenated dimension overflows");
     dims[axis] += x->dims[axis];
   }
-  ql_tensor *y = ql_op_output(c, 0, t, rank, dims);
+  ql_tensor *y = ql_op_output_nofill(c, 0, t, rank, dims); /* the inputs cover it */
   if (!y) return c->err->code;
+  const ql_lut_fn lut = c->state ? *(const ql_lut_fn *)c->state : ql_lut_u8__scalar;
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < axis; i++) outer *= dims[i];
   for (int i = axis + 1; i < rank; i++) inner *= dims[i];
@@ -601,9 +603,10 @@ static ql_status qlinear_concat(ql_op_ctx *c) {
     if (!copy) build_table(table, t, xs, xz, ys, yz, NULL, 0.0f);
     int64_t pitch = x->dims[axis] * inner;
     const uint8_t *xd = x->data;
-    for (int64_t o = 0; o < outer; o++) {
+    for (int64_t o = 0; o < outer && pitch; o++) {
       uint8_t *yd = (uint8_t *)y->data + o * ypitch + off;
-      for (int64_t j = 0; j < pitch; j++) yd[j] = copy ? xd[o * pitch + j] : table[xd[o * pitch + j]];
+      if (copy) memcpy(yd, xd + o * pitch, (size_t)pitch);
+      else lut(table, xd + o * pitch, yd, (size_t)pitch);
     }
     off += pitch;
   }
@@ -818,7 +821,7 @@ const ql_op_def ql_ops_ms_quant[] = {
     {"com.microsoft", "QLinearLeakyRelu", 1, 1, qlinear_leaky_relu, lookup_prepare, lookup_release},
     {"com.microsoft", "QLinearSigmoid", 1, 1, qlinear_sigmoid, lookup_prepare, lookup_release},
     {"com.microsoft", "QLinearSoftmax", 1, 1, qlinear_softmax},
-    {"com.microsoft", "QLinearConcat", 1, 1, qlinear_concat},
+    {"com.microsoft", "QLinearConcat", 1, 1, qlinear_concat, lookup_prepare, lookup_release},
     {"com.microsoft", "QLinearWhere", 1, 1, qlinear_where},
     {"com.microsoft", "QLinearGlobalAveragePool", 1, 1, qlinear_global_average_pool},
     {"com.microsoft", "QLinearAveragePool", 1, 1, qlinear_average_pool},
