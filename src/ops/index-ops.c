@@ -177,8 +177,8 @@ static ql_status topk(ql_op_ctx *c) {
   int64_t outer, n, inner;
   xo_split(x, axis, &outer, &n, &inner);
   if (v->numel == 0) return QL_OK;
-  int64_t *idx = ql_malloc(sizeof(int64_t) * 2 * (size_t)n + 1);
-  if (!idx) return xo_oom(c);
+  int64_t *idx = ql_op_scratch(c, sizeof(int64_t) * 2 * (size_t)n);
+  if (!idx) return c->err->code;
   topk_ctx kc = {x->dtype, x->data, 0, inner, largest};
   for (int64_t o = 0; o < outer; o++) {
     for (int64_t i = 0; i < inner; i++) {
@@ -192,7 +192,6 @@ static ql_status topk(ql_op_ctx *c) {
       }
     }
   }
-  ql_free(idx);
   return QL_OK;
 }
 
@@ -581,8 +580,8 @@ static ql_status unique(ql_op_ctx *c) {
   if (n > XO_MAX_OUT_BYTES / 48)
     return ql_op_fail(c, QL_ERR_LIMIT, "%lld slices exceed the working-memory limit", (long long)n);
   /* perm/tmp: slice order; grp: group of each slice; first/count/order: per group */
-  int64_t *buf = ql_malloc(sizeof(int64_t) * (6 * (size_t)n + 1));
-  if (!buf) return xo_oom(c);
+  int64_t *buf = ql_op_scratch(c, sizeof(int64_t) * 6 * (size_t)n);
+  if (!buf) return c->err->code;
   int64_t *perm = buf, *tmp = buf + n, *grp = buf + 2 * n, *first = buf + 3 * n, *count = buf + 4 * n,
           *order = buf + 5 * n;
   for (int64_t i = 0; i < n; i++) perm[i] = i;
@@ -600,7 +599,6 @@ static ql_status unique(ql_op_ctx *c) {
   if (!sorted) xo_sort_idx(order, tmp, ng, first_cmp, first);
   /* tmp: output position of each group */
   for (int64_t p = 0; p < ng; p++) tmp[order[p]] = p;
-  ql_status st = QL_OK;
   int64_t dims[QL_MAX_RANK];
   int orank = 1;
   dims[0] = ng;
@@ -610,39 +608,29 @@ static ql_status unique(ql_op_ctx *c) {
     orank = x->rank;
   }
   ql_tensor *y = ql_op_output(c, 0, x->dtype, orank, dims);
-  if (!y) {
-    st = c->err->code;
-    goto out_free;
-  }
+  if (!y) return c->err->code;
   if (y->numel) {
     for (int64_t o = 0; o < u.outer; o++)
       for (int64_t p = 0; p < ng; p++)
         if (xo_copyn(x->dtype, y->data, (o * ng + p) * u.inner, x->data, (o * n + first[order[p]]) * u.inner,
-                     u.inner)) {
-          st = xo_oom(c);
-          goto out_free;
-        }
+                     u.inner))
+          return xo_oom(c);
   }
   int64_t d1 = ng, dn = n;
   ql_tensor *t;
   if (c->n_out > 1) {
-    if (!(t = ql_op_output(c, 1, QL_INT64, 1, &d1))) goto out_err;
+    if (!(t = ql_op_output(c, 1, QL_INT64, 1, &d1))) return c->err->code;
     for (int64_t p = 0; p < ng; p++) ((int64_t *)t->data)[p] = first[order[p]];
   }
   if (c->n_out > 2) {
-    if (!(t = ql_op_output(c, 2, QL_INT64, 1, &dn))) goto out_err;
+    if (!(t = ql_op_output(c, 2, QL_INT64, 1, &dn))) return c->err->code;
     for (int64_t i = 0; i < n; i++) ((int64_t *)t->data)[i] = tmp[grp[i]];
   }
   if (c->n_out > 3) {
-    if (!(t = ql_op_output(c, 3, QL_INT64, 1, &d1))) goto out_err;
+    if (!(t = ql_op_output(c, 3, QL_INT64, 1, &d1))) return c->err->code;
     for (int64_t p = 0; p < ng; p++) ((int64_t *)t->data)[p] = count[order[p]];
   }
-  goto out_free;
-out_err:
-  st = c->err->code;
-out_free:
-  ql_free(buf);
-  return st;
+  return QL_OK;
 }
 
 /* ================================================================ ReverseSequence */

@@ -288,13 +288,10 @@ static ql_status non_max_suppression(ql_op_ctx *c) {
   int64_t B = boxes->dims[0], C = scores->dims[1], N = boxes->dims[1];
   /* at most one row per (batch, class, box): bounded by scores' size */
   int64_t cap = scores->numel, nsel = 0;
-  int64_t *sel = ql_malloc(sizeof(int64_t) * (3 * (size_t)cap + 1));
-  int64_t *idx = ql_malloc(sizeof(int64_t) * (3 * (size_t)N + 1));
-  if (!sel || !idx) {
-    ql_free(sel);
-    ql_free(idx);
-    return xo_oom(c);
-  }
+  int64_t *sel, *idx;
+  if (!(sel = ql_op_scratch(c, sizeof(int64_t) * 3 * (size_t)cap)) ||
+      !(idx = ql_op_scratch(c, sizeof(int64_t) * 3 * (size_t)N)))
+    return c->err->code;
   int64_t *tmp = idx + N, *kept = idx + 2 * N;
   const float *bv = boxes->data, *sv = scores->data;
   for (int64_t b = 0; b < B; b++) {
@@ -318,12 +315,11 @@ static ql_status non_max_suppression(ql_op_ctx *c) {
       }
     }
   }
-  ql_free(idx);
   int64_t dims[2] = {nsel, 3};
   ql_tensor *y = ql_op_output(c, 0, QL_INT64, 2, dims);
-  if (y && nsel) memcpy(y->data, sel, sizeof(int64_t) * 3 * (size_t)nsel);
-  ql_free(sel);
-  return y ? QL_OK : c->err->code;
+  if (!y) return c->err->code;
+  if (nsel) memcpy(y->data, sel, sizeof(int64_t) * 3 * (size_t)nsel);
+  return QL_OK;
 }
 
 /* ================================================================ DepthToSpace, SpaceToDepth */
@@ -392,8 +388,8 @@ static ql_status det(ql_op_ctx *c) {
   if (!y) return c->err->code;
   if (y->numel == 0) return QL_OK;
   int64_t mm = M * M; /* M*M <= numel when y is not empty */
-  double *a = ql_malloc(sizeof(double) * (size_t)mm + 1);
-  if (!a) return xo_oom(c);
+  double *a = ql_op_scratch(c, sizeof(double) * (size_t)mm);
+  if (!a) return c->err->code;
   for (int64_t b = 0; b < y->numel; b++) {
     for (int64_t i = 0; i < mm; i++) a[i] = ql_load_f64(x->dtype, x->data, b * mm + i);
     /* LU with partial pivoting, as LAPACK getrf does for numpy.linalg.det */
@@ -423,7 +419,6 @@ static ql_status det(ql_op_ctx *c) {
     }
     ql_store_f64(x->dtype, y->data, b, d);
   }
-  ql_free(a);
   return QL_OK;
 }
 
@@ -546,8 +541,9 @@ static ql_status mvn(ql_op_ctx *c) {
   for (int d = 0; d < r; d++)
     if (!red[d]) groups *= x->dims[d];
   per = x->numel / groups;
-  double *sum = ql_calloc((size_t)groups * 2 + 1, sizeof(double));
-  if (!sum) return xo_oom(c);
+  double *sum = ql_op_scratch(c, (size_t)groups * 2 * sizeof(double));
+  if (!sum) return c->err->code;
+  memset(sum, 0, (size_t)groups * 2 * sizeof(double));
   int64_t cntr[QL_MAX_RANK];
   for (int pass = 0; pass < 2; pass++) {
     memset(cntr, 0, sizeof cntr);
@@ -569,7 +565,6 @@ static ql_status mvn(ql_op_ctx *c) {
       }
     }
   }
-  ql_free(sum);
   return QL_OK;
 }
 

@@ -103,17 +103,14 @@ static ql_status run_reduce(ql_op_ctx *c, red_op op, int input_from) {
   /* integer Mean/L2/LogSum*: computed in double, see the finalisers */
   int int_dom = !fl && op != R_L2 && op != R_LOGSUM && op != R_LOGSUMEXP;
   if (!int_dom) {
-    double *acc = ql_malloc(sizeof(double) * (size_t)(on ? on : 1));
+    double *acc = ql_op_scratch(c, sizeof(double) * (size_t)on);
     double *mx = NULL;
-    if (!acc) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!acc) return c->err->code;
     double init = op == R_MIN ? INFINITY : op == R_MAX ? -INFINITY : op == R_PROD ? 1 : 0;
     for (int64_t i = 0; i < on; i++) acc[i] = init;
     if (op == R_LOGSUMEXP) {
       /* shift by the largest finite value so exp cannot overflow */
-      if (!(mx = ql_malloc(sizeof(double) * (size_t)(on ? on : 1)))) {
-        ql_free(acc);
-        return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-      }
+      if (!(mx = ql_op_scratch(c, sizeof(double) * (size_t)on))) return c->err->code;
       for (int64_t i = 0; i < on; i++) mx[i] = -INFINITY;
       FOR_EACH_IN_OUT(x, ost, {
         double v = ql_load_f64(t, x->data, ii);
@@ -166,16 +163,14 @@ static ql_status run_reduce(ql_op_ctx *c, red_op op, int input_from) {
       }
       ql_store_f64(t, y->data, i, v);
     }
-    ql_free(acc);
-    ql_free(mx);
     return QL_OK;
   }
   /* integers: uint64 bit patterns; signed types compare as signed */
   int sgn = ql_dtype_is_signed(t);
   int64_t lo, hi;
   ql_dtype_int_range(t, &lo, &hi);
-  uint64_t *acc = ql_malloc(sizeof(uint64_t) * (size_t)(on ? on : 1));
-  if (!acc) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  uint64_t *acc = ql_op_scratch(c, sizeof(uint64_t) * (size_t)on);
+  if (!acc) return c->err->code;
   uint64_t init = op == R_MIN ? (t == QL_UINT64 ? UINT64_MAX : (uint64_t)hi)
                   : op == R_MAX ? (uint64_t)lo
                   : op == R_PROD ? 1 : 0;
@@ -207,7 +202,6 @@ static ql_status run_reduce(ql_op_ctx *c, red_op op, int input_from) {
       }
     }
   }
-  ql_free(acc);
   return QL_OK;
 }
 

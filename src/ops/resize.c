@@ -40,10 +40,18 @@ typedef struct axis_taps {
   uint8_t *extrap;
 } axis_taps;
 
-static void taps_free(axis_taps *t) {
-  ql_free(t->idx);
-  ql_free(t->w);
-  ql_free(t->extrap);
+/* Scratch taps for axes of up to `outs` outputs with up to `cnt` taps in
+ * all (cnt >= outs * n of every axis they serve). */
+static ql_status taps_alloc(ql_op_ctx *c, size_t cnt, size_t outs, axis_taps *t) {
+  size_t b;
+  if (ql_mul_overflow_size(cnt, sizeof(int64_t) + sizeof(double), &b) || ql_add_overflow_size(b, outs, &b))
+    return ql_op_fail(c, QL_ERR_LIMIT, "resize taps too large");
+  char *p = ql_op_scratch(c, b);
+  if (!p) return c->err->code;
+  t->idx = (int64_t *)p;
+  t->w = (double *)(p + cnt * sizeof(int64_t));
+  t->extrap = (uint8_t *)(p + cnt * (sizeof(int64_t) + sizeof(double)));
+  return QL_OK;
 }
 
 /* x_original for output index x (spec text of coordinate_transformation_mode).
@@ -92,12 +100,9 @@ static double cubic_w(double x, double a) {
   return 0;
 }
 
-/* Builds the taps of one axis. Linear and cubic follow the reference: the
- * window starts left of x_original (an integral x_original counts as ratio 1
- * of the pixel before it), taps beyond the edges are clamped to the edge
- * pixel, or dropped and the weights renormalized with exclude_outside. */
-static ql_status build_taps(ql_op_ctx *c, const resize_opts *o, int64_t in, int64_t out, double scale,
-                            double outw, double r0, double r1, axis_taps *t) {
+/* The taps of an axis: n per output index, the first at offset start from
+ * floor(x_original). Fails for a broken scale. */
+static ql_status taps_shape(ql_op_ctx *c, const resize_opts *o, int64_t in, double scale, int *n, int64_t *start) {
   double s = o->antialias && scale < 1 ? scale : 1; /* filter stretch when downscaling */
   /* taps start..start+n-1 around x_original; the support is 1 (linear) or
    * 2 (cubic) pixels each side, stretched by 1/s */
@@ -107,19 +112,35 @@ static ql_status build_taps(ql_op_ctx *c, const resize_opts *o, int64_t in, int6
    * a few times the input; anything wider is a broken scale */
   if (!(fstart >= -(2.0 * (double)in + 8)) || fstart < -1e9)
     return ql_op_fail(c, QL_ERR_INVALID_MODEL, "antialias filter for scale %g is wider than the input", scale);
-  int64_t start = (int64_t)fstart;
-  int n = o->mode == M_NEAREST ? 1 : (int)(2 - 2 * start);
+  *start = (int64_t)fstart;
+  *n = o->mode == M_NEAREST ? 1 : (int)(2 - 2 * *start);
+  return QL_OK;
+}
+
+/* out * n of this axis into size_t; fails when it overflows. */
+static ql_status taps_count(ql_op_ctx *c, int64_t out, int n, size_t *cnt) {
+  if (ql_mul_overflow_size((size_t)out, (size_t)n, cnt)) return ql_op_fail(c, QL_ERR_LIMIT, "resize taps too large");
+  return QL_OK;
+}
+
+/* Builds the taps of one axis into t, whose buffers hold its out * n taps
+ * (taps_alloc). Linear and cubic follow the reference: the window starts
+ * left of x_original (an integral x_original counts as ratio 1 of the pixel
+ * before it), taps beyond the edges are clamped to the edge pixel, or
+ * dropped and the weights renormalized with exclude_outside. */
+static ql_status build_taps(ql_op_ctx *c, const resize_opts *o, int64_t in, int64_t out, double scale,
+                            double outw, double r0, double r1, axis_taps *t) {
+  double s = o->antialias && scale < 1 ? scale : 1; /* filter stretch when downscaling */
+  int64_t start;
+  int n;
+  ql_status st = taps_shape(c, o, in, scale, &n, &start);
+  if (st) return st;
   t->n = n;
-  size_t cnt = (size_t)out * (size_t)n;
-  t->idx = ql_malloc((cnt ? cnt : 1) * sizeof *t->idx);
-  t->w = ql_malloc((cnt ? cnt : 1) * sizeof *t->w);
-  t->extrap = ql_calloc((size_t)(out ? out : 1), 1);
-  if (!t->idx || !t->w || !t->extrap) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
   for (int64_t x = 0; x < out; x++) {
     int64_t *ix = t->idx + x * n;
     double *w = t->w + x * n;
     double xo = x_original(o, (double)x, scale, in, out, outw, r0, r1);
-    if (o->ct == CT_TF_CROP_AND_RESIZE && (xo < 0 || xo > (double)(in - 1))) t->extrap[x] = 1;
+    t->extrap[x] = o->ct == CT_TF_CROP_AND_RESIZE && (xo < 0 || xo > (double)(in - 1));
     if (!isfinite(xo)) xo = 0;
     if (xo > 9e15) xo = 9e15; /* keeps the index arithmetic defined */
     if (xo < -9e15) xo = -9e15;
@@ -196,47 +217,50 @@ static void apply_taps(const double *src, double *dst, int64_t outer, int64_t in
 static ql_status nearest_gather(ql_op_ctx *c, const ql_tensor *x, ql_tensor *y, const resize_opts *o,
                                 const int64_t *out_dims, const double *scales, const double *outw) {
   int r = x->rank;
-  int64_t *map[QL_MAX_RANK] = {0}, stride[QL_MAX_RANK], opos[QL_MAX_RANK] = {0};
-  ql_status st = QL_OK;
+  int64_t *map[QL_MAX_RANK], stride[QL_MAX_RANK], opos[QL_MAX_RANK] = {0};
   int64_t sacc = 1;
   for (int a = r - 1; a >= 0; a--) {
     stride[a] = sacc;
     sacc *= x->dims[a];
   }
-  for (int a = 0; a < r && !st; a++) {
-    if (!(map[a] = ql_malloc((size_t)out_dims[a] * sizeof *map[a]))) {
-      st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-      break;
-    }
+  /* y is allocated, so the sum of its dims fits; one tap per output */
+  size_t total = 0, outs = 1;
+  for (int a = 0; a < r; a++) {
+    total += (size_t)out_dims[a];
+    if ((size_t)out_dims[a] > outs) outs = (size_t)out_dims[a];
+  }
+  int64_t *blk = ql_op_scratch(c, total * sizeof *blk);
+  if (!blk) return c->err->code;
+  axis_taps t;
+  ql_status st = taps_alloc(c, outs, outs, &t);
+  if (st) return st;
+  for (int a = 0; a < r; a++) {
+    map[a] = blk;
+    blk += out_dims[a];
     if (scales[a] == 1 && out_dims[a] == x->dims[a]) {
       for (int64_t i = 0; i < out_dims[a]; i++) map[a][i] = i;
       continue;
     }
-    axis_taps t = {0};
-    st = build_taps(c, o, x->dims[a], out_dims[a], scales[a], outw[a], 0, 1, &t);
-    if (!st)
-      for (int64_t i = 0; i < out_dims[a]; i++) map[a][i] = t.idx[i];
-    taps_free(&t);
+    if ((st = build_taps(c, o, x->dims[a], out_dims[a], scales[a], outw[a], 0, 1, &t))) return st;
+    for (int64_t i = 0; i < out_dims[a]; i++) map[a][i] = t.idx[i];
   }
-  if (!st) {
-    size_t es = ql_dtype_size(x->dtype);
-    for (int64_t i = 0; i < y->numel && !st; i++) {
-      int64_t src = 0;
-      for (int a = 0; a < r; a++) src += map[a][opos[a]] * stride[a];
-      if (x->dtype == QL_STRING) {
-        const char *sv = ((char *const *)x->data)[src];
-        if (!(((char **)y->data)[i] = ql_strdup(sv ? sv : ""))) st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-      } else {
-        memcpy((char *)y->data + (size_t)i * es, (const char *)x->data + (size_t)src * es, es);
-      }
-      for (int a = r - 1; a >= 0; a--) {
-        if (++opos[a] < out_dims[a]) break;
-        opos[a] = 0;
-      }
+  size_t es = ql_dtype_size(x->dtype);
+  for (int64_t i = 0; i < y->numel; i++) {
+    int64_t src = 0;
+    for (int a = 0; a < r; a++) src += map[a][opos[a]] * stride[a];
+    if (x->dtype == QL_STRING) {
+      const char *sv = ((char *const *)x->data)[src];
+      if (!(((char **)y->data)[i] = ql_strdup(sv ? sv : "")))
+        return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+    } else {
+      memcpy((char *)y->data + (size_t)i * es, (const char *)x->data + (size_t)src * es, es);
+    }
+    for (int a = r - 1; a >= 0; a--) {
+      if (++opos[a] < out_dims[a]) break;
+      opos[a] = 0;
     }
   }
-  for (int a = 0; a < r; a++) ql_free(map[a]);
-  return st;
+  return QL_OK;
 }
 
 static int resize_type_ok(ql_dtype t) {
@@ -262,56 +286,73 @@ static ql_status resize_core(ql_op_ctx *c, const ql_tensor *x, const resize_opts
   if (!resize_type_ok(x->dtype))
     return ql_op_fail(c, QL_ERR_UNSUPPORTED, "%s interpolation of %s is not supported",
                       o->mode == M_NEAREST ? "extrapolating nearest" : "linear/cubic", ql_dtype_name(x->dtype));
+  /* an unscaled axis is left alone (as the reference and ONNX Runtime do;
+   * only tf_half_pixel_for_nn would otherwise move it by half a pixel).
+   * The sizes first, so that the memory is taken once: the values go back
+   * and forth between two buffers of the largest intermediate size, and
+   * one set of taps serves every axis. */
   int64_t cur[QL_MAX_RANK];
+  int todo[QL_MAX_RANK];
   memcpy(cur, x->dims, sizeof(int64_t) * (size_t)r);
-  size_t cap = (size_t)x->numel;
-  double *buf = ql_malloc(cap * sizeof *buf), *tmp = NULL;
-  if (!buf) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  for (int64_t i = 0; i < x->numel; i++)
-    buf[i] = x->dtype == QL_FLOAT ? ((const float *)x->data)[i] : ql_load_f64(x->dtype, x->data, i);
-  ql_status st = QL_OK;
-  for (int a = 0; a < r && !st; a++) {
+  size_t cap = (size_t)x->numel, tcap = 1, ocap = 1;
+  for (int a = 0; a < r; a++) {
     double r0 = roi ? roi[a] : 0, r1 = roi ? roi[a + r] : 1;
     int crop = o->ct == CT_TF_CROP_AND_RESIZE && (r0 != 0 || r1 != 1);
-    /* an unscaled axis is left alone (as the reference and ONNX Runtime do;
-     * only tf_half_pixel_for_nn would otherwise move it by half a pixel) */
-    if (scales[a] == 1 && out_dims[a] == cur[a] && !crop) continue;
+    if (!(todo[a] = !(scales[a] == 1 && out_dims[a] == cur[a] && !crop))) continue;
+    int n;
+    int64_t start;
+    size_t cnt;
+    ql_status st = taps_shape(c, o, cur[a], scales[a], &n, &start);
+    if (!st) st = taps_count(c, out_dims[a], n, &cnt);
+    if (st) return st;
+    cur[a] = out_dims[a];
+    int64_t need = ql_dims_numel(r, cur);
+    if (need < 0) return ql_op_fail(c, QL_ERR_LIMIT, "intermediate resize shape overflows");
+    if ((size_t)need > cap) cap = (size_t)need;
+    if (cnt > tcap) tcap = cnt;
+    if ((size_t)out_dims[a] > ocap) ocap = (size_t)out_dims[a];
+  }
+  size_t bbytes;
+  if (ql_mul_overflow_size(cap, 2 * sizeof(double), &bbytes))
+    return ql_op_fail(c, QL_ERR_LIMIT, "intermediate resize shape too large");
+  double *buf = ql_op_scratch(c, bbytes);
+  if (!buf) return c->err->code;
+  double *tmp = buf + cap;
+  axis_taps t;
+  ql_status st = taps_alloc(c, tcap, ocap, &t);
+  if (st) return st;
+  for (int64_t i = 0; i < x->numel; i++)
+    buf[i] = x->dtype == QL_FLOAT ? ((const float *)x->data)[i] : ql_load_f64(x->dtype, x->data, i);
+  memcpy(cur, x->dims, sizeof(int64_t) * (size_t)r);
+  for (int a = 0; a < r; a++) {
+    if (!todo[a]) continue;
+    double r0 = roi ? roi[a] : 0, r1 = roi ? roi[a + r] : 1;
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < a; i++) outer *= cur[i];
     for (int i = a + 1; i < r; i++) inner *= cur[i];
-    size_t need = (size_t)(outer * out_dims[a] * inner);
-    axis_taps t = {0};
-    st = build_taps(c, o, cur[a], out_dims[a], scales[a], outw[a], r0, r1, &t);
-    if (!st && !(tmp = ql_malloc((need ? need : 1) * sizeof *tmp)))
-      st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    if (!st) {
-      apply_taps(buf, tmp, outer, cur[a], out_dims[a], inner, &t, o->extrapolation);
-      ql_free(buf);
-      buf = tmp;
-      tmp = NULL;
-      cur[a] = out_dims[a];
-    }
-    taps_free(&t);
+    if ((st = build_taps(c, o, cur[a], out_dims[a], scales[a], outw[a], r0, r1, &t))) return st;
+    apply_taps(buf, tmp, outer, cur[a], out_dims[a], inner, &t, o->extrapolation);
+    double *sw = buf;
+    buf = tmp;
+    tmp = sw;
+    cur[a] = out_dims[a];
   }
-  if (!st) {
-    if (ql_dtype_is_int(x->dtype)) {
-      int64_t lo, hi;
-      ql_dtype_int_range(x->dtype, &lo, &hi);
-      for (int64_t i = 0; i < y->numel; i++) {
-        double v = trunc(buf[i]);
-        if (!(v == v)) v = 0;
-        if (v <= (double)lo) ql_store_i64(x->dtype, y->data, i, lo);
-        else if (v >= (double)hi) ql_store_i64(x->dtype, y->data, i, hi);
-        else ql_store_i64(x->dtype, y->data, i, (int64_t)v);
-      }
-    } else if (x->dtype == QL_FLOAT) {
-      for (int64_t i = 0; i < y->numel; i++) ((float *)y->data)[i] = (float)buf[i];
-    } else {
-      for (int64_t i = 0; i < y->numel; i++) ql_store_f64(x->dtype, y->data, i, buf[i]);
+  if (ql_dtype_is_int(x->dtype)) {
+    int64_t lo, hi;
+    ql_dtype_int_range(x->dtype, &lo, &hi);
+    for (int64_t i = 0; i < y->numel; i++) {
+      double v = trunc(buf[i]);
+      if (!(v == v)) v = 0;
+      if (v <= (double)lo) ql_store_i64(x->dtype, y->data, i, lo);
+      else if (v >= (double)hi) ql_store_i64(x->dtype, y->data, i, hi);
+      else ql_store_i64(x->dtype, y->data, i, (int64_t)v);
     }
+  } else if (x->dtype == QL_FLOAT) {
+    for (int64_t i = 0; i < y->numel; i++) ((float *)y->data)[i] = (float)buf[i];
+  } else {
+    for (int64_t i = 0; i < y->numel; i++) ql_store_f64(x->dtype, y->data, i, buf[i]);
   }
-  ql_free(buf);
-  return st;
+  return QL_OK;
 }
 
 static ql_status parse_mode(ql_op_ctx *c, const char *m, interp_mode *out) {

@@ -100,8 +100,9 @@ static int shape3(const ql_tensor *t, int64_t d0, int64_t d1, int64_t d2) {
   return t->rank == 3 && t->dims[0] == d0 && t->dims[1] == d1 && (d2 < 0 || t->dims[2] == d2);
 }
 
-static double *load_all(const ql_tensor *t) {
-  double *v = ql_malloc((size_t)(t->numel ? t->numel : 1) * sizeof *v);
+/* t as doubles in the op's scratch; NULL (c->err set) when out of memory. */
+static double *load_all(ql_op_ctx *c, const ql_tensor *t) {
+  double *v = ql_op_scratch(c, (size_t)t->numel * sizeof *v);
   if (v)
     for (int64_t i = 0; i < t->numel; i++) v[i] = ql_load_f64(t->dtype, t->data, i);
   return v;
@@ -141,39 +142,28 @@ static ql_status rnn_run(ql_op_ctx *c, cell_kind kind) {
   for (int k = 0; k < 2; k++)
     if (st0[k] && !(layout ? shape3(st0[k], batch, nd, hs) : shape3(st0[k], nd, batch, hs)))
       return ql_op_fail(c, QL_ERR_INVALID_MODEL, "initial_%c has the wrong shape", k ? 'c' : 'h');
-  int64_t *lens = ql_malloc((size_t)(batch ? batch : 1) * sizeof *lens);
-  if (!lens) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  int64_t *lens = ql_op_scratch(c, (size_t)batch * sizeof *lens);
+  if (!lens) return c->err->code;
   for (int64_t b = 0; b < batch; b++) lens[b] = seq;
   if (SL) {
-    if (!ql_dtype_is_int(SL->dtype) || SL->numel != batch) {
-      ql_free(lens);
+    if (!ql_dtype_is_int(SL->dtype) || SL->numel != batch)
       return ql_op_fail(c, QL_ERR_INVALID_MODEL, "sequence_lens must hold %lld integers", (long long)batch);
-    }
     for (int64_t b = 0; b < batch; b++) {
       lens[b] = ql_load_i64(SL->dtype, SL->data, b);
-      if (lens[b] < 0 || lens[b] > seq) {
-        ql_status s = ql_op_fail(c, QL_ERR_INVALID_MODEL, "sequence_lens[%lld] = %lld is outside [0, %lld]",
-                                 (long long)b, (long long)lens[b], (long long)seq);
-        ql_free(lens);
-        return s;
-      }
+      if (lens[b] < 0 || lens[b] > seq)
+        return ql_op_fail(c, QL_ERR_INVALID_MODEL, "sequence_lens[%lld] = %lld is outside [0, %lld]", (long long)b,
+                          (long long)lens[b], (long long)seq);
     }
   }
   act acts[6];
   static const act_kind def_lstm[] = {A_SIGMOID, A_TANH, A_TANH}, def_gru[] = {A_SIGMOID, A_TANH},
                         def_rnn[] = {A_TANH};
   ql_status s = read_acts(c, nd, n_act, kind == CELL_LSTM ? def_lstm : kind == CELL_GRU ? def_gru : def_rnn, acts);
-  if (s) {
-    ql_free(lens);
-    return s;
-  }
+  if (s) return s;
   double clip = 0;
   const ql_attr *ca = ql_node_attr(c->node, "clip");
   if (ca && ca->type == QL_ATTR_FLOAT) clip = ca->f;
-  if (clip < 0 || clip != clip) {
-    ql_free(lens);
-    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "clip must be positive");
-  }
+  if (clip < 0 || clip != clip) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "clip must be positive");
   int input_forget = kind == CELL_LSTM && ql_attr_int(c->node, "input_forget", 0) != 0;
   int lbr = kind == CELL_GRU && ql_attr_int(c->node, "linear_before_reset", 0) != 0;
 
@@ -192,18 +182,17 @@ static ql_status rnn_run(ql_op_ctx *c, cell_kind kind) {
   for (int i = 0; i < 3; i++) want[i] = (size_t)i < c->n_out && (size_t)i < n->n_outputs && n->outputs[i][0];
   if ((want[0] && !(Y = ql_op_output(c, 0, X->dtype, 4, ydims))) ||
       (want[1] && !(YH = ql_op_output(c, 1, X->dtype, 3, sdims))) ||
-      (kind == CELL_LSTM && want[2] && !(YC = ql_op_output(c, 2, X->dtype, 3, sdims)))) {
-    ql_free(lens);
+      (kind == CELL_LSTM && want[2] && !(YC = ql_op_output(c, 2, X->dtype, 3, sdims))))
     return c->err->code;
-  }
-  double *x = load_all(X), *w = load_all(W), *r = load_all(R), *bb = B ? load_all(B) : NULL,
-         *p = P ? load_all(P) : NULL, *h0 = H0 ? load_all(H0) : NULL, *c0 = C0 ? load_all(C0) : NULL;
-  double *h = ql_calloc((size_t)hs + 1, sizeof *h), *cs = ql_calloc((size_t)hs + 1, sizeof *cs),
-         *g = ql_calloc((size_t)(gates * hs) + 1, sizeof *g), *rh = ql_calloc((size_t)hs + 1, sizeof *rh);
-  if (!x || !w || !r || (B && !bb) || (P && !p) || (H0 && !h0) || (C0 && !c0) || !h || !cs || !g || !rh) {
-    s = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    goto done;
-  }
+  double *x, *w, *r, *bb = NULL, *p = NULL, *h0 = NULL, *c0 = NULL;
+  if (!(x = load_all(c, X)) || !(w = load_all(c, W)) || !(r = load_all(c, R)) || (B && !(bb = load_all(c, B))) ||
+      (P && !(p = load_all(c, P))) || (H0 && !(h0 = load_all(c, H0))) || (C0 && !(c0 = load_all(c, C0))))
+    return c->err->code;
+  /* state, cell, gates and GRU's r (.) h: every entry is written before it
+   * is read (h and cs per batch entry, g per step, rh per step) */
+  double *h = ql_op_scratch(c, (size_t)(3 + gates) * (size_t)hs * sizeof *h);
+  if (!h) return c->err->code;
+  double *cs = h + hs, *rh = h + 2 * hs, *g = h + 3 * hs;
   for (int d = 0; d < nd; d++) {
     int rev = reverse_only || d == 1;
     const double *wd = w + (size_t)d * gates * hs * isz, *rd = r + (size_t)d * gates * hs * hs;
@@ -293,20 +282,7 @@ static ql_status rnn_run(ql_op_ctx *c, cell_kind kind) {
       }
     }
   }
-done:
-  ql_free(lens);
-  ql_free(x);
-  ql_free(w);
-  ql_free(r);
-  ql_free(bb);
-  ql_free(p);
-  ql_free(h0);
-  ql_free(c0);
-  ql_free(h);
-  ql_free(cs);
-  ql_free(g);
-  ql_free(rh);
-  return s;
+  return QL_OK;
 }
 
 static ql_status lstm(ql_op_ctx *c) { return rnn_run(c, CELL_LSTM); }

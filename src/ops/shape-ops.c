@@ -118,13 +118,14 @@ static ql_status map_gather(ql_op_ctx *c, ql_tensor *y, const ql_tensor *x, int6
   return QL_OK;
 }
 
-/* Allocates the per-dim maps for y's dims (one block; free maps[0]). */
-static int64_t **maps_new(int rank, const int64_t *dims, int64_t **maps) {
+/* The per-dim maps for y's dims, in one scratch block; NULL (c->err set)
+ * when out of memory. */
+static int64_t **maps_new(ql_op_ctx *c, int rank, const int64_t *dims, int64_t **maps) {
   size_t total = 1;
   for (int d = 0; d < rank; d++) total += (size_t)dims[d];
-  int64_t *blk = ql_malloc(sizeof(int64_t) * total);
+  int64_t *blk = ql_op_scratch(c, sizeof(int64_t) * total);
   if (!blk) return NULL;
-  maps[0] = blk; /* also for rank 0: maps[0] is what gets freed */
+  maps[0] = blk;
   for (int d = 0; d < rank; d++) {
     maps[d] = blk;
     blk += dims[d];
@@ -368,24 +369,17 @@ static ql_status split(ql_op_ctx *c) {
   if (axis < 0 || (c->version < 11 && axis_v < 0))
     return ql_op_fail(c, QL_ERR_INVALID_MODEL, "axis %lld is out of range for rank %d", (long long)axis_v, x->rank);
   int64_t dim = x->dims[axis];
-  int64_t *sz = ql_calloc(nout, sizeof *sz);
-  if (!sz) return oom(c);
-  ql_status st = QL_OK;
+  int64_t *sz = ql_op_scratch(c, nout * sizeof *sz); /* every entry is set below */
+  if (!sz) return c->err->code;
   const int64_t *given = NULL;
   size_t ngiven = 0;
-  int64_t *tmp = NULL;
   const ql_tensor *st_in = c->version >= 13 || c->version == 1 ? ql_op_in(c, 1) : NULL;
   if (st_in) {
     /* Split-1 declares `split` of type T (a float type); later versions int64 */
     int ok = c->version == 1 ? ql_dtype_is_int(st_in->dtype) || ql_dtype_is_float(st_in->dtype) : st_in->dtype == QL_INT64;
-    if (!ok || st_in->rank > 1) {
-      st = ql_op_fail(c, QL_ERR_INVALID_MODEL, "split must be a 1-D int64 tensor");
-      goto out;
-    }
-    if (!(tmp = ql_malloc(sizeof(int64_t) * (size_t)(st_in->numel + 1)))) {
-      st = oom(c);
-      goto out;
-    }
+    if (!ok || st_in->rank > 1) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "split must be a 1-D int64 tensor");
+    int64_t *tmp = ql_op_scratch(c, sizeof(int64_t) * (size_t)(st_in->numel + 1));
+    if (!tmp) return c->err->code;
     for (int64_t i = 0; i < st_in->numel; i++) tmp[i] = ql_load_i64(st_in->dtype, st_in->data, i);
     given = tmp;
     ngiven = (size_t)st_in->numel;
@@ -393,29 +387,22 @@ static ql_status split(ql_op_ctx *c) {
     given = ql_attr_ints(c->node, "split", &ngiven);
   }
   if (given) {
-    if (ngiven != nout) {
-      st = ql_op_fail(c, QL_ERR_INVALID_MODEL, "split has %zu entries for %zu outputs", ngiven, nout);
-      goto out;
-    }
+    if (ngiven != nout)
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "split has %zu entries for %zu outputs", ngiven, nout);
     int64_t sum = 0;
     for (size_t k = 0; k < nout; k++) {
-      if (given[k] < 0 || __builtin_add_overflow(sum, given[k], &sum)) {
-        st = ql_op_fail(c, QL_ERR_INVALID_MODEL, "split[%zu] is %lld", k, (long long)given[k]);
-        goto out;
-      }
+      if (given[k] < 0 || __builtin_add_overflow(sum, given[k], &sum))
+        return ql_op_fail(c, QL_ERR_INVALID_MODEL, "split[%zu] is %lld", k, (long long)given[k]);
       sz[k] = given[k];
     }
-    if (sum != dim) {
-      st = ql_op_fail(c, QL_ERR_INVALID_MODEL, "split sums to %lld, the axis has %lld", (long long)sum, (long long)dim);
-      goto out;
-    }
+    if (sum != dim)
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "split sums to %lld, the axis has %lld", (long long)sum,
+                        (long long)dim);
   } else {
     const ql_attr *no = c->version >= 18 ? ql_node_attr(c->node, "num_outputs") : NULL;
-    if (no && no->i != (int64_t)nout) {
-      st = ql_op_fail(c, QL_ERR_INVALID_MODEL, "num_outputs is %lld but the node has %zu outputs", (long long)no->i,
-                      nout);
-      goto out;
-    }
+    if (no && no->i != (int64_t)nout)
+      return ql_op_fail(c, QL_ERR_INVALID_MODEL, "num_outputs is %lld but the node has %zu outputs", (long long)no->i,
+                        nout);
     /* equal parts of ceil(dim / n); the last ones take what is left */
     int64_t chunk = dim / (int64_t)nout + (dim % (int64_t)nout != 0);
     for (size_t k = 0; k < nout; k++) {
@@ -431,21 +418,12 @@ static ql_status split(ql_op_ctx *c) {
     memcpy(d, x->dims, sizeof(int64_t) * (size_t)x->rank);
     d[axis] = sz[k];
     ql_tensor *y = ql_op_output(c, k, x->dtype, x->rank, d);
-    if (!y) {
-      st = c->err->code;
-      goto out;
-    }
+    if (!y) return c->err->code;
     for (int64_t o = 0; o < outer; o++)
-      if (copy_elems(y, o * sz[k] * inner, x, (o * dim + pos) * inner, sz[k] * inner)) {
-        st = oom(c);
-        goto out;
-      }
+      if (copy_elems(y, o * sz[k] * inner, x, (o * dim + pos) * inner, sz[k] * inner)) return oom(c);
     pos += sz[k];
   }
-out:
-  ql_free(tmp);
-  ql_free(sz);
-  return st;
+  return QL_OK;
 }
 
 /* ================================================================ Slice */
@@ -514,12 +492,10 @@ static ql_status slice(ql_op_ctx *c) {
   if (!y->numel) return QL_OK;
   int64_t xs[QL_MAX_RANK], *maps[QL_MAX_RANK + 1];
   row_strides(r, x->dims, xs);
-  if (!maps_new(r, d, maps)) return oom(c);
+  if (!maps_new(c, r, d, maps)) return c->err->code;
   for (int i = 0; i < r; i++)
     for (int64_t j = 0; j < d[i]; j++) maps[i][j] = (b[i] + j * st[i]) * xs[i];
-  ql_status s2 = map_gather(c, y, x, maps, NULL);
-  ql_free(maps[0]);
-  return s2;
+  return map_gather(c, y, x, maps, NULL);
 }
 
 /* ================================================================ Transpose, Expand, Tile */
@@ -544,12 +520,10 @@ static ql_status transpose(ql_op_ctx *c) {
   if (!y) return c->err->code;
   if (!y->numel) return QL_OK;
   row_strides(r, x->dims, xs);
-  if (!maps_new(r, d, maps)) return oom(c);
+  if (!maps_new(c, r, d, maps)) return c->err->code;
   for (int i = 0; i < r; i++)
     for (int64_t j = 0; j < d[i]; j++) maps[i][j] = j * xs[perm[i]];
-  ql_status st = map_gather(c, y, x, maps, NULL);
-  ql_free(maps[0]);
-  return st;
+  return map_gather(c, y, x, maps, NULL);
 }
 
 static ql_status expand(ql_op_ctx *c) {
@@ -570,14 +544,12 @@ static ql_status expand(ql_op_ctx *c) {
   if (!y->numel) return QL_OK;
   int64_t xs[QL_MAX_RANK], *maps[QL_MAX_RANK + 1];
   row_strides(x->rank, x->dims, xs);
-  if (!maps_new(r, d, maps)) return oom(c);
+  if (!maps_new(c, r, d, maps)) return c->err->code;
   for (int i = 0; i < r; i++) {
     int k = i - (r - x->rank);
     for (int64_t j = 0; j < d[i]; j++) maps[i][j] = k < 0 || x->dims[k] == 1 ? 0 : j * xs[k];
   }
-  st = map_gather(c, y, x, maps, NULL);
-  ql_free(maps[0]);
-  return st;
+  return map_gather(c, y, x, maps, NULL);
 }
 
 static ql_status tile(ql_op_ctx *c) {
@@ -615,12 +587,10 @@ static ql_status tile(ql_op_ctx *c) {
   if (!y->numel) return QL_OK;
   int64_t xs[QL_MAX_RANK], *maps[QL_MAX_RANK + 1];
   row_strides(r, x->dims, xs);
-  if (!maps_new(r, d, maps)) return oom(c);
+  if (!maps_new(c, r, d, maps)) return c->err->code;
   for (int i = 0; i < r; i++)
     for (int64_t j = 0; j < d[i]; j++) maps[i][j] = (j % x->dims[i]) * xs[i];
-  st = map_gather(c, y, x, maps, NULL);
-  ql_free(maps[0]);
-  return st;
+  return map_gather(c, y, x, maps, NULL);
 }
 
 /* ================================================================ Pad */
@@ -714,16 +684,14 @@ static ql_status pad(ql_op_ctx *c) {
   if (!y->numel) return QL_OK;
   int64_t xs[QL_MAX_RANK], *maps[QL_MAX_RANK + 1];
   row_strides(r, x->dims, xs);
-  if (!maps_new(r, d, maps)) return oom(c);
+  if (!maps_new(c, r, d, maps)) return c->err->code;
   for (int i = 0; i < r; i++)
     for (int64_t j = 0; j < d[i]; j++) {
       int64_t k = j - pb[i];
       if (k < 0 || k >= n[i]) k = pad_index(mode, k, n[i]);
       maps[i][j] = k < 0 ? -1 : (lo[i] + k) * xs[i];
     }
-  st = map_gather(c, y, x, maps, fillp);
-  ql_free(maps[0]);
-  return st;
+  return map_gather(c, y, x, maps, fillp);
 }
 
 /* ================================================================ Gather */
