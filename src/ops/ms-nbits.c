@@ -91,8 +91,8 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
   }
   size_t wbytes;
   if (ql_mul_overflow_size((size_t)K, sizeof(float), &wbytes)) return ql_op_fail(c, QL_ERR_LIMIT, "K too large");
-  float *w = ql_malloc(wbytes);
-  if (!w) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  float *w = ql_op_scratch(c, wbytes);
+  if (!w) return c->err->code;
   const uint8_t *bd = b->data;
   float zdef = (float)(1 << (bits - 1));
   /* accuracy_level 4 (int8 compute, 4/8-bit weights, uint8 or no zero
@@ -105,16 +105,10 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
   int8_t *aq = NULL;
   if (int8_path) {
     size_t na;
-    if (ql_mul_overflow_size((size_t)rows, (size_t)(kblocks * bsz), &na)) {
-      ql_free(w);
+    if (ql_mul_overflow_size((size_t)rows, (size_t)(kblocks * bsz), &na))
       return ql_op_fail(c, QL_ERR_LIMIT, "A too large");
-    }
-    aq = ql_malloc(na ? na : 1);
-    ascale = ql_malloc(sizeof(float) * (size_t)(rows * kblocks));
-    if (!aq || !ascale) {
-      ql_free(w), ql_free(aq), ql_free(ascale);
-      return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    }
+    if (!(aq = ql_op_scratch(c, na)) || !(ascale = ql_op_scratch(c, sizeof(float) * (size_t)(rows * kblocks))))
+      return c->err->code;
     const float *ad = a->data;
     for (int64_t r = 0; r < rows; r++)
       for (int64_t kb = 0; kb < kblocks; kb++) {
@@ -159,9 +153,6 @@ static ql_status matmul_nbits(ql_op_ctx *c) {
       stf(a->dtype, y->data, r * N + n, acc);
     }
   }
-  ql_free(aq);
-  ql_free(ascale);
-  ql_free(w);
   return QL_OK;
 }
 

@@ -199,8 +199,8 @@ static ql_status int_matmul_to_float(ql_op_ctx *c, ql_dtype at, const void *adat
   size_t nacc;
   if (ql_mul_overflow_size((size_t)s.M, (size_t)s.N, &nacc) || ql_mul_overflow_size(nacc, sizeof(int32_t), &nacc))
     return ql_op_fail(c, QL_ERR_LIMIT, "matmul too large");
-  int32_t *acc = ql_malloc(nacc ? nacc : 1);
-  if (!acc) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  int32_t *acc = ql_op_scratch(c, nacc);
+  if (!acc) return c->err->code;
   for (int64_t bt = 0; bt < s.batch; bt++) {
     int_gemm(at, adata, mm_a_off(&s, bt), za, b->dtype, b->data, mm_b_off(&s, bt), bz, bzpc, s.M, s.K, s.N, acc);
     for (int64_t m = 0; m < s.M; m++)
@@ -211,7 +211,6 @@ static ql_status int_matmul_to_float(ql_op_ctx *c, ql_dtype at, const void *adat
         stf(yt, y->data, (bt * s.M + m) * s.N + n, v);
       }
   }
-  ql_free(acc);
   return QL_OK;
 }
 
@@ -425,17 +424,15 @@ static ql_status dynamic_quantize_matmul(ql_op_ctx *c) {
   float zpf = 0.0f - mn / scale;
   zpf = !(zpf >= 0.0f) ? 0.0f : zpf > 255.0f ? 255.0f : zpf; /* NaN (non-finite A) -> 0 */
   int32_t zp = (int32_t)nearbyintf(zpf);
-  uint8_t *aq = ql_malloc(a->numel ? (size_t)a->numel : 1);
-  if (!aq) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  uint8_t *aq = ql_op_scratch(c, (size_t)a->numel);
+  if (!aq) return c->err->code;
   for (int64_t i = 0; i < a->numel; i++) {
     float q = ad[i] / scale, flo = (float)(0 - zp), fhi = (float)(255 - zp);
     q = q > flo ? q : flo;
     q = q < fhi ? q : fhi;
     aq[i] = (uint8_t)((int32_t)nearbyintf(q) + zp);
   }
-  st = int_matmul_to_float(c, QL_UINT8, aq, zp, scale, b, bs, bz, bias, QL_FLOAT, &s, bspc, bzpc, y);
-  ql_free(aq);
-  return st;
+  return int_matmul_to_float(c, QL_UINT8, aq, zp, scale, b, bs, bz, bias, QL_FLOAT, &s, bspc, bzpc, y);
 }
 
 /* ------------------------------------------------- QLinearConv (com.microsoft) */

@@ -26,7 +26,8 @@
 #include <immintrin.h>
 #endif
 
-/* The operands shared by both ops once validated and centered. */
+/* The operands shared by both ops once validated and centered (the
+ * centered copies live in the op's scratch). */
 typedef struct iconv {
   ql_conv_attrs attrs;
   ql_conv_geom g;
@@ -34,11 +35,6 @@ typedef struct iconv {
   int16_t *x;              /* x - x_zp, [N, C, in...] */
   int16_t *w;              /* w - w_zp[m], [M, cg, kernel...] */
 } iconv;
-
-static void iconv_free(iconv *ic) {
-  ql_free(ic->x);
-  ql_free(ic->w);
-}
 
 static int is_8bit(const ql_tensor *t) {
   return t->dtype == QL_UINT8 || t->dtype == QL_INT8;
@@ -104,17 +100,13 @@ static ql_status iconv_check(ql_op_ctx *c, const ql_tensor *x, const ql_tensor *
   return QL_OK;
 }
 
-/* The centered int16 copies (after iconv_check). On error nothing is left
- * allocated. */
+/* The centered int16 copies (after iconv_check), in the op's scratch. */
 static ql_status iconv_center(ql_op_ctx *c, const ql_tensor *x, int32_t xzp, const ql_tensor *w,
                               const ql_tensor *w_zp, iconv *ic) {
-  /* numel <= 2^62, so 2 * numel fits in size_t; +1 keeps malloc(0) apart */
-  ic->x = ql_malloc((size_t)x->numel * sizeof(int16_t) + 1);
-  ic->w = ql_malloc((size_t)w->numel * sizeof(int16_t) + 1);
-  if (!ic->x || !ic->w) {
-    iconv_free(ic);
-    return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  }
+  /* numel <= 2^62, so 2 * numel fits in size_t */
+  if (!(ic->x = ql_op_scratch(c, (size_t)x->numel * sizeof(int16_t))) ||
+      !(ic->w = ql_op_scratch(c, (size_t)w->numel * sizeof(int16_t))))
+    return c->err->code;
   for (int64_t i = 0; i < x->numel; i++)
     ic->x[i] = (int16_t)(ql_load_i64(x->dtype, x->data, i) - xzp);
   const int64_t per_m = ic->cg * ic->g.kernel_size; /* = w->numel / M */
@@ -849,7 +841,6 @@ static ql_status conv_integer(ql_op_ctx *c) {
   for (int64_t n = 0; n < ic.N; n++)
     for (int64_t m = 0; m < ic.M; m++)
       iconv_plane(&ic, n, m, 0, (uint32_t *)y->data + (n * ic.M + m) * ic.g.out_size);
-  iconv_free(&ic);
   return QL_OK;
 }
 
@@ -866,28 +857,21 @@ static ql_status qlinear_conv(ql_op_ctx *c) {
   int32_t yzp = 0;
   if ((st = check_scale(c, x_scale, "x_scale", 0)) || (st = check_scale(c, w_scale, "w_scale", ic.M)) ||
       (st = check_scale(c, y_scale, "y_scale", 0)))
-    goto out;
-  if (yt != QL_UINT8 && yt != QL_INT8) {
-    st = ql_op_fail(c, QL_ERR_INVALID_MODEL, "y_zero_point must be uint8 or int8, got %s", ql_dtype_name(yt));
-    goto out;
-  }
-  if ((st = scalar_zp(c, y_zp, yt, "y_zero_point", &yzp))) goto out;
-  if (bias && (bias->dtype != QL_INT32 || bias->rank != 1 || bias->numel != ic.M)) {
-    st = ql_op_fail(c, QL_ERR_INVALID_MODEL, "B must be an int32 vector of %lld elements", (long long)ic.M);
-    goto out;
-  }
+    return st;
+  if (yt != QL_UINT8 && yt != QL_INT8)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "y_zero_point must be uint8 or int8, got %s", ql_dtype_name(yt));
+  if ((st = scalar_zp(c, y_zp, yt, "y_zero_point", &yzp))) return st;
+  if (bias && (bias->dtype != QL_INT32 || bias->rank != 1 || bias->numel != ic.M))
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "B must be an int32 vector of %lld elements", (long long)ic.M);
   int64_t dims[QL_MAX_RANK];
   output_dims(&ic, dims);
   const int fast = c->state && conv_fast_ok(c->state, &ic);
   ql_tensor *y = (fast ? ql_op_output_nofill : ql_op_output)(c, 0, yt, ic.g.nsp + 2, dims);
-  if (y && fast) return conv_fast(c, c->state, &ic, x, xzp, bias, yzp, y);
-  if (y && (st = iconv_center(c, x, xzp, w, w_zp, &ic))) return st;
-  uint32_t *plane = ql_malloc((size_t)ic.g.out_size * sizeof *plane + 1);
-  if (!y || !plane) {
-    ql_free(plane);
-    st = y ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : c->err->code;
-    goto out;
-  }
+  if (!y) return c->err->code;
+  if (fast) return conv_fast(c, c->state, &ic, x, xzp, bias, yzp, y);
+  if ((st = iconv_center(c, x, xzp, w, w_zp, &ic))) return st;
+  uint32_t *plane = ql_op_scratch(c, (size_t)ic.g.out_size * sizeof *plane);
+  if (!plane) return c->err->code;
   int64_t lo, hi;
   ql_dtype_int_range(yt, &lo, &hi);
   /* a fused Conv -> Relu -> QuantizeLinear (runtime/fuse.c): Relu before
@@ -910,10 +894,7 @@ static ql_status qlinear_conv(ql_op_ctx *c) {
       }
     }
   }
-  ql_free(plane);
-out:
-  iconv_free(&ic);
-  return st;
+  return QL_OK;
 }
 
 const ql_op_def ql_ops_qlinear_conv[] = {

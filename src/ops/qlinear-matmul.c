@@ -82,9 +82,10 @@ static ql_status check_zp_type(ql_op_ctx *c, const ql_tensor *zp, const ql_tenso
   return QL_OK;
 }
 
-/* x - zp as int16 (integer operands). x has the promoted shape (rank, dims). */
-static int16_t *center_int(const ql_tensor *x, const param *zp, int rank, const int64_t *dims) {
-  int16_t *out = ql_malloc((size_t)x->numel * sizeof *out + 1);
+/* x - zp as int16 (integer operands) in the op's scratch; NULL with c->err
+ * set when out of memory. x has the promoted shape (rank, dims). */
+static int16_t *center_int(ql_op_ctx *c, const ql_tensor *x, const param *zp, int rank, const int64_t *dims) {
+  int16_t *out = ql_op_scratch(c, (size_t)x->numel * sizeof *out);
   if (!out) return NULL;
   for (int64_t i = 0; i < x->numel; i++) {
     const int64_t z = zp->t ? ql_load_i64(zp->t->dtype, zp->t->data, param_index(zp, i, rank, dims)) : 0;
@@ -93,9 +94,10 @@ static int16_t *center_int(const ql_tensor *x, const param *zp, int rank, const 
   return out;
 }
 
-/* x - zp as float (float8 or mixed operands; every value is exact). */
-static float *center_float(const ql_tensor *x, const param *zp, int rank, const int64_t *dims) {
-  float *out = ql_malloc((size_t)x->numel * sizeof *out + 1);
+/* x - zp as float (float8 or mixed operands; every value is exact), as
+ * center_int. */
+static float *center_float(ql_op_ctx *c, const ql_tensor *x, const param *zp, int rank, const int64_t *dims) {
+  float *out = ql_op_scratch(c, (size_t)x->numel * sizeof *out);
   if (!out) return NULL;
   for (int64_t i = 0; i < x->numel; i++) {
     const double z = zp->t ? ql_load_f64(zp->t->dtype, zp->t->data, param_index(zp, i, rank, dims)) : 0.0;
@@ -295,20 +297,16 @@ static ql_status matmul_integer(ql_op_ctx *c) {
   ql_tensor *y = (fast ? ql_op_output_nofill : ql_op_output)(c, 0, QL_INT32, s.out_rank, s.out);
   if (!y) return c->err->code;
   if (fast) return mm_fast(c, c->state, &s, a, azp, QL_INT32, NULL, y);
-  int16_t *ac = center_int(a, &pa, s.a_rank, s.a_dims), *bc = center_int(b, &pb, s.b_rank, s.b_dims);
-  if (!ac || !bc) {
-    st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  } else {
-    /* int32 and uint32 may alias: accumulate straight into the output */
-    for (int64_t bi = 0; bi < s.batch_count; bi++) {
-      int64_t ao, bo;
-      ql_matmul_batch_offsets(&s, bi, &ao, &bo);
-      gemm_int(s.M, s.K, s.N, ac + ao, bc + bo, (uint32_t *)y->data + bi * s.M * s.N);
-    }
+  int16_t *ac, *bc;
+  if (!(ac = center_int(c, a, &pa, s.a_rank, s.a_dims)) || !(bc = center_int(c, b, &pb, s.b_rank, s.b_dims)))
+    return c->err->code;
+  /* int32 and uint32 may alias: accumulate straight into the output */
+  for (int64_t bi = 0; bi < s.batch_count; bi++) {
+    int64_t ao, bo;
+    ql_matmul_batch_offsets(&s, bi, &ao, &bo);
+    gemm_int(s.M, s.K, s.N, ac + ao, bc + bo, (uint32_t *)y->data + bi * s.M * s.N);
   }
-  ql_free(ac);
-  ql_free(bc);
-  return st;
+  return QL_OK;
 }
 
 static ql_status check_scale(ql_op_ctx *c, const ql_tensor *t, const char *name, ql_dtype want) {
@@ -356,22 +354,18 @@ static ql_status qlinear_matmul(ql_op_ctx *c) {
   if (!y) return c->err->code;
   if (fast) return mm_fast(c, c->state, &s, a, azp, yt, yzp, y);
   const int fpath = is_float8(a->dtype) || is_float8(b->dtype);
-  void *ac, *bc, *acc = NULL;
+  void *ac, *bc, *acc;
   size_t acc_bytes; /* M * N <= 2^62 (checked by ql_matmul_shape_init) */
   if (ql_mul_overflow_size((size_t)(s.M * s.N), fpath ? sizeof(double) : sizeof(uint32_t), &acc_bytes))
-    acc_bytes = SIZE_MAX;
+    return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
   if (fpath) {
-    ac = center_float(a, &pa, s.a_rank, s.a_dims);
-    bc = center_float(b, &pb, s.b_rank, s.b_dims);
+    if (!(ac = center_float(c, a, &pa, s.a_rank, s.a_dims)) || !(bc = center_float(c, b, &pb, s.b_rank, s.b_dims)))
+      return c->err->code;
   } else {
-    ac = center_int(a, &pa, s.a_rank, s.a_dims);
-    bc = center_int(b, &pb, s.b_rank, s.b_dims);
+    if (!(ac = center_int(c, a, &pa, s.a_rank, s.a_dims)) || !(bc = center_int(c, b, &pb, s.b_rank, s.b_dims)))
+      return c->err->code;
   }
-  if (acc_bytes < SIZE_MAX) acc = ql_malloc(acc_bytes + 1);
-  if (!ac || !bc || !acc) {
-    st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    goto out;
-  }
+  if (!(acc = ql_op_scratch(c, acc_bytes))) return c->err->code;
   int64_t lo = 0, hi = 0;
   if (!is_float8(yt)) ql_dtype_int_range(yt, &lo, &hi);
   for (int64_t bi = 0; bi < s.batch_count; bi++) {
@@ -398,11 +392,7 @@ static ql_status qlinear_matmul(ql_op_ctx *c) {
       }
     }
   }
-out:
-  ql_free(ac);
-  ql_free(bc);
-  ql_free(acc);
-  return st;
+  return QL_OK;
 }
 
 const ql_op_def ql_ops_qlinear_matmul[] = {

@@ -231,16 +231,12 @@ static ql_status quantize_linear(ql_op_ctx *c) {
   if (!y) return c->err->code;
   if (!x->numel) return QL_OK;
 
-  double *sv = ql_malloc((size_t)scale->numel * sizeof *sv);
-  double *zv = ql_calloc((size_t)scale->numel, sizeof *zv);
-  if (!sv || !zv) {
-    ql_free(sv);
-    ql_free(zv);
-    return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  }
+  double *sv = ql_op_scratch(c, 2 * (size_t)scale->numel * sizeof *sv);
+  if (!sv) return c->err->code;
+  double *zv = sv + scale->numel;
   for (int64_t i = 0; i < scale->numel; i++) {
     sv[i] = round_to(ct, ql_load_f64(scale->dtype, scale->data, i));
-    if (zp) zv[i] = ql_load_f64(zp->dtype, zp->data, i);
+    zv[i] = zp ? ql_load_f64(zp->dtype, zp->data, i) : 0;
   }
 
   int is_int = ql_dtype_is_int(yt);
@@ -319,8 +315,6 @@ static ql_status quantize_linear(ql_op_ctx *c) {
       }
     }
   }
-  ql_free(sv);
-  ql_free(zv);
   return QL_OK;
 }
 
@@ -358,8 +352,8 @@ static ql_status dequantize_linear(ql_op_ctx *c) {
   if (!y) return c->err->code;
   if (!x->numel) return QL_OK;
 
-  float *sv = ql_malloc((size_t)scale->numel * sizeof *sv);
-  if (!sv) return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  float *sv = ql_op_scratch(c, (size_t)scale->numel * sizeof *sv);
+  if (!sv) return c->err->code;
   for (int64_t i = 0; i < scale->numel; i++) sv[i] = (float)ql_load_f64(scale->dtype, scale->data, i);
 
   int int_x = ql_dtype_is_int(x->dtype);
@@ -401,7 +395,6 @@ static ql_status dequantize_linear(ql_op_ctx *c) {
       }
     }
   }
-  ql_free(sv);
   return QL_OK;
 }
 
