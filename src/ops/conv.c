@@ -20,7 +20,8 @@
 #include "conv-geom.h"
 #include "float-io.h"
 
-/* The operands once validated: float copies and the geometry. */
+/* The operands once validated: float copies (in the op's scratch) and the
+ * geometry. */
 typedef struct fconv {
   ql_conv_attrs attrs;
   ql_conv_geom g;
@@ -29,13 +30,6 @@ typedef struct fconv {
   float *x, *w, *b;        /* b NULL when there is no bias */
   double *plane;           /* one output plane, [out...] */
 } fconv;
-
-static void fconv_free(fconv *f) {
-  ql_free(f->x);
-  ql_free(f->w);
-  ql_free(f->b);
-  ql_free(f->plane);
-}
 
 /* Forward: plane = y[n, m, out...]. Innermost loop along the last spatial
  * axis, contiguous in the plane and stride s in the input. */
@@ -332,14 +326,9 @@ static ql_status run_conv(ql_op_ctx *c, int transposed) {
   }
   ql_tensor *y = ql_op_output(c, 0, x->dtype, x->rank, dims);
   if (!y) return c->err->code;
-  f.x = ql_float_copy(x);
-  f.w = ql_float_copy(w);
-  f.b = b ? ql_float_copy(b) : NULL;
-  f.plane = ql_malloc((size_t)f.g.out_size * sizeof *f.plane + 1); /* out_size <= numel(y) */
-  if (!f.x || !f.w || (b && !f.b) || !f.plane) {
-    fconv_free(&f);
-    return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  }
+  if (!(f.x = ql_float_scratch(c, x)) || !(f.w = ql_float_scratch(c, w)) || (b && !(f.b = ql_float_scratch(c, b))) ||
+      !(f.plane = ql_op_scratch(c, (size_t)f.g.out_size * sizeof *f.plane))) /* out_size <= numel(y) */
+    return c->err->code;
   for (int64_t n = 0; n < f.N; n++)
     for (int64_t m = 0; m < f.M; m++) {
       if (transposed) conv_transpose_plane(&f, n, m);
@@ -352,7 +341,6 @@ static ql_status run_conv(ql_op_ctx *c, int transposed) {
         for (int64_t o = 0; o < f.g.out_size; o++) ql_store_f64(y->dtype, y->data, base + o, f.plane[o]);
       }
     }
-  fconv_free(&f);
   return QL_OK;
 }
 

@@ -12,9 +12,15 @@ static inline int ql_float_io_type(ql_dtype t) {
   return t == QL_FLOAT || t == QL_FLOAT16 || t == QL_BFLOAT16;
 }
 
-/* A float32 copy of t (caller frees with ql_free), NULL when out of memory. */
-static inline float *ql_float_copy(const ql_tensor *t) {
-  float *f = ql_malloc((size_t)t->numel * sizeof *f + 1);
+/* Element i of t as float32. */
+static inline float ql_float_at(const ql_tensor *t, int64_t i) {
+  return t->dtype == QL_FLOAT ? ((const float *)t->data)[i] : (float)ql_load_f64(t->dtype, t->data, i);
+}
+
+/* A float32 copy of t in the op's scratch (ql_op_scratch: not freed, valid
+ * until the op returns); NULL with c->err set when out of memory. */
+static inline float *ql_float_scratch(ql_op_ctx *c, const ql_tensor *t) {
+  float *f = ql_op_scratch(c, (size_t)t->numel * sizeof *f);
   if (!f) return NULL;
   if (t->dtype == QL_FLOAT) {
     if (t->numel) memcpy(f, t->data, (size_t)t->numel * sizeof *f);

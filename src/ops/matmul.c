@@ -24,9 +24,9 @@ static void gemm_ref(int64_t M, int64_t K, int64_t N, const float *a, const floa
 
 static ql_status alloc_acc(ql_op_ctx *c, int64_t M, int64_t N, double **acc) {
   size_t bytes; /* M * N <= 2^62 for shapes that passed ql_dims_numel */
-  if (ql_mul_overflow_size((size_t)M * (size_t)N, sizeof(double), &bytes) || !(*acc = ql_malloc(bytes + 1)))
+  if (ql_mul_overflow_size((size_t)M * (size_t)N, sizeof(double), &bytes))
     return ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  return QL_OK;
+  return (*acc = ql_op_scratch(c, bytes)) ? QL_OK : c->err->code;
 }
 
 static ql_status matmul(ql_op_ctx *c) {
@@ -41,32 +41,28 @@ static ql_status matmul(ql_op_ctx *c) {
   if (st) return st;
   ql_tensor *y = ql_op_output(c, 0, a->dtype, s.out_rank, s.out);
   if (!y) return c->err->code;
-  float *af = ql_float_copy(a), *bf = ql_float_copy(b);
-  double *acc = NULL;
-  if (!af || !bf) st = ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  else st = alloc_acc(c, s.M, s.N, &acc);
-  for (int64_t bi = 0; !st && bi < s.batch_count; bi++) {
+  float *af, *bf;
+  double *acc;
+  if (!(af = ql_float_scratch(c, a)) || !(bf = ql_float_scratch(c, b))) return c->err->code;
+  if ((st = alloc_acc(c, s.M, s.N, &acc))) return st;
+  for (int64_t bi = 0; bi < s.batch_count; bi++) {
     int64_t ao, bo;
     ql_matmul_batch_offsets(&s, bi, &ao, &bo);
     gemm_ref(s.M, s.K, s.N, af + ao, bf + bo, acc);
     for (int64_t e = 0; e < s.M * s.N; e++) ql_store_f64(y->dtype, y->data, bi * s.M * s.N + e, acc[e]);
   }
-  ql_free(af);
-  ql_free(bf);
-  ql_free(acc);
-  return st;
+  return QL_OK;
 }
 
-/* A float copy of the 2-D tensor t, transposed when `trans`. */
-static float *matrix_copy(const ql_tensor *t, int trans) {
-  float *f = ql_float_copy(t);
-  if (!f || !trans) return f;
+/* A float copy of the 2-D tensor t in the scratch, transposed when `trans`;
+ * NULL with c->err set when out of memory. */
+static float *matrix_copy(ql_op_ctx *c, const ql_tensor *t, int trans) {
+  if (!trans) return ql_float_scratch(c, t);
+  float *g = ql_op_scratch(c, (size_t)t->numel * sizeof *g);
+  if (!g) return NULL;
   const int64_t R = t->dims[0], C = t->dims[1];
-  float *g = ql_malloc((size_t)t->numel * sizeof *g + 1);
-  if (g)
-    for (int64_t r = 0; r < R; r++)
-      for (int64_t col = 0; col < C; col++) g[col * R + r] = f[r * C + col];
-  ql_free(f);
+  for (int64_t r = 0; r < R; r++)
+    for (int64_t col = 0; col < C; col++) g[col * R + r] = ql_float_at(t, r * C + col);
   return g;
 }
 
@@ -98,21 +94,18 @@ static ql_status gemm(ql_op_ctx *c) {
   }
   ql_tensor *y = ql_op_output(c, 0, a->dtype, 2, ydims);
   if (!y) return c->err->code;
-  float *af = matrix_copy(a, ta), *bf = matrix_copy(b, tb);
-  double *acc = NULL;
-  ql_status st = !af || !bf ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : alloc_acc(c, M, N, &acc);
-  if (!st) {
-    gemm_ref(M, K, N, af, bf, acc);
-    for (int64_t e = 0; e < M * N; e++) {
-      double v = alpha * acc[e];
-      if (ct) v += beta * ql_load_f64(ct->dtype, ct->data, ql_broadcast_index(e, 2, ydims, ct->rank, ct->dims));
-      ql_store_f64(y->dtype, y->data, e, v);
-    }
+  float *af, *bf;
+  double *acc;
+  if (!(af = matrix_copy(c, a, ta)) || !(bf = matrix_copy(c, b, tb))) return c->err->code;
+  ql_status st = alloc_acc(c, M, N, &acc);
+  if (st) return st;
+  gemm_ref(M, K, N, af, bf, acc);
+  for (int64_t e = 0; e < M * N; e++) {
+    double v = alpha * acc[e];
+    if (ct) v += beta * ql_load_f64(ct->dtype, ct->data, ql_broadcast_index(e, 2, ydims, ct->rank, ct->dims));
+    ql_store_f64(y->dtype, y->data, e, v);
   }
-  ql_free(af);
-  ql_free(bf);
-  ql_free(acc);
-  return st;
+  return QL_OK;
 }
 
 const ql_op_def ql_ops_matmul[] = {

@@ -98,13 +98,11 @@ static ql_status pool_geometry(ql_op_ctx *c, const ql_tensor *x, pool_geom *g) {
   return QL_OK;
 }
 
-/* Copies x into a double buffer (one conversion per element, not per read). */
+/* Copies x into a double buffer in the op's scratch (one conversion per
+ * element, not per read); NULL with c->err set when out of memory. */
 static double *to_f64(ql_op_ctx *c, const ql_tensor *x) {
-  double *v = ql_malloc((size_t)(x->numel ? x->numel : 1) * sizeof *v);
-  if (!v) {
-    ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory");
-    return NULL;
-  }
+  double *v = ql_op_scratch(c, (size_t)x->numel * sizeof *v);
+  if (!v) return NULL;
   if (x->dtype == QL_FLOAT)
     for (int64_t i = 0; i < x->numel; i++) v[i] = ((const float *)x->data)[i];
   else
@@ -289,7 +287,6 @@ static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
       }
     }
   }
-  ql_free(xv);
   return QL_OK;
 }
 
