@@ -44,7 +44,8 @@ void ql_scratch_release(ql_scratch *s, ql_scratch_mark m) {
   QL_ASAN_POISON(s->base + m.used, s->used - m.used);
   s->used = m.used;
   s->live = m.live;
-  if (s->used == 0 && s->want > s->cap) {
+  if (s->used != 0) return;
+  if (s->want > s->cap) {
     /* nothing is held: grow to the peak; on failure the next run spills again */
     unsigned char *b = ql_malloc_aligned(s->want);
     if (b) {
@@ -54,6 +55,23 @@ void ql_scratch_release(ql_scratch *s, ql_scratch_mark m) {
       s->cap = s->want;
       QL_ASAN_POISON(s->base, s->cap);
     }
+  }
+  /* Which pool thread takes which task varies from run to run, so every
+   * thread's block grows to the largest any of them needed: a later run
+   * that hands the big task to another thread then allocates nothing. */
+  size_t most = 0;
+  for (size_t t = 0; t < s->n_threads; t++)
+    if (s->thr[t].cap > most) most = s->thr[t].cap;
+  for (size_t t = 0; t < s->n_threads; t++) {
+    ql_scratch_block *bl = &s->thr[t];
+    if (bl->cap == most) continue;
+    void *p = ql_malloc_aligned(most);
+    if (!p) return;
+    QL_ASAN_UNPOISON(bl->p, bl->cap);
+    ql_free_aligned(bl->p);
+    bl->p = p;
+    bl->cap = most;
+    QL_ASAN_POISON(bl->p, bl->cap);
   }
 }
 

@@ -6,7 +6,9 @@
  * their caller's blocks. A request that does not fit the region is served
  * from the heap and freed at the release; the region is then regrown, while
  * no op holds a block, to the most the run has needed at once. Each pool
- * thread also has one block of its own that tasks reuse. So once a run with
+ * thread also has one block of its own that tasks reuse; at the same idle
+ * points every thread's block grows to the largest any thread has needed,
+ * since which thread takes which task varies. So once a run with
  * the same shapes has completed, later runs allocate nothing, as with the
  * value arena. */
 #ifndef QL_SCRATCH_H
