@@ -500,6 +500,58 @@ static ql_status slice(ql_op_ctx *c) {
 
 /* ================================================================ Transpose, Expand, Tile */
 
+/* Transpose of a fixed-size type as block copies: size-1 axes dropped,
+ * output axes that are also consecutive in the input merged, so the
+ * innermost run is as long as the layouts allow (NanoDet's channel
+ * shuffles [0,2,1,3,4] become memcpys of whole planes). */
+static void transpose_blocks(const ql_tensor *x, ql_tensor *y, int r, const int64_t *d, const int *perm,
+                             const int64_t *xs) {
+  int n = 0, last = -2;
+  int64_t cd[QL_MAX_RANK], cs[QL_MAX_RANK]; /* merged dims and their input strides */
+  for (int i = 0; i < r; i++) {
+    if (d[i] == 1) continue;
+    if (n && perm[i] == last + 1) {
+      cd[n - 1] *= d[i];
+      cs[n - 1] = xs[perm[i]];
+    } else {
+      cd[n] = d[i];
+      cs[n++] = xs[perm[i]];
+    }
+    last = perm[i];
+  }
+  const size_t es = ql_dtype_size(x->dtype);
+  const char *xd = x->data;
+  char *yd = y->data;
+  if (n == 0 || (n == 1 && cs[0] == 1)) { /* the same order: a copy */
+    memcpy(yd, xd, (size_t)y->numel * es);
+    return;
+  }
+  const int64_t len = cd[n - 1], step = cs[n - 1];
+  int64_t cnt[QL_MAX_RANK] = {0}, off = 0;
+  for (int64_t o = 0; o < y->numel; o += len) {
+    char *dst = yd + (size_t)o * es;
+    if (step == 1) {
+      memcpy(dst, xd + (size_t)off * es, (size_t)len * es);
+    } else {
+      switch (es) {
+      case 1: for (int64_t k = 0; k < len; k++) dst[k] = xd[off + k * step]; break;
+      case 2: for (int64_t k = 0; k < len; k++) ((uint16_t *)dst)[k] = ((const uint16_t *)xd)[off + k * step]; break;
+      case 4: for (int64_t k = 0; k < len; k++) ((uint32_t *)dst)[k] = ((const uint32_t *)xd)[off + k * step]; break;
+      case 8: for (int64_t k = 0; k < len; k++) ((uint64_t *)dst)[k] = ((const uint64_t *)xd)[off + k * step]; break;
+      default:
+        for (int64_t k = 0; k < len; k++) memcpy(dst + (size_t)k * es, xd + (size_t)(off + k * step) * es, es);
+        break;
+      }
+    }
+    for (int a = n - 2; a >= 0; a--) { /* the next run's input offset */
+      off += cs[a];
+      if (++cnt[a] < cd[a]) break;
+      off -= cs[a] * cd[a];
+      cnt[a] = 0;
+    }
+  }
+}
+
 static ql_status transpose(ql_op_ctx *c) {
   const ql_tensor *x = ql_op_in(c, 0);
   if (!x) return ql_op_fail(c, QL_ERR_INVALID_MODEL, "input 0 is required");
@@ -516,10 +568,15 @@ static ql_status transpose(ql_op_ctx *c) {
   }
   int64_t d[QL_MAX_RANK], xs[QL_MAX_RANK], *maps[QL_MAX_RANK + 1];
   for (int i = 0; i < r; i++) d[i] = x->dims[perm[i]];
-  ql_tensor *y = ql_op_output(c, 0, x->dtype, r, d);
+  /* every element is written (strings too: map_gather copies each) */
+  ql_tensor *y = (x->dtype == QL_STRING ? ql_op_output : ql_op_output_nofill)(c, 0, x->dtype, r, d);
   if (!y) return c->err->code;
   if (!y->numel) return QL_OK;
   row_strides(r, x->dims, xs);
+  if (x->dtype != QL_STRING) {
+    transpose_blocks(x, y, r, d, perm, xs);
+    return QL_OK;
+  }
   if (!maps_new(c, r, d, maps)) return c->err->code;
   for (int i = 0; i < r; i++)
     for (int64_t j = 0; j < d[i]; j++) maps[i][j] = j * xs[perm[i]];
