@@ -19,6 +19,7 @@
  *    nonzero one in Q and rejects it in DQ); a zero one leaves -0 alone.
  */
 #include "op.h"
+#include "../runtime/threadpool.h"
 #include "../kernels/dynq.h"
 #include <math.h>
 #ifdef __SSE2__
@@ -169,6 +170,80 @@ static inline double load_num(ql_dtype t, const void *p, int64_t i) {
   }
 }
 
+/* ---- the common 8-bit cases, one scale per row, over the pool ----
+ * QuantizeLinear float32 -> (u)int8 and DequantizeLinear (u)int8 -> float32
+ * per tensor or per axis: a task is a part of one row. */
+typedef struct affine_job {
+  const gran *g;
+  const void *x;
+  void *y;
+  const double *sv, *zv; /* Q: scale and zero point per scale index */
+  const float *svf;      /* DQ: scale per scale index */
+  const void *zp;        /* DQ: zero points (x's type) or NULL */
+  int64_t lo, hi;        /* Q: output range */
+  int u8;                /* the 8-bit side is uint8 (else int8) */
+} affine_job;
+
+/* One scale for the run: clamp to [lo, hi] - zp first (the bounds are
+ * integers, so clamping and RNE commute; NaN gives lo), then RNE by the
+ * 1.5 * 2^23 trick, exact for |v| <= 2^22 (nearbyintf is a library call;
+ * this loop vectorizes). The same float division and RNE as the general
+ * path. */
+static void q_task(void *ctx, size_t thread, size_t r, size_t k0, size_t nr, size_t nk) {
+  (void)thread;
+  (void)nr; /* tiles are one row high */
+  const affine_job *jb = ctx;
+  const int64_t o = (int64_t)r / jb->g->d, j = (int64_t)r % jb->g->d, si = scale_index(jb->g, o, j, 0);
+  const int64_t base = (int64_t)r * jb->g->inner + (int64_t)k0;
+  const float *xf = (const float *)jb->x + base;
+  const float s = (float)jb->sv[si], z = (float)jb->zv[si];
+  const float vlo = (float)jb->lo - z, vhi = (float)jb->hi - z;
+  if (jb->u8) {
+    uint8_t *yp = (uint8_t *)jb->y + base;
+    for (size_t k = 0; k < nk; k++) {
+      float v = xf[k] / s;
+      v = v >= vlo ? v : vlo;
+      v = v <= vhi ? v : vhi;
+      yp[k] = (uint8_t)((int32_t)((v + 12582912.0f) - 12582912.0f) + (int32_t)z);
+    }
+  } else {
+    int8_t *yp = (int8_t *)jb->y + base;
+    for (size_t k = 0; k < nk; k++) {
+      float v = xf[k] / s;
+      v = v >= vlo ? v : vlo;
+      v = v <= vhi ? v : vhi;
+      yp[k] = (int8_t)((int32_t)((v + 12582912.0f) - 12582912.0f) + (int32_t)z);
+    }
+  }
+}
+
+/* (float)(q - zp) * scale: the difference is exact in int32 and in float. */
+static void dq_task(void *ctx, size_t thread, size_t r, size_t k0, size_t nr, size_t nk) {
+  (void)thread;
+  (void)nr;
+  const affine_job *jb = ctx;
+  const int64_t o = (int64_t)r / jb->g->d, j = (int64_t)r % jb->g->d, si = scale_index(jb->g, o, j, 0);
+  const int64_t base = (int64_t)r * jb->g->inner + (int64_t)k0;
+  const float s = jb->svf[si];
+  float *yf = (float *)jb->y + base;
+  if (jb->u8) {
+    const uint8_t *xq = (const uint8_t *)jb->x + base;
+    const int32_t z = jb->zp ? ((const uint8_t *)jb->zp)[si] : 0;
+    for (size_t k = 0; k < nk; k++) yf[k] = (float)((int32_t)xq[k] - z) * s;
+  } else {
+    const int8_t *xq = (const int8_t *)jb->x + base;
+    const int32_t z = jb->zp ? ((const int8_t *)jb->zp)[si] : 0;
+    for (size_t k = 0; k < nk; k++) yf[k] = (float)((int32_t)xq[k] - z) * s;
+  }
+}
+
+static void affine_rows(ql_op_ctx *c, affine_job *jb, ql_task_2d_fn fn) {
+  const size_t rows = (size_t)(jb->g->outer * jb->g->d), inner = (size_t)jb->g->inner;
+  /* parts of about 64 KiB, fewer when the rows are short */
+  size_t part = inner < ((size_t)1 << 16) ? inner : (size_t)1 << 16;
+  ql_threadpool_parallel_for_2d(c->pool, fn, jb, rows, inner, 1, part ? part : 1);
+}
+
 /* ------------------------------------------------------------ QuantizeLinear */
 static ql_status quantize_linear(ql_op_ctx *c) {
   const ql_tensor *x = ql_op_in(c, 0), *scale = ql_op_in(c, 1), *zp = ql_op_in(c, 2);
@@ -227,7 +302,7 @@ static ql_status quantize_linear(ql_op_ctx *c) {
   ql_status st = granularity(c, x, scale, zp, "y_scale", &g);
   if (st) return st;
 
-  ql_tensor *y = ql_op_output(c, 0, yt, x->rank, x->dims);
+  ql_tensor *y = ql_op_output_nofill(c, 0, yt, x->rank, x->dims); /* every path writes every element */
   if (!y) return c->err->code;
   if (!x->numel) return QL_OK;
 
@@ -246,36 +321,14 @@ static ql_status quantize_linear(ql_op_ctx *c) {
    * the same float division and RNE as the general path below. */
   int fast = x->dtype == QL_FLOAT && ct == QL_FLOAT && (yt == QL_UINT8 || yt == QL_INT8);
   int64_t sstep = g.mode == 2 ? 1 : 0;
+  if (fast && !sstep) { /* one scale per row: rows and parts of rows over the pool */
+    affine_job jb = {.g = &g, .x = x->data, .y = y->data, .sv = sv, .zv = zv, .lo = lo, .hi = hi, .u8 = yt == QL_UINT8};
+    affine_rows(c, &jb, q_task);
+    return QL_OK;
+  }
   for (int64_t o = 0; o < g.outer; o++) {
     for (int64_t j = 0; j < g.d; j++) {
       int64_t row = (o * g.d + j) * g.inner, sbase = scale_index(&g, o, j, 0);
-      if (fast && !sstep) {
-        /* one scale for the row: clamp to [lo, hi] - zp first (the bounds
-         * are integers, so clamping and RNE commute; NaN gives lo), then
-         * RNE by the 1.5 * 2^23 trick, exact for |v| <= 2^22 (nearbyintf
-         * is a library call here; this loop vectorizes) */
-        const float *xf = (const float *)x->data + row;
-        const float s = (float)sv[sbase], z = (float)zv[sbase];
-        const float vlo = (float)lo - z, vhi = (float)hi - z;
-        if (yt == QL_UINT8) {
-          uint8_t *yp = (uint8_t *)y->data + row;
-          for (int64_t k = 0; k < g.inner; k++) {
-            float v = xf[k] / s;
-            v = v >= vlo ? v : vlo;
-            v = v <= vhi ? v : vhi;
-            yp[k] = (uint8_t)((int32_t)((v + 12582912.0f) - 12582912.0f) + (int32_t)z);
-          }
-        } else {
-          int8_t *yp = (int8_t *)y->data + row;
-          for (int64_t k = 0; k < g.inner; k++) {
-            float v = xf[k] / s;
-            v = v >= vlo ? v : vlo;
-            v = v <= vhi ? v : vhi;
-            yp[k] = (int8_t)((int32_t)((v + 12582912.0f) - 12582912.0f) + (int32_t)z);
-          }
-        }
-        continue;
-      }
       if (fast) {
         const float *xf = (const float *)x->data + row;
         float flo = (float)lo, fhi = (float)hi;
@@ -348,7 +401,7 @@ static ql_status dequantize_linear(ql_op_ctx *c) {
   ql_status st = granularity(c, x, scale, zp, "x_scale", &g);
   if (st) return st;
 
-  ql_tensor *y = ql_op_output(c, 0, yt, x->rank, x->dims);
+  ql_tensor *y = ql_op_output_nofill(c, 0, yt, x->rank, x->dims); /* every path writes every element */
   if (!y) return c->err->code;
   if (!x->numel) return QL_OK;
 
@@ -360,10 +413,16 @@ static ql_status dequantize_linear(ql_op_ctx *c) {
   /* (u)int8 into float32, the common case: same arithmetic, no dispatch */
   int fast = yt == QL_FLOAT && (x->dtype == QL_UINT8 || x->dtype == QL_INT8);
   int64_t sstep = g.mode == 2 ? 1 : 0;
+  if (fast && !sstep) { /* one scale per row: rows and parts of rows over the pool */
+    affine_job jb = {.g = &g, .x = x->data, .y = y->data, .svf = sv, .zp = zp ? zp->data : NULL,
+                     .u8 = x->dtype == QL_UINT8};
+    affine_rows(c, &jb, dq_task);
+    return QL_OK;
+  }
   for (int64_t o = 0; o < g.outer; o++) {
     for (int64_t j = 0; j < g.d; j++) {
       int64_t row = (o * g.d + j) * g.inner, sbase = scale_index(&g, o, j, 0);
-      if (fast) {
+      if (fast) { /* blocked */
         float *yf = (float *)y->data + row;
         for (int64_t k = 0; k < g.inner; k++) {
           int64_t si = sbase + sstep * k;
