@@ -131,6 +131,8 @@ typedef struct maxpool2d {
   const pool_geom *g;
   const void *x;
   void *y;
+  ql_op_ctx *c; /* the integer tasks' scratch */
+  int failed;
 } maxpool2d;
 
 #define MAXPOOL2D_TASK(NAME, T)                                                                          \
@@ -167,8 +169,52 @@ typedef struct maxpool2d {
     }                                                                                                    \
   }
 MAXPOOL2D_TASK(maxpool2d_f32, float)
-MAXPOOL2D_TASK(maxpool2d_u8, uint8_t)
-MAXPOOL2D_TASK(maxpool2d_s8, int8_t)
+
+/* 8-bit integers: the max does not depend on the order of the taps (no
+ * NaN), so it is separable: the max down the window's rows first (whole
+ * rows, which vectorize), then across its columns. */
+#define MAXPOOL2D_INT_TASK(NAME, T)                                                                      \
+  static void NAME(void *ctx, size_t thread, size_t p0, size_t j0, size_t np, size_t nj) {                \
+    (void)j0;                                                                                            \
+    (void)nj;                                                                                            \
+    maxpool2d *t = ctx;                                                                                  \
+    const pool_geom *g = t->g;                                                                           \
+    const int64_t iw = g->in[1], ow = g->out[1];                                                         \
+    T *col = ql_op_thread_scratch(t->c, thread, (size_t)iw * sizeof(T));                                 \
+    if (!col) {                                                                                          \
+      t->failed = 1; /* a benign race: every writer stores 1 */                                         \
+      return;                                                                                            \
+    }                                                                                                    \
+    for (size_t pl = p0; pl < p0 + np; pl++) {                                                           \
+      const T *xp = (const T *)t->x + (int64_t)pl * g->in[0] * iw;                                       \
+      T *yp = (T *)t->y + (int64_t)pl * g->out[0] * ow;                                                  \
+      for (int64_t oy = 0; oy < g->out[0]; oy++) {                                                       \
+        const int64_t sy = oy * g->s[0] - g->pb[0];                                                      \
+        const int64_t ylo = sy < 0 ? -sy : 0, yhi = g->in[0] - sy < g->k[0] ? g->in[0] - sy : g->k[0];  \
+        if (ylo >= yhi) {                                                                                \
+          for (int64_t ox = 0; ox < ow; ox++) yp[oy * ow + ox] = 0;                                      \
+          continue;                                                                                      \
+        }                                                                                                \
+        memcpy(col, xp + (sy + ylo) * iw, (size_t)iw * sizeof(T));                                       \
+        for (int64_t r = ylo + 1; r < yhi; r++) {                                                        \
+          const T *row = xp + (sy + r) * iw;                                                             \
+          for (int64_t q = 0; q < iw; q++) col[q] = row[q] > col[q] ? row[q] : col[q];                   \
+        }                                                                                                \
+        for (int64_t ox = 0; ox < ow; ox++) {                                                            \
+          const int64_t sx = ox * g->s[1] - g->pb[1];                                                    \
+          const int64_t xlo = sx < 0 ? -sx : 0, xhi = iw - sx < g->k[1] ? iw - sx : g->k[1];             \
+          T acc = 0;                                                                                     \
+          if (xlo < xhi) {                                                                               \
+            acc = col[sx + xlo];                                                                         \
+            for (int64_t q = xlo + 1; q < xhi; q++) acc = col[sx + q] > acc ? col[sx + q] : acc;         \
+          }                                                                                              \
+          yp[oy * ow + ox] = acc;                                                                        \
+        }                                                                                                \
+      }                                                                                                  \
+    }                                                                                                    \
+  }
+MAXPOOL2D_INT_TASK(maxpool2d_u8, uint8_t)
+MAXPOOL2D_INT_TASK(maxpool2d_s8, int8_t)
 
 static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
   const ql_tensor *x = ql_op_in(c, 0);
@@ -203,11 +249,11 @@ static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
   if (y->numel == 0) return QL_OK;
   if (kind == POOL_MAX && !yi && n == 2 && g.d[0] == 1 && g.d[1] == 1 &&
       (x->dtype == QL_FLOAT || x->dtype == QL_UINT8 || x->dtype == QL_INT8)) {
-    maxpool2d t = {&g, x->data, y->data};
+    maxpool2d t = {&g, x->data, y->data, c, 0};
     ql_threadpool_parallel_for_2d(c->pool,
                                   x->dtype == QL_FLOAT ? maxpool2d_f32 : x->dtype == QL_UINT8 ? maxpool2d_u8 : maxpool2d_s8,
                                   &t, (size_t)(x->dims[0] * x->dims[1]), 1, 1, 1);
-    return QL_OK;
+    return t.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
   }
   double *xv = to_f64(c, x);
   if (!xv) return c->err->code;

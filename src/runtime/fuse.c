@@ -378,6 +378,32 @@ static ql_node *fuse_leaky(fuser *f, const ql_node *op, const dq_info *yq, int *
   return nn;
 }
 
+/* Q( DQ(x) ) with other parameters of the same 8-bit type: a requantize,
+ * as QLinearLeakyRelu with alpha 1, whose table is DQ in float32, then Q's
+ * divide, RNE and saturation (alpha * v is v). What DQ -> MaxPool -> Q
+ * becomes once Q has moved above the MaxPool (NanoDet-Plus-int8). */
+static ql_node *fuse_requant(fuser *f, const ql_node *q, const dq_info *yq, int *oom) {
+  dq_info dx;
+  if (!get_dq(f, ql_fuse_in_name(q, 0), &dx) || !act_dq(&dx) || dx.type != yq->type) return NULL;
+  const float xs = scalar_f(dx.s), ys = scalar_f(yq->s);
+  if (!isnormal(xs) || !(xs > 0) || !isnormal(ys) || !(ys > 0)) return NULL;
+  /* a Concat reading it becomes a QLinearConcat, which requantizes its
+   * inputs itself (fuse_concat) */
+  for (size_t i = 0; i < f->g->n_nodes; i++)
+    for (size_t k = 0; k < f->g->nodes[i]->n_inputs; k++)
+      if (ql_fuse_is_op(f->g->nodes[i], "Concat") && !strcmp(f->g->nodes[i]->inputs[k], q->outputs[0])) return NULL;
+  ql_node *nn = ql_node_new("QLinearLeakyRelu", "com.microsoft", dx.node->name);
+  const char *ins[5] = {dx.q, dx.scale, dx.zp, yq->scale, yq->zp};
+  ql_attr *a = NULL;
+  if (!nn || add_inputs(nn, ins, 5) || !(a = ql_node_add_attr(nn, "alpha", QL_ATTR_FLOAT))) {
+    ql_node_free(nn);
+    *oom = 1;
+    return NULL;
+  }
+  a->f = 1.0f;
+  return nn;
+}
+
 /* Tries to fuse around the QuantizeLinear at index qi; returns 1 when the
  * graph changed (nodes in `dead` marked), 0 when not, -1 out of memory. */
 static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
@@ -398,6 +424,8 @@ static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
     if (!(nn = fuse_add(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else if (ql_fuse_is_op(op, "Relu") || ql_fuse_is_op(op, "LeakyRelu")) {
     if (!(nn = fuse_leaky(f, op, &yq, &oom))) return oom ? -1 : 0;
+  } else if (ql_fuse_is_op(op, "DequantizeLinear")) {
+    if (!(nn = fuse_requant(f, q, &yq, &oom))) return oom ? -1 : 0;
   } else {
     if (!conv && !ql_fuse_is_op(op, "MatMul")) return 0;
     dq_info dx, dw;
@@ -449,6 +477,19 @@ oom:
 
 /* ---- moving Q towards the producers (exact rewrites) ---- */
 
+/* Every window of the MaxPool holds an input element: pads below the
+ * kernel size and no ceil mode (SAME/VALID auto pads are below it too). An
+ * all-padding window gives 0, which is not Q of the float graph's 0. */
+static int max_pool_windows_hit(const ql_node *p) {
+  size_t nk = 0, np = 0;
+  const int64_t *k = ql_attr_ints(p, "kernel_shape", &nk), *pads = ql_attr_ints(p, "pads", &np);
+  if (!k || !nk || ql_attr_int(p, "ceil_mode", 0) != 0) return 0;
+  if (pads && np != 2 * nk) return 0;
+  for (size_t i = 0; pads && i < np; i++)
+    if (pads[i] < 0 || pads[i] >= k[i % nk]) return 0;
+  return 1;
+}
+
 /* Ops whose every output element is a copy of one input element (of the
  * data inputs: all of Concat's, input 0 of the others), so a per-tensor Q
  * gives the same bits before or after them. */
@@ -462,8 +503,8 @@ static int copy_op(const ql_node *p, size_t *n_data) {
     const char *ctm = ql_attr_string(p, "coordinate_transformation_mode", "half_pixel");
     return !strcmp(ql_attr_string(p, "mode", "nearest"), "nearest") && strcmp(ctm, "tf_crop_and_resize");
   }
-  if (ql_fuse_is_op(p, "MaxPool")) /* Q is monotone: the max of Q is Q of the max; int8 from opset 12 */
-    return p->n_outputs == 1 && ql_attr_int(p, "storage_order", 0) == 0;
+  if (ql_fuse_is_op(p, "MaxPool")) /* Q is monotone: the max of Q is Q of the max */
+    return p->n_outputs == 1 && ql_attr_int(p, "storage_order", 0) == 0 && max_pool_windows_hit(p);
   return ql_fuse_is_op(p, "Transpose") || ql_fuse_is_op(p, "Reshape") || ql_fuse_is_op(p, "Flatten") ||
          ql_fuse_is_op(p, "Squeeze") || ql_fuse_is_op(p, "Unsqueeze") || ql_fuse_is_op(p, "Identity");
 }
@@ -536,7 +577,8 @@ static int push_round(fuser *f) {
     }
     size_t nd;
     if (!copy_op(p, &nd) || p->n_outputs != 1 || is_graph_output(f, v) || f->nested) continue;
-    if (ql_fuse_is_op(p, "MaxPool") && f->opset < 12) continue;
+    /* MaxPool on 8-bit types comes with opset 12; the fused graph only
+     * runs here, and qlinear's MaxPool takes them at every version */
     /* v may also be read by Shape nodes (its shape does not change) */
     int others = 0, shapes = 0;
     for (size_t j = 0; j < n0; j++)

@@ -332,6 +332,57 @@ static void test_not_fused(void **st) {
   ql_model_free(m);
 }
 
+/* DQ -> MaxPool -> Q with other parameters, at opset 11 (whose MaxPool has
+ * no 8-bit types; the fused graph only runs here): Q moves above the
+ * MaxPool, and Q(DQ(x)) becomes a requantize (QLinearLeakyRelu, alpha 1).
+ * Every byte equals the float graph's, run by the reference ops. With a
+ * pad as large as the kernel, a window can lie wholly in the padding
+ * (MaxPool gives 0 there, not Q of 0): then nothing moves. */
+static void maxpool_model_check(int64_t pad, int want_fused) {
+  ql_model *m = new_model(11);
+  ql_graph *g0 = m->graph;
+  add_vi(&g0->inputs, &g0->n_inputs, "x", QL_FLOAT);
+  add_vi(&g0->outputs, &g0->n_outputs, "y", QL_FLOAT);
+  scale(m, "xs", 0.05f);
+  scale(m, "ys", 0.07f);
+  zp8(m, "xz", 3);
+  zp8(m, "yz", -10);
+  node(m, "QuantizeLinear", "x", "xs", "xz", "xq");
+  node(m, "DequantizeLinear", "xq", "xs", "xz", "xd");
+  ql_node *mp = node(m, "MaxPool", "xd", NULL, NULL, "p");
+  const int64_t k[2] = {3, 3}, s2[2] = {2, 2}, pads[4] = {pad, pad, pad, pad};
+  attr_ints(mp, "kernel_shape", k, 2);
+  attr_ints(mp, "strides", s2, 2);
+  attr_ints(mp, "pads", pads, 4);
+  node(m, "QuantizeLinear", "p", "ys", "yz", "pq");
+  node(m, "DequantizeLinear", "pq", "ys", "yz", "y");
+  ql_graph *g = fused(m);
+  assert_int_equal(count(g, "QLinearLeakyRelu"), want_fused);
+  assert_string_equal(find(g, "MaxPool")->inputs[0], want_fused ? "xd_ql0" : "xd");
+  if (want_fused) assert_float_equal(ql_attr_float(find(g, "QLinearLeakyRelu"), "alpha", 0), 1.0f, 0);
+  ql_graph_free(g);
+  /* every int8 value of x: x = (q - 3) * 0.05 for q in -128..127, twice over */
+  const int64_t xd[4] = {1, 2, 16, 16};
+  float xv[512];
+  for (int i = 0; i < 512; i++) xv[i] = (float)((i * 97) % 256 - 128 - 3) * 0.05f + (i % 3 ? 0.01f : 0);
+  ql_tensor *x = input(4, xd, xv), *r = NULL, *f = NULL;
+  ql_session_options ref = {.threads = 1, .reference_only = 1}, fast = {.threads = 2};
+  r = run1(m, x, &ref);
+  f = run1(m, x, &fast);
+  assert_int_equal(r->numel, f->numel);
+  assert_memory_equal(r->data, f->data, (size_t)r->numel * sizeof(float));
+  ql_tensor_free(r);
+  ql_tensor_free(f);
+  ql_tensor_free(x);
+  ql_model_free(m);
+}
+
+static void test_maxpool_requant(void **st) {
+  (void)st;
+  maxpool_model_check(1, 1);
+  maxpool_model_check(3, 0);
+}
+
 /* ------------------------------------------------------------ per channel */
 
 static void test_perchannel_model(void **st) {
@@ -371,7 +422,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_leaky),     cmocka_unit_test(test_bias_rounding),
       cmocka_unit_test(test_push),           cmocka_unit_test(test_not_fused),
-      cmocka_unit_test(test_perchannel_model),
+      cmocka_unit_test(test_perchannel_model), cmocka_unit_test(test_maxpool_requant),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
