@@ -247,7 +247,7 @@ static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
     if (!(yi = ql_op_output(c, 1, QL_INT64, x->rank, ydims))) return c->err->code;
   }
   if (y->numel == 0) return QL_OK;
-  if (kind == POOL_MAX && !yi && n == 2 && g.d[0] == 1 && g.d[1] == 1 &&
+  if (c->state && kind == POOL_MAX && !yi && n == 2 && g.d[0] == 1 && g.d[1] == 1 &&
       (x->dtype == QL_FLOAT || x->dtype == QL_UINT8 || x->dtype == QL_INT8)) {
     maxpool2d t = {&g, x->data, y->data, c, 0};
     ql_threadpool_parallel_for_2d(c->pool,
@@ -337,6 +337,14 @@ static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
 }
 
 static ql_status max_pool(ql_op_ctx *c) { return pool_run(c, POOL_MAX); }
+
+/* The state only says "not reference-only": reference sessions take the
+ * window walk, which the 2-D fast paths are tested against. */
+static ql_status max_pool_prepare(const ql_op_prep *p, void **state) {
+  static const int fast = 1;
+  *state = p->reference_only ? NULL : (void *)&fast;
+  return QL_OK;
+}
 static ql_status average_pool(ql_op_ctx *c) { return pool_run(c, POOL_AVG); }
 static ql_status lp_pool(ql_op_ctx *c) { return pool_run(c, POOL_LP); }
 
@@ -441,7 +449,7 @@ static ql_status max_unpool(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_pool[] = {
-    {"", "MaxPool", 1, 22, max_pool},
+    {"", "MaxPool", 1, 22, max_pool, max_pool_prepare},
     {"", "AveragePool", 1, 22, average_pool},
     {"", "LpPool", 1, 22, lp_pool},
     {"", "GlobalMaxPool", 1, 22, global_max_pool},

@@ -132,8 +132,8 @@ static ql_status taps_count(ql_op_ctx *c, int64_t out, int n, size_t *cnt) {
 static ql_status build_taps(ql_op_ctx *c, const resize_opts *o, int64_t in, int64_t out, double scale,
                             double outw, double r0, double r1, axis_taps *t) {
   double s = o->antialias && scale < 1 ? scale : 1; /* filter stretch when downscaling */
-  int64_t start;
-  int n;
+  int64_t start = 0; /* set by taps_shape; GCC -O3 cannot see it */
+  int n = 1;
   ql_status st = taps_shape(c, o, in, scale, &n, &start);
   if (st) return st;
   t->n = n;
@@ -337,27 +337,33 @@ static void plane_task(void *ctx, size_t thread, size_t p0, size_t j0, size_t np
     else
       for (int64_t i = 0; i < ih * iw; i++) in[i] = ((const int8_t *)jb->x->data)[xo + i];
     if (jb->th) taps_rows(in, rows, oh, iw, jb->th);
+    const axis_taps *tw = jb->tw;
     for (int64_t r = 0; r < oh; r++) {
       const double *row = rows + r * iw;
+      if (t == QL_FLOAT) {
+        float *yr = (float *)jb->y->data + yo + r * ow;
+        for (int64_t o = 0; o < ow; o++) {
+          double v = 0;
+          if (!tw) v = row[o];
+          else
+            for (int j = 0; j < tw->n; j++) {
+              const double w = tw->w[o * tw->n + j];
+              if (w != 0) v += w * row[tw->idx[o * tw->n + j]]; /* 0 * inf would be NaN */
+            }
+          yr[o] = (float)v;
+        }
+        continue;
+      }
+      /* 8-bit inputs are finite, so a zero weight adds exactly 0 and needs
+       * no test; truncating and clamping commute (the bounds are integers) */
       for (int64_t o = 0; o < ow; o++) {
         double v = 0;
-        if (!jb->tw) {
-          v = row[o];
-        } else {
-          for (int j = 0; j < jb->tw->n; j++) {
-            const double w = jb->tw->w[o * jb->tw->n + j];
-            if (w != 0) v += w * row[jb->tw->idx[o * jb->tw->n + j]];
-          }
-        }
-        const int64_t k = yo + r * ow + o;
-        if (t == QL_FLOAT) {
-          ((float *)jb->y->data)[k] = (float)v;
-        } else {
-          double q = trunc(v);
-          const int32_t b = !(q == q) ? 0 : q <= (double)lo ? (int32_t)lo : q >= (double)hi ? (int32_t)hi : (int32_t)q;
-          if (t == QL_UINT8) ((uint8_t *)jb->y->data)[k] = (uint8_t)b;
-          else ((int8_t *)jb->y->data)[k] = (int8_t)b;
-        }
+        if (!tw) v = row[o];
+        else
+          for (int j = 0; j < tw->n; j++) v += tw->w[o * tw->n + j] * row[tw->idx[o * tw->n + j]];
+        const int32_t b = (int32_t)(v < (double)lo ? (double)lo : v > (double)hi ? (double)hi : v);
+        if (t == QL_UINT8) ((uint8_t *)jb->y->data)[yo + r * ow + o] = (uint8_t)b;
+        else ((int8_t *)jb->y->data)[yo + r * ow + o] = (int8_t)b;
       }
     }
   }
@@ -372,9 +378,9 @@ static ql_status resize_planes(ql_op_ctx *c, const ql_tensor *x, ql_tensor *y, c
   for (int k = 0; k < 2; k++) {
     const int a = r - 2 + k;
     if (!todo[a]) continue;
-    int n;
-    int64_t start;
-    size_t cnt;
+    int n = 1;
+    int64_t start = 0;
+    size_t cnt = 0;
     ql_status st = taps_shape(c, o, x->dims[a], scales[a], &n, &start);
     if (!st) st = taps_count(c, out_dims[a], n, &cnt);
     if (!st) st = taps_alloc(c, cnt, (size_t)out_dims[a], &taps[k]);
@@ -423,9 +429,9 @@ static ql_status resize_core(ql_op_ctx *c, const ql_tensor *x, const resize_opts
     double r0 = roi ? roi[a] : 0, r1 = roi ? roi[a + r] : 1;
     int crop = o->ct == CT_TF_CROP_AND_RESIZE && (r0 != 0 || r1 != 1);
     if (!(todo[a] = !(scales[a] == 1 && out_dims[a] == cur[a] && !crop))) continue;
-    int n;
-    int64_t start;
-    size_t cnt;
+    int n = 1;
+    int64_t start = 0;
+    size_t cnt = 0;
     ql_status st = taps_shape(c, o, cur[a], scales[a], &n, &start);
     if (!st) st = taps_count(c, out_dims[a], n, &cnt);
     if (st) return st;

@@ -295,11 +295,77 @@ static void test_qdq_fusion(void **state) {
   }
 }
 
+/* ---- data movement and pooling on images ----
+ * Resize (linear and cubic: cubic overshoots, so the 8-bit clamp is hit),
+ * 8-bit MaxPool, Transpose with merged axes and the lookup ops: their
+ * fast paths against the reference, every ISA, 1 and 2 threads. */
+static void one_image_op(const char *op, ql_dtype t, const int64_t *xd, int variant) {
+  ql_model *m = new_model(13);
+  ql_node *n = ql_node_new(op, !strcmp(op, "QLinearLeakyRelu") ? "com.microsoft" : "", "op");
+  ql_node_add_input(n, "x");
+  const int64_t one = 1;
+  if (!strcmp(op, "Resize")) {
+    const int64_t four = 4;
+    ql_node_add_input(n, ""); /* roi */
+    const float sc[4] = {1, 1, variant ? 1.5f : 2.0f, variant ? 0.75f : 2.0f};
+    ql_tensor *scales = ql_tensor_new(QL_FLOAT, 1, &four, NULL);
+    memcpy(scales->data, sc, sizeof sc);
+    add_init(m, n, "scales", scales);
+    ql_attr *a = ql_node_add_attr(n, "mode", QL_ATTR_STRING);
+    a->s = ql_strdup(variant ? "cubic" : "linear");
+    a->slen = strlen(a->s);
+  } else if (!strcmp(op, "MaxPool")) {
+    const int64_t k[2] = {3, 3}, st[2] = {variant ? 1 : 2, 2}, pads[4] = {1, variant ? 0 : 1, 1, 2};
+    set_ints(n, "kernel_shape", 2, k);
+    set_ints(n, "strides", 2, st);
+    set_ints(n, "pads", 4, pads);
+  } else if (!strcmp(op, "Transpose")) {
+    const int64_t perm[2][4] = {{0, 2, 3, 1}, {0, 1, 3, 2}};
+    set_ints(n, "perm", 4, perm[variant]);
+  } else {
+    add_init(m, n, "xs", rand_tensor(QL_FLOAT, 0, &one, 0.02f));
+    add_init(m, n, "xz", rand_tensor(t, 0, &one, 0));
+    add_init(m, n, "ys", rand_tensor(QL_FLOAT, 0, &one, 0.03f));
+    add_init(m, n, "yz", rand_tensor(t, 0, &one, 0));
+    ql_node_add_attr(n, "alpha", QL_ATTR_FLOAT)->f = variant ? 1.0f : 0.1f;
+  }
+  ql_node_add_output(n, "y");
+  ql_graph_add_node(m->graph, n);
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "x", t);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", QL_UNDEFINED);
+  ql_tensor *x = rand_tensor(t, 4, xd, 1.0f);
+  if (t == QL_FLOAT)
+    for (int64_t i = 0; i < x->numel; i++) ((float *)x->data)[i] = (float)(rnd() % 2001) / 100.0f - 10.0f;
+  char what[160];
+  snprintf(what, sizeof what, "%s %s variant %d, %lldx%lldx%lldx%lld", op, ql_dtype_name(t), variant,
+           (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3]);
+  check_isas1(m, x, NULL, what);
+  ql_tensor_free(x);
+  ql_model_free(m);
+}
+
+static void test_image_ops(void **state) {
+  (void)state;
+  static const int64_t shapes[][4] = {{1, 3, 7, 9}, {2, 5, 16, 13}, {1, 1, 1, 1}, {1, 17, 26, 26}};
+  static const ql_dtype types[] = {QL_FLOAT, QL_UINT8, QL_INT8};
+  for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+    for (int v = 0; v < 2; v++) {
+      for (size_t t = 0; t < 3; t++) {
+        one_image_op("Resize", types[t], shapes[s], v);
+        one_image_op("MaxPool", types[t], shapes[s], v);
+        one_image_op("Transpose", types[t], shapes[s], v);
+      }
+      one_image_op("QLinearLeakyRelu", QL_UINT8, shapes[s], v);
+      one_image_op("QLinearLeakyRelu", QL_INT8, shapes[s], v);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matmul_random_shapes),
       cmocka_unit_test(test_conv_random_shapes),
       cmocka_unit_test(test_qdq_fusion),
+      cmocka_unit_test(test_image_ops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
