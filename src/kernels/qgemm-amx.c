@@ -58,6 +58,7 @@ typedef struct pending {
   size_t ldc;                   /* bytes */
   const int32_t *rowsum;        /* at the block's first row; NULL when not needed */
   ql_epi512 e[2];
+  int stream;
   int32_t (*buf)[16][16];
 } pending;
 
@@ -73,7 +74,9 @@ static inline __attribute__((always_inline)) void drain_row(const pending *q, co
   __m512i acc = _mm512_add_epi32(_mm512_load_si512((const void *)t), e->colterm);
   if (rs) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(e->bzp, _mm512_set1_epi32(q->rowsum[row])));
   char *dst = q->c + (size_t)row * q->ldc + (size_t)j * 16 * out_size(ot);
-  if (q->full[j])
+  if (ot == QL_QGEMM_OUT_I32 && q->stream && q->full[j])
+    _mm512_stream_si512((void *)dst, acc);
+  else if (q->full[j])
     ql_epi512_put(e, ot, fb, 1, dst, acc);
   else
     ql_epi512_put(e, ot, fb, 0, dst, acc);
@@ -142,6 +145,7 @@ static inline __attribute__((always_inline)) void block(const ql_qgemm_args *arg
   q->c = (char *)args->c + (size_t)(m * args->ldc + pn) * out_size(ot);
   q->ldc = (size_t)args->ldc * out_size(ot);
   q->rowsum = rs ? p->rowsum + m : NULL;
+  q->stream = args->stream;
   q->buf = buf;
   q->e[0] = e[0];
   q->full[0] = full[0];
@@ -208,4 +212,5 @@ void ql_qgemm_compute__amx(const ql_qgemm_args *args, const ql_qgemm_prep *p, in
   }
 #undef CASE
   _tile_release();
+  if (args->stream) _mm_sfence(); /* the streamed rows are visible before the pool reports the tile done */
 }

@@ -8,6 +8,9 @@
  * padding, and the work is bound by streaming B anyway: use the AVX-512 VNNI
  * kernels, which read the same packed B. */
 #define QL_AMX_MIN_M 4
+#ifndef QL_QGEMM_STREAM_BYTES
+#define QL_QGEMM_STREAM_BYTES ((size_t)1 << 20)
+#endif
 
 static ql_isa path_for(const ql_qgemm_packed_b *pb, int64_t m) {
   if (pb->isa == QL_ISA_AMX && m < QL_AMX_MIN_M) return QL_ISA_AVX512VNNI;
@@ -260,6 +263,10 @@ ql_status ql_qgemm_run(const ql_qgemm_args *in, struct ql_threadpool *pool, ql_e
     if (!ws) return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "qgemm: out of memory for the workspace");
     a.workspace = ws;
   }
+  /* an int32 output past the caches is written around them: no read for
+   * ownership of lines that are only overwritten */
+  a.stream = a.out_type == QL_QGEMM_OUT_I32 && (uintptr_t)a.c % 64 == 0 && a.ldc % 16 == 0 &&
+             (size_t)a.m * (size_t)a.ldc * 4 >= QL_QGEMM_STREAM_BYTES;
   int nt = ql_threadpool_size(pool);
   /* phase 1: inline when small (waking the workers costs more than a copy
    * of a few hundred KiB), else in row chunks */

@@ -160,6 +160,7 @@ typedef struct ql_qgemm_args {
   void *c;                /* output, row m at c + m*ldc ELEMENTS */
   int64_t ldc;
   void *workspace;        /* ql_qgemm_workspace_size bytes, 64-byte aligned */
+  int stream;             /* I32: non-temporal stores of whole aligned rows (set by ql_qgemm_run) */
 } ql_qgemm_args;
 
 /* Scratch needed by a run of M rows on pb (packed A and row sums). */

@@ -60,6 +60,9 @@ static void test_matmul_random_shapes(void **state) {
   static const int64_t shapes[][3] = {{1, 1, 1},   {1, 7, 3},    {5, 3, 17},  {33, 65, 31}, {64, 64, 64},
                                       {70, 130, 47}, {3, 300, 129}, {129, 19, 2}, {2, 1000, 16}};
   const ql_dtype ts[2] = {QL_UINT8, QL_INT8};
+  /* an int32 output of 1 MiB and more is streamed past the caches */
+  one_matmul(0, QL_UINT8, QL_INT8, 0, 256, 64, 1024, 1, 0);
+  one_matmul(0, QL_INT8, QL_INT8, 0, 300, 64, 1024, 0, 0);
   for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
     for (int q = 0; q < 2; q++)
       for (int at = 0; at < 2; at++)
