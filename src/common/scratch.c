@@ -20,9 +20,17 @@ int ql_scratch_init(ql_scratch *s, size_t n_threads) {
   return 0;
 }
 
+static void drop_spills(ql_scratch *s, const ql_scratch_spill *keep) {
+  while (s->spill && s->spill != keep) {
+    ql_scratch_spill *sp = s->spill;
+    s->spill = sp->next;
+    ql_free_aligned(sp);
+  }
+}
+
 void ql_scratch_free(ql_scratch *s) {
   if (!s) return;
-  ql_scratch_release(s, (ql_scratch_mark){0, 0, NULL});
+  drop_spills(s, NULL);
   QL_ASAN_UNPOISON(s->base, s->cap);
   ql_free_aligned(s->base);
   for (size_t t = 0; t < s->n_threads; t++) {
@@ -36,11 +44,7 @@ void ql_scratch_free(ql_scratch *s) {
 ql_scratch_mark ql_scratch_begin(const ql_scratch *s) { return (ql_scratch_mark){s->used, s->live, s->spill}; }
 
 void ql_scratch_release(ql_scratch *s, ql_scratch_mark m) {
-  while (s->spill && s->spill != m.spill) {
-    ql_scratch_spill *sp = s->spill;
-    s->spill = sp->next;
-    ql_free_aligned(sp);
-  }
+  drop_spills(s, m.spill);
   QL_ASAN_POISON(s->base + m.used, s->used - m.used);
   s->used = m.used;
   s->live = m.live;

@@ -17,15 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/util.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define QL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define QL_ASAN 1
-#endif
-#endif
+#include "common/util.h" /* QL_ASAN */
 
 #define NODE_DIR QL_SHARED_DIR "/onnx-node-tests/node"
 
