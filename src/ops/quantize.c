@@ -170,6 +170,19 @@ static inline double load_num(ql_dtype t, const void *p, int64_t i) {
   }
 }
 
+/* The state of a fast QuantizeLinear: the ISA of the float -> uint8 kernel. */
+static ql_status quantize_prepare(const ql_op_prep *p, void **state) {
+  *state = NULL;
+  if (p->reference_only) return QL_OK;
+  int *isa = ql_malloc(sizeof *isa);
+  if (!isa) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  *isa = p->isa == QL_ISA_AUTO ? (int)ql_isa_best() : p->isa;
+  *state = isa;
+  return QL_OK;
+}
+
+static void quantize_release(void *state) { ql_free(state); }
+
 /* ---- the common 8-bit cases, one scale per row, over the pool ----
  * QuantizeLinear float32 -> (u)int8 and DequantizeLinear (u)int8 -> float32
  * per tensor or per axis: a task is a part of one row. */
@@ -182,6 +195,7 @@ typedef struct affine_job {
   const void *zp;        /* DQ: zero points (x's type) or NULL */
   int64_t lo, hi;        /* Q: output range */
   int u8;                /* the 8-bit side is uint8 (else int8) */
+  int isa;               /* Q to uint8: the dynq kernel's ISA; QL_ISA_AUTO: the loop below */
 } affine_job;
 
 /* One scale for the run: clamp to [lo, hi] - zp first (the bounds are
@@ -198,7 +212,10 @@ static void q_task(void *ctx, size_t thread, size_t r, size_t k0, size_t nr, siz
   const float *xf = (const float *)jb->x + base;
   const float s = (float)jb->sv[si], z = (float)jb->zv[si];
   const float vlo = (float)jb->lo - z, vhi = (float)jb->hi - z;
-  if (jb->u8) {
+  if (jb->u8 && jb->isa != QL_ISA_AUTO) {
+    /* DynamicQuantizeLinear's kernels compute exactly this (dynq.h) */
+    ql_dynq_quantize((ql_isa)jb->isa, xf, (int64_t)nk, s, z, (uint8_t *)jb->y + base);
+  } else if (jb->u8) {
     uint8_t *yp = (uint8_t *)jb->y + base;
     for (size_t k = 0; k < nk; k++) {
       float v = xf[k] / s;
@@ -322,7 +339,8 @@ static ql_status quantize_linear(ql_op_ctx *c) {
   int fast = x->dtype == QL_FLOAT && ct == QL_FLOAT && (yt == QL_UINT8 || yt == QL_INT8);
   int64_t sstep = g.mode == 2 ? 1 : 0;
   if (fast && !sstep) { /* one scale per row: rows and parts of rows over the pool */
-    affine_job jb = {.g = &g, .x = x->data, .y = y->data, .sv = sv, .zv = zv, .lo = lo, .hi = hi, .u8 = yt == QL_UINT8};
+    affine_job jb = {.g = &g, .x = x->data, .y = y->data, .sv = sv, .zv = zv, .lo = lo, .hi = hi, .u8 = yt == QL_UINT8,
+                     .isa = c->state ? *(const int *)c->state : QL_ISA_AUTO};
     affine_rows(c, &jb, q_task);
     return QL_OK;
   }
@@ -540,7 +558,7 @@ static ql_status dynamic_quantize_linear(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_quantize[] = {
-    {"", "QuantizeLinear", 10, 25, quantize_linear},
+    {"", "QuantizeLinear", 10, 25, quantize_linear, quantize_prepare, quantize_release},
     {"", "DequantizeLinear", 10, 25, dequantize_linear},
     {"", "DynamicQuantizeLinear", 11, 11, dynamic_quantize_linear},
     {0},

@@ -325,6 +325,10 @@ static void one_image_op(const char *op, ql_dtype t, const int64_t *xd, int vari
   } else if (!strcmp(op, "Transpose")) {
     const int64_t perm[2][4] = {{0, 2, 3, 1}, {0, 1, 3, 2}};
     set_ints(n, "perm", 4, perm[variant]);
+  } else if (!strcmp(op, "QuantizeLinear")) { /* x / 0.02 and x / 0.04 hit every half-integer tie */
+    add_init(m, n, "ys", rand_tensor(QL_FLOAT, 0, &one, 0.0f));
+    *(float *)ql_graph_find_init_mut(m->graph, "ys")->data = variant ? 0.04f : 0.02f;
+    add_init(m, n, "yz", rand_tensor(QL_UINT8, 0, &one, 0));
   } else {
     add_init(m, n, "xs", rand_tensor(QL_FLOAT, 0, &one, 0.02f));
     add_init(m, n, "xz", rand_tensor(t, 0, &one, 0));
@@ -358,6 +362,7 @@ static void test_image_ops(void **state) {
         one_image_op("MaxPool", types[t], shapes[s], v);
         one_image_op("Transpose", types[t], shapes[s], v);
       }
+      one_image_op("QuantizeLinear", QL_FLOAT, shapes[s], v);
       one_image_op("QLinearLeakyRelu", QL_UINT8, shapes[s], v);
       one_image_op("QLinearLeakyRelu", QL_INT8, shapes[s], v);
     }
