@@ -45,7 +45,7 @@ ql_scratch_mark ql_scratch_begin(const ql_scratch *s) { return (ql_scratch_mark)
 
 void ql_scratch_release(ql_scratch *s, ql_scratch_mark m) {
   drop_spills(s, m.spill);
-  QL_ASAN_POISON(s->base + m.used, s->used - m.used);
+  if (s->base) QL_ASAN_POISON(s->base + m.used, s->used - m.used); /* no region yet: nothing was taken from it */
   s->used = m.used;
   s->live = m.live;
   if (s->used != 0) return;
