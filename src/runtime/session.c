@@ -480,10 +480,9 @@ done:
 
 /* ------------------------------------------------------------ run states */
 
-/* The arena's free bytes are poisoned, so ASan still catches a read past a
- * value's region or of a value whose lifetime has ended. */
-#define arena_poison QL_ASAN_POISON
-#define arena_unpoison QL_ASAN_UNPOISON
+/* The arena's free bytes are poisoned (QL_ASAN_POISON), so ASan still
+ * catches a read past a value's region or of a value whose lifetime has
+ * ended. */
 
 /* Numbers the run-state slots of the top-level plan and gives each its
  * lifetime. After folding: folded steps do not run. */
@@ -519,7 +518,7 @@ static ql_status plan_slots(ql_plan *p, ql_error *err) {
 
 static void rs_free(ql_runstate *rs) {
   if (!rs) return;
-  arena_unpoison(rs->arena, rs->arena_bytes);
+  QL_ASAN_UNPOISON(rs->arena, rs->arena_bytes);
   ql_free_aligned(rs->arena);
   ql_free(rs->vals);
   ql_free(rs->borrowed);
@@ -535,7 +534,8 @@ static ql_runstate *rs_new(const ql_plan *p, const ql_runcfg *cfg) {
   ql_runstate *rs = ql_calloc(1, sizeof *rs);
   if (!rs) return NULL;
   size_t n = p->n_slots + 1;
-  if (ql_scratch_init(&rs->scratch, (size_t)ql_threadpool_size(cfg->pool)) || !(rs->vals = ql_calloc(p->n_values + 1, sizeof *rs->vals)) || !(rs->borrowed = ql_calloc(p->n_values + 1, 1)) ||
+  if (ql_scratch_init(&rs->scratch, (size_t)ql_threadpool_size(cfg->pool)) ||
+      !(rs->vals = ql_calloc(p->n_values + 1, sizeof *rs->vals)) || !(rs->borrowed = ql_calloc(p->n_values + 1, 1)) ||
       !(rs->hdr = ql_calloc(n, sizeof *rs->hdr)) || !(rs->want = ql_calloc(n, sizeof(size_t))) ||
       !(rs->off = ql_calloc(n, sizeof(size_t))) || !(rs->room = ql_calloc(n, sizeof(size_t)))) {
     rs_free(rs);
@@ -593,7 +593,7 @@ static void rs_layout(const ql_plan *p, ql_runstate *rs) {
     n_placed++;
   }
   if (total && !(arena = ql_malloc_aligned(total))) goto out;
-  arena_unpoison(rs->arena, rs->arena_bytes);
+  QL_ASAN_UNPOISON(rs->arena, rs->arena_bytes);
   ql_free_aligned(rs->arena);
   rs->arena = arena;
   rs->arena_bytes = total;
@@ -602,7 +602,7 @@ static void rs_layout(const ql_plan *p, ql_runstate *rs) {
     rs->off[order[a].slot] = off[order[a].slot];
     rs->room[order[a].slot] = order[a].len;
   }
-  arena_poison(rs->arena, rs->arena_bytes);
+  QL_ASAN_POISON(rs->arena, rs->arena_bytes);
   rs->grew = 0;
 out:
   ql_free(order);
@@ -625,7 +625,7 @@ static ql_runstate *rs_acquire(ql_session *s) {
 static void rs_release(ql_session *s, ql_runstate *rs) {
   if (rs->grew) rs_layout(s->plan, rs);
   rs->bound = NULL;
-  arena_poison(rs->arena, rs->arena_bytes);
+  QL_ASAN_POISON(rs->arena, rs->arena_bytes);
   if (!s->rs_lock_ok) {
     rs_free(rs);
     return;
@@ -715,7 +715,7 @@ static ql_status slot_output(ql_frame *f, int sl, ql_dtype dtype, int rank, cons
   size_t want = bytes > SIZE_MAX - 191 ? SIZE_MAX : ((bytes + 63) & ~(size_t)63) + 64;
   if (want <= rs->room[sl]) {
     uint8_t *d = rs->arena + rs->off[sl];
-    arena_unpoison(d, rs->room[sl]);
+    QL_ASAN_UNPOISON(d, rs->room[sl]);
     prefill(d, bytes, fill);
     set_header(&rs->hdr[sl], dtype, rank, dims, n, d);
     *out = &rs->hdr[sl];
@@ -889,7 +889,7 @@ static void drop_value(ql_frame *f, int v) {
   ql_tensor *t = f->vals[v];
   f->vals[v] = NULL;
   if (t && f->rs && t == &f->rs->hdr[v] && f->plan->slot_kind[v] == SLOT_ARENA)
-    arena_poison(f->rs->arena + f->rs->off[v], f->rs->room[v]);
+    QL_ASAN_POISON(f->rs->arena + f->rs->off[v], f->rs->room[v]);
   ql_tensor_free(t);
 }
 

@@ -76,7 +76,6 @@ static void spin_for_job(ql_threadpool *p, uint64_t seen) {
   }
 }
 
-
 static void *worker_main(void *arg) {
   ql_threadpool *p = ((worker_arg *)arg)->pool;
   const size_t index = ((worker_arg *)arg)->index;

@@ -342,6 +342,52 @@ static void nested_fn(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni,
   for (size_t i = i0; i < i0 + ni; i++) ql_threadpool_parallel_for_2d(nc->pool, cover_fn, &nc->cv, 37, 23, 37, 5);
 }
 
+/* Each task is told its thread: below the pool's size, and never the same
+ * index in two tasks at once (the contract ql_op_thread_scratch relies on). */
+typedef struct busy {
+  int size;
+  int busy[4];
+  int bad, seen[4];
+} busy;
+
+static void busy_fn(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, size_t nj) {
+  (void)i0;
+  (void)j0;
+  (void)ni;
+  (void)nj;
+  busy *b = ctx;
+  if (thread >= (size_t)b->size) {
+    __atomic_store_n(&b->bad, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  if (__atomic_exchange_n(&b->busy[thread], 1, __ATOMIC_ACQ_REL)) __atomic_store_n(&b->bad, 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&b->seen[thread], 1, __ATOMIC_RELAXED);
+  for (volatile int k = 0; k < 2000; k++) {
+  }
+  __atomic_store_n(&b->busy[thread], 0, __ATOMIC_RELEASE);
+}
+
+static void test_threadpool_thread_index(void **state) {
+  (void)state;
+  for (int n = 1; n <= 3; n++) {
+    ql_threadpool *pool = NULL;
+    assert_int_equal(ql_threadpool_create(n, &pool, NULL), QL_OK);
+    busy b;
+    memset(&b, 0, sizeof b);
+    b.size = n;
+    for (int r = 0; r < 50; r++) ql_threadpool_parallel_for_2d(pool, busy_fn, &b, 64, 3, 1, 1);
+    assert_int_equal(b.bad, 0);
+    assert_int_equal(b.seen[0], 1); /* the caller always works */
+    ql_threadpool_free(pool);
+  }
+  busy b1;
+  memset(&b1, 0, sizeof b1);
+  b1.size = 1;
+  ql_threadpool_parallel_for_2d(NULL, busy_fn, &b1, 5, 5, 2, 2); /* no pool: thread 0 */
+  assert_int_equal(b1.bad, 0);
+  assert_int_equal(b1.seen[0], 1);
+}
+
 static void test_threadpool_nested(void **state) {
   (void)state;
   nested nc;
@@ -427,7 +473,7 @@ int main(void) {
       cmocka_unit_test(test_isa_names),
       cmocka_unit_test(test_bad_args),
       cmocka_unit_test(test_threadpool_covers_once),
-      cmocka_unit_test(test_threadpool_nested),
+      cmocka_unit_test(test_threadpool_nested), cmocka_unit_test(test_threadpool_thread_index),
   };
   const struct CMUnitTest isa_tests[] = {
       {"isa_scalar", test_isa, state_scalar, NULL, NULL},
