@@ -6,7 +6,8 @@
  * multiply-adds, integer pooling), we copy ORT so that integer outputs are
  * bit-identical; docs/ms-ops.md lists every such deviation. Scales are float32
  * scalars (or 1-element tensors) unless noted, zero points are scalars of the
- * data type and default to 0. */
+ * data type and default to 0. QLinearLookup (QL_INTERNAL_DOMAIN) is not
+ * ORT's: QDQ fusion makes it, with the table it built (runtime/fuse.c). */
 #include "op.h"
 #include "../kernels/lut.h"
 #include "../kernels/qgemm.h"
@@ -461,6 +462,20 @@ static ql_status lookup_op(ql_op_ctx *c, table_fn fn, float param) {
   return QL_OK;
 }
 
+/* Y[i] = Table[X[i]] (indexed by the raw byte); Y has Table's type. */
+static ql_status qlinear_lookup(ql_op_ctx *c) {
+  const ql_tensor *x = NULL, *t = ql_op_in(c, 1);
+  ql_status st = get_x(c, 0, "X", &x);
+  if (st) return st;
+  if (!t || !is_q8(t->dtype) || t->numel != 256)
+    return ql_op_fail(c, QL_ERR_INVALID_MODEL, "Table must hold 256 uint8 or int8 values");
+  ql_tensor *y = ql_op_output_nofill(c, 0, t->dtype, x->rank, x->dims);
+  if (!y) return c->err->code;
+  lut_job j = {c->state ? *(const ql_lut_fn *)c->state : ql_lut_u8__scalar, t->data, x->data, y->data};
+  ql_threadpool_parallel_for_2d(c->pool, lut_task, &j, (size_t)x->numel, 1, (size_t)1 << 16, 1);
+  return QL_OK;
+}
+
 static ql_status qlinear_leaky_relu(ql_op_ctx *c) { return lookup_op(c, leaky_fn, ql_attr_float(c->node, "alpha", 0.01f)); }
 static ql_status qlinear_sigmoid(ql_op_ctx *c) { return lookup_op(c, logistic_fn, 0.0f); }
 
@@ -822,6 +837,7 @@ const ql_op_def ql_ops_ms_quant[] = {
     {"com.microsoft", "QLinearSigmoid", 1, 1, qlinear_sigmoid, lookup_prepare, lookup_release},
     {"com.microsoft", "QLinearSoftmax", 1, 1, qlinear_softmax},
     {"com.microsoft", "QLinearConcat", 1, 1, qlinear_concat, lookup_prepare, lookup_release},
+    {QL_INTERNAL_DOMAIN, "QLinearLookup", 1, 1, qlinear_lookup, lookup_prepare, lookup_release},
     {"com.microsoft", "QLinearWhere", 1, 1, qlinear_where},
     {"com.microsoft", "QLinearGlobalAveragePool", 1, 1, qlinear_global_average_pool},
     {"com.microsoft", "QLinearAveragePool", 1, 1, qlinear_average_pool},

@@ -68,6 +68,10 @@ typedef struct ql_op_def {
   ql_op_release_fn release;   /* frees what prepare made */
 } ql_op_def;
 
+/* The domain of ops that only qlinear's own graph rewrites create
+ * (runtime/fuse.c); a session resolves it at version 1 without an import. */
+#define QL_INTERNAL_DOMAIN "ai.qlinear.internal"
+
 /* Newest ai.onnx opset whose schemas qlinear knows. */
 #define QL_MAX_AI_ONNX_OPSET 27
 

@@ -6,7 +6,9 @@
 #include "fuse.h"
 #include "fuse-util.h"
 
+#include "../common/scratch.h"
 #include "../common/strmap.h"
+#include "../ops/op.h"
 #include "../common/util.h"
 #include <math.h>
 #include <string.h>
@@ -404,6 +406,78 @@ static ql_node *fuse_requant(fuser *f, const ql_node *q, const dq_info *yq, int 
   return nn;
 }
 
+/* Elementwise float ops whose every output element depends on the same
+ * input element alone (the other inputs, if any, constants): Q(U(DQ(x)))
+ * is then a function of one byte. */
+static int lookup_op(const ql_node *op) {
+  static const char *const ops[] = {"Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu",
+                                    "Softplus", "Softsign", "Mish", "Gelu", "Erf", "Exp", "Abs", "Neg",
+                                    "ThresholdedRelu"};
+  for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+    if (ql_fuse_is_op(op, ops[i])) return 1;
+  return 0;
+}
+
+/* Q( U( DQ(x) ) ) -> QLinearLookup(x, table). The table comes from running
+ * U's own implementation on the 256 dequantized values (DQ's float32
+ * formula), then Q's (divide, clamp, RNE, zero point), so every byte is
+ * the float graph's by construction. NULL (no fusion) when U does not run
+ * on them as a plain float32 op. */
+static ql_node *fuse_lookup(fuser *f, const ql_node *op, const dq_info *yq, int *oom) {
+  dq_info dx;
+  if (!get_dq(f, ql_fuse_in_name(op, 0), &dx) || !act_dq(&dx) || op->n_inputs > 8) return NULL;
+  const ql_tensor *in[8] = {NULL};
+  for (size_t k = 1; k < op->n_inputs; k++) /* Clip's min and max */
+    if (ql_fuse_in_name(op, k)[0] && !(in[k] = const_value(f, ql_fuse_in_name(op, k)))) return NULL;
+  ql_op_resolution res;
+  ql_error e = {0};
+  if (ql_op_resolve(op->domain, op->op_type, f->opset, &res, &e)) return NULL;
+  const int64_t n256 = 256;
+  ql_tensor *x = ql_tensor_new(QL_FLOAT, 1, &n256, NULL), *y = NULL, *t = NULL;
+  ql_node *nn = NULL;
+  ql_scratch scratch;
+  int have_scratch = 0;
+  if (!x || !(t = ql_tensor_new(yq->type, 1, &n256, NULL)) || ql_scratch_init(&scratch, 1)) goto oom;
+  have_scratch = 1;
+  const float xs = scalar_f(dx.s), ys = scalar_f(yq->s);
+  const int32_t xz = (int32_t)ql_load_i64(dx.z->dtype, dx.z->data, 0), yz = (int32_t)ql_load_i64(yq->z->dtype, yq->z->data, 0);
+  for (int i = 0; i < 256; i++) {
+    const int32_t q = dx.type == QL_INT8 ? (int8_t)(uint8_t)i : i;
+    ((float *)x->data)[i] = (float)(q - xz) * xs;
+  }
+  in[0] = x;
+  ql_op_ctx c = {.node = op, .version = res.version, .n_in = op->n_inputs, .in = in, .n_out = 1, .out = &y,
+                 .err = &e, .threads = 1, .max_tensor_bytes = 1 << 20, .scratch_ = &scratch};
+  if (res.def->run(&c) || !y || y->dtype != QL_FLOAT || y->numel != 256) goto out;
+  int64_t lo, hi;
+  ql_dtype_int_range(yq->type, &lo, &hi);
+  const float vlo = (float)(lo - yz), vhi = (float)(hi - yz);
+  for (int i = 0; i < 256; i++) { /* QuantizeLinear's float32 path: NaN gives lo */
+    float v = ((const float *)y->data)[i] / ys;
+    v = v >= vlo ? v : vlo;
+    v = v <= vhi ? v : vhi;
+    const int32_t q = (int32_t)nearbyintf(v) + yz;
+    if (yq->type == QL_UINT8) ((uint8_t *)t->data)[i] = (uint8_t)q;
+    else ((int8_t *)t->data)[i] = (int8_t)q;
+  }
+  nn = ql_node_new("QLinearLookup", QL_INTERNAL_DOMAIN, op->name);
+  if (!nn || !(t->name = fresh_name(f, yq->node->outputs[0])) || ql_node_add_input(nn, dx.q) ||
+      ql_node_add_input(nn, t->name) || ql_graph_add_init(f->g, t))
+    goto oom;
+  t = NULL; /* the graph's now */
+  goto out;
+oom:
+  *oom = 1;
+  ql_node_free(nn);
+  nn = NULL;
+out:
+  if (have_scratch) ql_scratch_free(&scratch);
+  ql_tensor_free(x);
+  ql_tensor_free(y);
+  ql_tensor_free(t);
+  return nn;
+}
+
 /* Tries to fuse around the QuantizeLinear at index qi; returns 1 when the
  * graph changed (nodes in `dead` marked), 0 when not, -1 out of memory. */
 static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
@@ -426,6 +500,8 @@ static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
     if (!(nn = fuse_leaky(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else if (ql_fuse_is_op(op, "DequantizeLinear")) {
     if (!(nn = fuse_requant(f, q, &yq, &oom))) return oom ? -1 : 0;
+  } else if (lookup_op(op)) {
+    if (!(nn = fuse_lookup(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else {
     if (!conv && !ql_fuse_is_op(op, "MatMul")) return 0;
     dq_info dx, dw;

@@ -11,7 +11,7 @@
  * producers of its float input, repeated until nothing changes:
  *   Q( Concat/Transpose/Reshape/Flatten/Squeeze/Unsqueeze/Identity/Resize-nearest(v...) )
  *        -> the same op on Q(v...)  (Q is elementwise; those ops only copy)
- *   Q( MaxPool(v) ) -> MaxPool( Q(v) )  (Q is monotone; opset >= 12)
+ *   Q( MaxPool(v) ) -> MaxPool( Q(v) )  (Q is monotone; no window wholly in the padding)
  *   Q( DQ(x) ) with the same scale and zero point -> x  (exact for 8 bits)
  *   Shape( DQ(x) ) -> Shape(x)
  * Then:
@@ -21,6 +21,10 @@
  *   Q( MatMul( DQ(a), DQ(b) ) )                         -> QLinearMatMul
  *   Q( Add( DQ(a), DQ(b) ) )                            -> com.microsoft QLinearAdd
  *   Q( LeakyRelu/Relu( DQ(x) ) )                        -> com.microsoft QLinearLeakyRelu (exact table)
+ *   Q( DQ(x) ) with other 8-bit parameters              -> the same, alpha 1 (a requantize)
+ *   Q( U( DQ(x) ) ), U an elementwise float op (Sigmoid, Tanh, Clip, HardSwish, ... QL_LOOKUP_OPS)
+ *                                                       -> QL_INTERNAL_DOMAIN QLinearLookup: a table
+ *                                                          made by running U itself on the 256 values
  * and last, a Concat of 8-bit values at one scale/zero point of which some
  * are requantizations Q(DQ(a)) -> com.microsoft QLinearConcat (exact table).
  * when every scale and zero point is a constant (initializer or Constant),

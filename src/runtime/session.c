@@ -244,7 +244,7 @@ static ql_status build_step(builder *B, ql_plan *p, const ql_node *nd, ql_step *
   const char *dom = ql_domain_canon(nd->domain);
   if (opset < 0) {
     /* com.microsoft ops are commonly used without an explicit import */
-    if (!strcmp(dom, "com.microsoft")) opset = 1;
+    if (!strcmp(dom, "com.microsoft") || !strcmp(dom, QL_INTERNAL_DOMAIN)) opset = 1;
     else
       return ql_errf(B->err, QL_ERR_INVALID_MODEL, "node '%s' (%s): domain '%s' is not in the model's opset_import",
                      nd->name, nd->op_type, *dom ? dom : "ai.onnx");

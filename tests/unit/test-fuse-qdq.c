@@ -65,6 +65,11 @@ static void init_i8(ql_model *m, const char *name, int rank, const int64_t *dims
   memcpy(t->data, v, (size_t)t->numel);
   add_const(m, name, t);
 }
+static void init_u8(ql_model *m, const char *name, int rank, const int64_t *dims, const uint8_t *v) {
+  ql_tensor *t = ql_tensor_new(QL_UINT8, rank, dims, NULL);
+  memcpy(t->data, v, (size_t)t->numel);
+  add_const(m, name, t);
+}
 static void scale(ql_model *m, const char *name, float s) { init_f(m, name, 0, NULL, &s); }
 static void zp8(ql_model *m, const char *name, int8_t z) { init_i8(m, name, 0, NULL, &z); }
 
@@ -383,6 +388,64 @@ static void test_maxpool_requant(void **st) {
   maxpool_model_check(3, 0);
 }
 
+/* Q( U( DQ(x) ) ) for elementwise float ops: one QLinearLookup whose table
+ * was made by running U itself, so every byte equals the float graph's
+ * (run by the reference ops). Sigmoid and HardSwish saturate and bend,
+ * Clip takes its bounds from constant inputs. */
+static void lookup_model_check(const char *op, int64_t opset, int signed8) {
+  ql_model *m = new_model(opset);
+  ql_graph *g0 = m->graph;
+  add_vi(&g0->inputs, &g0->n_inputs, "x", QL_FLOAT);
+  add_vi(&g0->outputs, &g0->n_outputs, "y", QL_FLOAT);
+  scale(m, "xs", 0.05f);
+  scale(m, "ys", 0.004f);
+  if (signed8) {
+    zp8(m, "xz", 3);
+    zp8(m, "yz", -100);
+  } else {
+    const uint8_t xz = 131, yz = 20;
+    init_u8(m, "xz", 0, NULL, &xz);
+    init_u8(m, "yz", 0, NULL, &yz);
+  }
+  node(m, "QuantizeLinear", "x", "xs", "xz", "xq");
+  node(m, "DequantizeLinear", "xq", "xs", "xz", "xd");
+  if (!strcmp(op, "Clip")) {
+    scale(m, "lo", -0.3f);
+    scale(m, "hi", 0.7f);
+    node(m, "Clip", "xd", "lo", "hi", "u");
+  } else {
+    node(m, op, "xd", NULL, NULL, "u");
+  }
+  node(m, "QuantizeLinear", "u", "ys", "yz", "uq");
+  node(m, "DequantizeLinear", "uq", "ys", "yz", "y");
+  ql_graph *g = fused(m);
+  assert_int_equal(count(g, "QLinearLookup"), 1);
+  assert_int_equal(count(g, op), 0);
+  ql_graph_free(g);
+  const int64_t xd[2] = {4, 128};
+  float xv[512];
+  for (int i = 0; i < 512; i++) xv[i] = (float)((i * 97) % 256 - 128) * 0.05f + (i % 5 == 0 ? 0.025f : 0);
+  ql_tensor *x = input(2, xd, xv);
+  ql_session_options ref = {.threads = 1, .reference_only = 1}, fast = {.threads = 2};
+  ql_tensor *r = run1(m, x, &ref), *fz = run1(m, x, &fast);
+  assert_int_equal(r->numel, fz->numel);
+  if (memcmp(r->data, fz->data, (size_t)r->numel * sizeof(float))) fail_msg("%s (%s) differs", op, signed8 ? "int8" : "uint8");
+  ql_tensor_free(r);
+  ql_tensor_free(fz);
+  ql_tensor_free(x);
+  ql_model_free(m);
+}
+
+static void test_lookup(void **st) {
+  (void)st;
+  for (int s8 = 0; s8 < 2; s8++) {
+    lookup_model_check("Sigmoid", 13, s8);
+    lookup_model_check("Tanh", 13, s8);
+    lookup_model_check("Clip", 13, s8);
+    lookup_model_check("HardSwish", 14, s8);
+  }
+}
+
 /* ------------------------------------------------------------ per channel */
 
 static void test_perchannel_model(void **st) {
@@ -422,7 +485,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_leaky),     cmocka_unit_test(test_bias_rounding),
       cmocka_unit_test(test_push),           cmocka_unit_test(test_not_fused),
-      cmocka_unit_test(test_perchannel_model), cmocka_unit_test(test_maxpool_requant),
+      cmocka_unit_test(test_perchannel_model), cmocka_unit_test(test_maxpool_requant), cmocka_unit_test(test_lookup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
