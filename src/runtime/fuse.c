@@ -320,8 +320,8 @@ out:
   return res;
 }
 
-static ql_node *copy_conv_attrs(const ql_node *op, ql_node *nn, int *oom) {
-  for (size_t a = 0; a < op->n_attrs; a++) { /* Conv's window attributes mean the same here */
+static ql_node *copy_window_attrs(const ql_node *op, ql_node *nn, int *oom) {
+  for (size_t a = 0; a < op->n_attrs; a++) { /* Conv's and the pools' window attributes mean the same here */
     const ql_attr *src = &op->attrs[a];
     if (src->t || src->g || src->floats || src->strings || src->tensors || src->graphs || src->ref_attr_name)
       return NULL; /* not a Conv attribute we know */
@@ -343,17 +343,43 @@ oom:
   return NULL;
 }
 
-/* Q( Add( DQ(a), DQ(b) ) ) -> com.microsoft QLinearAdd (the op ORT's QDQ
- * transformer makes): same shapes rules, per-tensor 8-bit of one type. */
-static ql_node *fuse_add(fuser *f, const ql_node *add, const dq_info *yq, int *oom) {
+/* Q( Add/Mul( DQ(a), DQ(b) ) ) -> com.microsoft QLinearAdd/QLinearMul (the
+ * ops ORT's QDQ transformer makes, with ORT's arithmetic): broadcasting as
+ * the float op, per-tensor 8-bit of one type. */
+static ql_node *fuse_binary(fuser *f, const ql_node *add, const dq_info *yq, int *oom) {
   dq_info da, db;
   if (!get_dq(f, ql_fuse_in_name(add, 0), &da) || !act_dq(&da) || !get_dq(f, ql_fuse_in_name(add, 1), &db) ||
       !act_dq(&db))
     return NULL;
   if (da.type != yq->type || db.type != yq->type || add->n_inputs != 2) return NULL;
-  ql_node *nn = ql_node_new("QLinearAdd", "com.microsoft", add->name);
+  ql_node *nn = ql_node_new(ql_fuse_is_op(add, "Add") ? "QLinearAdd" : "QLinearMul", "com.microsoft", add->name);
   const char *ins[8] = {da.q, da.scale, da.zp, db.q, db.scale, db.zp, yq->scale, yq->zp};
   if (!nn || add_inputs(nn, ins, 8)) {
+    ql_node_free(nn);
+    *oom = 1;
+    return NULL;
+  }
+  return nn;
+}
+
+/* Q( AveragePool/GlobalAveragePool( DQ(x) ) ) -> com.microsoft
+ * QLinearAveragePool/QLinearGlobalAveragePool, as ORT's QDQ transformer
+ * does (ORT's integer sums and rounding): per-tensor 8-bit of one type,
+ * the pool's window attributes copied (no dilations). */
+static ql_node *fuse_pool(fuser *f, const ql_node *op, const dq_info *yq, int *oom) {
+  dq_info dx;
+  if (!get_dq(f, ql_fuse_in_name(op, 0), &dx) || !act_dq(&dx) || dx.type != yq->type) return NULL;
+  const int global = ql_fuse_is_op(op, "GlobalAveragePool");
+  static const char *const window[] = {"kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad",
+                                       "auto_pad"};
+  for (size_t a = 0; a < op->n_attrs; a++) {
+    int known = 0;
+    for (size_t k = 0; k < sizeof window / sizeof *window && !global; k++) known |= !strcmp(op->attrs[a].name, window[k]);
+    if (!known) return NULL; /* dilations, or an attribute this fusion does not know */
+  }
+  ql_node *nn = ql_node_new(global ? "QLinearGlobalAveragePool" : "QLinearAveragePool", "com.microsoft", op->name);
+  const char *ins[5] = {dx.q, dx.scale, dx.zp, yq->scale, yq->zp};
+  if (!nn || add_inputs(nn, ins, 5) || !copy_window_attrs(op, nn, oom)) {
     ql_node_free(nn);
     *oom = 1;
     return NULL;
@@ -494,8 +520,10 @@ static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
   const int conv = ql_fuse_is_op(op, "Conv");
   if (!op || op->n_outputs != 1 || readers(f, op->outputs[0]) != 1 || f->opset < 10) return 0;
   ql_node *nn = NULL;
-  if (ql_fuse_is_op(op, "Add")) {
-    if (!(nn = fuse_add(f, op, &yq, &oom))) return oom ? -1 : 0;
+  if (ql_fuse_is_op(op, "Add") || ql_fuse_is_op(op, "Mul")) {
+    if (!(nn = fuse_binary(f, op, &yq, &oom))) return oom ? -1 : 0;
+  } else if (ql_fuse_is_op(op, "AveragePool") || ql_fuse_is_op(op, "GlobalAveragePool")) {
+    if (!(nn = fuse_pool(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else if (ql_fuse_is_op(op, "Relu") || ql_fuse_is_op(op, "LeakyRelu")) {
     if (!(nn = fuse_leaky(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else if (ql_fuse_is_op(op, "DequantizeLinear")) {
@@ -518,7 +546,7 @@ static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
       if (!nn) return -1;
       const char *ins[8] = {dx.q, dx.scale, dx.zp, dw.q, dw.scale, dw.zp, yq.scale, yq.zp};
       if (add_inputs(nn, ins, 8) || (b32 && ql_node_add_input(nn, b32))) goto oom;
-      if (!copy_conv_attrs(op, nn, &oom)) {
+      if (!copy_window_attrs(op, nn, &oom)) {
         ql_node_free(nn);
         return oom ? -1 : 0;
       }

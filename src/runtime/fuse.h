@@ -19,7 +19,9 @@
  *   Q( Relu( Conv( DQ(x), DQ(w), DQ(bias) ) ) )         -> QLinearConv, clamped at y_zp
  *   Q( LeakyRelu( Conv( DQ(x), DQ(w), DQ(bias) ) ) )    -> QLinearConv, QL_FUSED_LEAKY_ATTR
  *   Q( MatMul( DQ(a), DQ(b) ) )                         -> QLinearMatMul
- *   Q( Add( DQ(a), DQ(b) ) )                            -> com.microsoft QLinearAdd
+ *   Q( Add/Mul( DQ(a), DQ(b) ) )                        -> com.microsoft QLinearAdd/QLinearMul
+ *   Q( AveragePool/GlobalAveragePool( DQ(x) ) )         -> com.microsoft QLinearAveragePool/
+ *                                                          QLinearGlobalAveragePool (ORT's arithmetic)
  *   Q( LeakyRelu/Relu( DQ(x) ) )                        -> com.microsoft QLinearLeakyRelu (exact table)
  *   Q( DQ(x) ) with other 8-bit parameters              -> the same, alpha 1 (a requantize)
  *   Q( U( DQ(x) ) ), U an elementwise float op (Sigmoid, Tanh, Clip, HardSwish, ... QL_LOOKUP_OPS)

@@ -446,6 +446,43 @@ static void test_lookup(void **st) {
   }
 }
 
+/* DQ -> GlobalAveragePool / AveragePool / Mul -> Q (tests/data/fuse-qdq/
+ * gen_pool_mul.py): ONNX Runtime fuses them into QLinearGlobalAveragePool,
+ * QLinearAveragePool and QLinearMul; so does qlinear, and every output byte
+ * equals ONNX Runtime's. */
+static void test_pool_mul(void **st) {
+  (void)st;
+  ql_model *m;
+  ql_error e = {0};
+  ql_tensor *x, *want;
+  if (ql_model_load_file(QL_TEST_DATA "/fuse-qdq/pool-mul.onnx", NULL, &m, &e)) fail_msg("load: %s", e.msg);
+  if (ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/pool-mul.input.pb", &x, &e) ||
+      ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/pool-mul.output.pb", &want, &e))
+    fail_msg("fixture: %s", e.msg);
+  ql_graph *g = fused(m);
+  assert_int_equal(count(g, "QLinearGlobalAveragePool"), 1);
+  assert_int_equal(count(g, "QLinearAveragePool"), 1);
+  assert_int_equal(count(g, "QLinearMul"), 1);
+  assert_int_equal(count(g, "GlobalAveragePool") + count(g, "AveragePool") + count(g, "Mul"), 0);
+  ql_graph_free(g);
+  for (int th = 1; th <= 2; th++) {
+    ql_session_options o = {.threads = th};
+    ql_tensor *y = run1(m, x, &o);
+    assert_int_equal(y->numel, want->numel);
+    assert_memory_equal(y->data, want->data, (size_t)want->numel * sizeof(float));
+    ql_tensor_free(y);
+  }
+  /* on this input ORT's integer pooling differs from the float graph (two
+   * bytes), so the match above is the fused arithmetic, not the float one */
+  ql_session_options ref = {.threads = 1, .reference_only = 1};
+  ql_tensor *r = run1(m, x, &ref);
+  assert_true(memcmp(r->data, want->data, (size_t)want->numel * sizeof(float)) != 0);
+  ql_tensor_free(r);
+  ql_tensor_free(x);
+  ql_tensor_free(want);
+  ql_model_free(m);
+}
+
 /* ------------------------------------------------------------ per channel */
 
 static void test_perchannel_model(void **st) {
@@ -485,7 +522,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_leaky),     cmocka_unit_test(test_bias_rounding),
       cmocka_unit_test(test_push),           cmocka_unit_test(test_not_fused),
-      cmocka_unit_test(test_perchannel_model), cmocka_unit_test(test_maxpool_requant), cmocka_unit_test(test_lookup),
+      cmocka_unit_test(test_perchannel_model), cmocka_unit_test(test_maxpool_requant), cmocka_unit_test(test_lookup), cmocka_unit_test(test_pool_mul),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
