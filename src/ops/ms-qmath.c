@@ -2,8 +2,9 @@
  * MatMulIntegerToFloat, DynamicQuantizeMatMul and QLinearConv (MatMulNBits: ms-nbits.c).
  *
  * Integer products are exact (int32 accumulation, as in MLAS); the float
- * epilogues follow ORT's order of operations (see docs/ms-ops.md). These are
- * portable reference loops: correctness first, no blocking. */
+ * epilogues follow ORT's order of operations (see docs/ms-ops.md). QGemm
+ * with constant weights, MatMulIntegerToFloat and DynamicQuantizeMatMul run
+ * on the packed qgemm kernels; the reference loops give the same bits. */
 #include "conv-geom.h"
 #include "../kernels/dynq.h"
 #include "../runtime/threadpool.h"
@@ -94,6 +95,73 @@ static void int_gemm(ql_dtype at, const void *a, int64_t aoff, int32_t az, ql_dt
 
 /* ------------------------------------------------------------------ QGemm */
 
+/* The packed form when B, the scales, y's zero point, C (none, a scalar or
+ * [N]) and transA = 0 are fixed at session creation: the qgemm kernels
+ * with the reference's multiplier alpha * a_scale * b_scale[n] / y_scale
+ * (the same float operations in the same order) and C as their bias, so
+ * the bits are the reference's. What QDQ fusion makes of DQ -> Gemm -> Q. */
+typedef struct qgemm_state {
+  ql_qgemm_packed_b *pb;
+  int64_t k, n;
+  float *mult;    /* [n] */
+  int32_t *bias;  /* [n] or NULL */
+} qgemm_state;
+
+static void qgemm_release(void *state) {
+  qgemm_state *qs = state;
+  if (!qs) return;
+  ql_qgemm_packed_b_free(qs->pb);
+  ql_free(qs->mult);
+  ql_free(qs->bias);
+  ql_free(qs);
+}
+
+static ql_status qgemm_prepare(const ql_op_prep *p, void **state) {
+  *state = NULL;
+  const ql_tensor *const *in = p->in;
+  const ql_tensor *as = p->n_in > 1 ? in[1] : NULL, *b = p->n_in > 3 ? in[3] : NULL, *bs = p->n_in > 4 ? in[4] : NULL;
+  const ql_tensor *bz = p->n_in > 5 ? in[5] : NULL, *cc = p->n_in > 6 ? in[6] : NULL, *ys = p->n_in > 7 ? in[7] : NULL;
+  const ql_tensor *yz = p->n_in > 8 ? in[8] : NULL;
+  const int c_given = p->n_in > 6 && p->node->n_inputs > 6 && p->node->inputs[6][0];
+  if (p->reference_only || !as || !b || !bs || !bz || !ys || !yz || (c_given && !cc)) return QL_OK;
+  if (ql_attr_int(p->node, "transA", 0) != 0 || b->rank != 2 || !is_q8(b->dtype) || bz->dtype != b->dtype ||
+      as->dtype != QL_FLOAT || bs->dtype != QL_FLOAT || ys->dtype != QL_FLOAT || as->numel != 1 || ys->numel != 1 ||
+      !is_q8(yz->dtype) || yz->numel != 1)
+    return QL_OK;
+  const int tb = ql_attr_int(p->node, "transB", 0) != 0;
+  const int64_t k = tb ? b->dims[1] : b->dims[0], n = tb ? b->dims[0] : b->dims[1];
+  if (k < 1 || n < 1 || k > ((int64_t)1 << 30) || n > ((int64_t)1 << 30)) return QL_OK;
+  if ((bs->numel != 1 && bs->numel != n) || bz->numel != bs->numel) return QL_OK;
+  if (cc && (cc->dtype != QL_INT32 || (cc->numel != 1 && !(cc->numel == n && cc->dims[cc->rank - 1] == n))))
+    return QL_OK;
+  qgemm_state *qs = ql_calloc(1, sizeof *qs);
+  int32_t *zp = ql_malloc((size_t)bz->numel * sizeof *zp);
+  if (!qs || !zp || !(qs->mult = ql_malloc((size_t)n * sizeof *qs->mult)) ||
+      (cc && !(qs->bias = ql_malloc((size_t)n * sizeof *qs->bias)))) {
+    ql_free(zp);
+    qgemm_release(qs);
+    return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  for (int64_t j = 0; j < bz->numel; j++) zp[j] = ld8(b->dtype, bz->data, j);
+  const float alpha = ql_attr_float(p->node, "alpha", 1.0f), sa = ((const float *)as->data)[0];
+  for (int64_t j = 0; j < n; j++) {
+    float scale = alpha * sa * ((const float *)bs->data)[bs->numel == 1 ? 0 : j];
+    qs->mult[j] = scale / ((const float *)ys->data)[0];
+    if (cc) qs->bias[j] = ((const int32_t *)cc->data)[cc->numel == 1 ? 0 : j];
+  }
+  qs->k = k;
+  qs->n = n;
+  ql_status st = ql_qgemm_pack_b(b->data, b->dtype == QL_INT8, k, n, tb ? 1 : n, tb ? k : 1, zp, bz->numel != 1,
+                                 (ql_isa)p->isa, &qs->pb, p->err);
+  ql_free(zp);
+  if (st) {
+    qgemm_release(qs);
+    return st == QL_ERR_OUT_OF_MEMORY ? st : QL_OK;
+  }
+  *state = qs;
+  return QL_OK;
+}
+
 static ql_status qgemm(ql_op_ctx *c) {
   const ql_tensor *a = ql_op_in(c, 0), *as = ql_op_in(c, 1), *az = ql_op_in(c, 2), *b = ql_op_in(c, 3), *bs = ql_op_in(c, 4),
                   *bz = ql_op_in(c, 5), *cc = ql_op_in(c, 6), *ys = ql_op_in(c, 7), *yz = ql_op_in(c, 8);
@@ -126,6 +194,21 @@ static ql_status qgemm(ql_op_ctx *c) {
     else return ql_op_fail(c, QL_ERR_INVALID_MODEL, "C cannot be broadcast to [%lld, %lld]", (long long)M, (long long)N);
   }
   int64_t od[2] = {M, N};
+  const qgemm_state *qs = c->state;
+  if (qs && !ta && ys && qs->k == K && qs->n == N) { /* the packed GEMM writes every element */
+    ql_tensor *y = ql_op_output_nofill(c, 0, yz->dtype, 2, od);
+    if (!y) return c->err->code;
+    if (y->numel == 0) return QL_OK;
+    int64_t lo, hi;
+    ql_dtype_int_range(yz->dtype, &lo, &hi);
+    ql_qgemm_args g = {.pb = qs->pb, .a = a->data, .lda = K, .m = M, .a_signed = a->dtype == QL_INT8,
+                       .a_zp = ld8(a->dtype, az->data, 0), .bias = qs->bias,
+                       .out_type = yz->dtype == QL_UINT8 ? QL_QGEMM_OUT_U8 : QL_QGEMM_OUT_S8, .mult = qs->mult,
+                       .mult_per_col = 1, .out_zp = ld8(yz->dtype, yz->data, 0), .out_min = (int32_t)lo,
+                       .out_max = (int32_t)hi, .c = y->data, .ldc = N};
+    if (!(g.workspace = ql_op_scratch(c, ql_qgemm_workspace_size(g.pb, g.m)))) return c->err->code;
+    return ql_qgemm_run(&g, c->pool, c->err);
+  }
   ql_tensor *y = ql_op_output(c, 0, ys ? yz->dtype : QL_FLOAT, 2, od);
   if (!y) return c->err->code;
   if (y->numel == 0) return QL_OK;
@@ -514,7 +597,7 @@ static ql_status ms_qlinear_conv(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_ms_qmath[] = {
-    {"com.microsoft", "QGemm", 1, 1, qgemm},
+    {"com.microsoft", "QGemm", 1, 1, qgemm, qgemm_prepare, qgemm_release},
     {"com.microsoft", "MatMulIntegerToFloat", 1, 1, matmul_integer_to_float, mitf_prepare, dq_release},
     {"com.microsoft", "DynamicQuantizeMatMul", 1, 1, dynamic_quantize_matmul, dqmm_prepare, dq_release},
     {"com.microsoft", "QLinearConv", 1, 1, ms_qlinear_conv},

@@ -55,6 +55,48 @@ static void one_matmul(int qlinear, ql_dtype at, ql_dtype bt, int batch, int64_t
   ql_model_free(m);
 }
 
+/* com.microsoft QGemm with constant B (what DQ -> Gemm -> Q fuses into):
+ * transB, per-column B parameters, C absent / scalar / [N], alpha. */
+static void one_qgemm(ql_dtype at, ql_dtype bt, ql_dtype yt, int64_t M, int64_t K, int64_t N, int tb, int per_col,
+                      int cmode, float alpha) {
+  ql_model *m = new_model(13);
+  ql_node *n = ql_node_new("QGemm", "com.microsoft", "qg");
+  ql_node_add_input(n, "a");
+  const int64_t one = 1, nn = N, bd[2] = {tb ? N : K, tb ? K : N}, ad[2] = {M, K};
+  add_init(m, n, "as", rand_tensor(QL_FLOAT, 0, &one, 0.02f));
+  add_init(m, n, "az", rand_tensor(at, 0, &one, 0));
+  add_init(m, n, "b", rand_tensor(bt, 2, bd, 0));
+  add_init(m, n, "bs", rand_tensor(QL_FLOAT, per_col ? 1 : 0, &nn, 0.01f));
+  add_init(m, n, "bz", rand_tensor(bt, per_col ? 1 : 0, &nn, 0));
+  if (cmode) add_init(m, n, "c", rand_tensor(QL_INT32, cmode == 2 ? 1 : 0, &nn, 0));
+  else ql_node_add_input(n, "");
+  add_init(m, n, "ys", rand_tensor(QL_FLOAT, 0, &one, 0.05f * (float)K));
+  add_init(m, n, "yz", rand_tensor(yt, 0, &one, 0));
+  if (tb) ql_node_add_attr(n, "transB", QL_ATTR_INT)->i = 1;
+  if (alpha != 1.0f) ql_node_add_attr(n, "alpha", QL_ATTR_FLOAT)->f = alpha;
+  ql_node_add_output(n, "y");
+  ql_graph_add_node(m->graph, n);
+  add_vi(&m->graph->inputs, &m->graph->n_inputs, "a", at);
+  add_vi(&m->graph->outputs, &m->graph->n_outputs, "y", QL_UNDEFINED);
+  ql_tensor *a = rand_tensor(at, 2, ad, 0);
+  char what[160];
+  snprintf(what, sizeof what, "QGemm %s x %s -> %s M %lld K %lld N %lld transB %d per_col %d C %d alpha %g",
+           ql_dtype_name(at), ql_dtype_name(bt), ql_dtype_name(yt), (long long)M, (long long)K, (long long)N, tb,
+           per_col, cmode, (double)alpha);
+  check_isas1(m, a, NULL, what);
+  ql_tensor_free(a);
+  ql_model_free(m);
+}
+
+static void test_qgemm(void **state) {
+  (void)state;
+  static const int64_t shapes[][3] = {{1, 7, 3}, {5, 64, 17}, {33, 65, 31}, {128, 96, 40}};
+  for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+    for (int v = 0; v < 4; v++)
+      one_qgemm(v & 1 ? QL_INT8 : QL_UINT8, v & 2 ? QL_UINT8 : QL_INT8, (v + (int)s) & 1 ? QL_INT8 : QL_UINT8,
+                shapes[s][0], shapes[s][1], shapes[s][2], v & 1, (v >> 1) & 1, (v + (int)s) % 3, v == 3 ? 0.5f : 1.0f);
+}
+
 static void test_matmul_random_shapes(void **state) {
   (void)state;
   static const int64_t shapes[][3] = {{1, 1, 1},   {1, 7, 3},    {5, 3, 17},  {33, 65, 31}, {64, 64, 64},
@@ -374,6 +416,7 @@ int main(void) {
       cmocka_unit_test(test_conv_random_shapes),
       cmocka_unit_test(test_qdq_fusion),
       cmocka_unit_test(test_image_ops),
+      cmocka_unit_test(test_qgemm),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
