@@ -387,6 +387,45 @@ static ql_node *fuse_pool(fuser *f, const ql_node *op, const dq_info *yq, int *o
   return nn;
 }
 
+/* Q( Gemm( DQ(a), DQ(w), DQ(bias) ) ) -> com.microsoft QGemm, as ORT's QDQ
+ * transformer does: A per-tensor 8-bit, W a constant 8-bit matrix per
+ * tensor or per output column, transA 0, C absent or an [N] bias (int32 at
+ * a_scale * w_scale, or requantized to it as for Conv) with alpha and beta
+ * 1 (QGemm scales C by alpha too). */
+static ql_node *fuse_gemm(fuser *f, const ql_node *op, const dq_info *yq, int *oom) {
+  dq_info dx, dw;
+  ql_dtype wt;
+  int wrank;
+  int64_t wd[QL_MAX_RANK];
+  const int tb = ql_attr_int(op, "transB", 0) != 0;
+  if (ql_attr_int(op, "transA", 0) != 0 || !get_dq(f, ql_fuse_in_name(op, 0), &dx) || !act_dq(&dx) ||
+      dx.type != yq->type || !get_dq(f, ql_fuse_in_name(op, 1), &dw) || !weight_dq(f, &dw, tb ? 0 : 1, &wt, &wrank, wd) ||
+      wrank != 2)
+    return NULL;
+  const char *bias = ql_fuse_in_name(op, 2), *b32 = NULL;
+  if (bias[0]) {
+    if (ql_attr_float(op, "alpha", 1.0f) != 1.0f || ql_attr_float(op, "beta", 1.0f) != 1.0f) return NULL;
+    if (!(b32 = conv_bias(f, bias, scalar_f(dx.s), dw.s, tb ? wd[0] : wd[1], oom))) return NULL;
+  }
+  ql_node *nn = ql_node_new("QGemm", "com.microsoft", op->name);
+  const char *ins[9] = {dx.q, dx.scale, dx.zp, dw.q, dw.scale, dw.zp, b32 ? b32 : "", yq->scale, yq->zp};
+  ql_attr *a;
+  if (!nn || add_inputs(nn, ins, 9)) goto oom;
+  if (tb) {
+    if (!(a = ql_node_add_attr(nn, "transB", QL_ATTR_INT))) goto oom;
+    a->i = 1;
+  }
+  if (ql_attr_float(op, "alpha", 1.0f) != 1.0f) {
+    if (!(a = ql_node_add_attr(nn, "alpha", QL_ATTR_FLOAT))) goto oom;
+    a->f = ql_attr_float(op, "alpha", 1.0f);
+  }
+  return nn;
+oom:
+  ql_node_free(nn);
+  *oom = 1;
+  return NULL;
+}
+
 /* Q( LeakyRelu( DQ(x) ) ) -> com.microsoft QLinearLeakyRelu, Relu as alpha
  * 0. Its 256-entry table maps every byte through exactly the float graph's
  * steps (DQ in float32, x >= 0 ? x : alpha * x, Q's divide and RNE), so the
@@ -530,6 +569,8 @@ static int fuse_at(fuser *f, size_t qi, unsigned char *dead) {
     if (!(nn = fuse_requant(f, q, &yq, &oom))) return oom ? -1 : 0;
   } else if (lookup_op(op)) {
     if (!(nn = fuse_lookup(f, op, &yq, &oom))) return oom ? -1 : 0;
+  } else if (ql_fuse_is_op(op, "Gemm")) {
+    if (!(nn = fuse_gemm(f, op, &yq, &oom))) return oom ? -1 : 0;
   } else {
     if (!conv && !ql_fuse_is_op(op, "MatMul")) return 0;
     dq_info dx, dw;

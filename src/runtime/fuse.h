@@ -19,6 +19,7 @@
  *   Q( Relu( Conv( DQ(x), DQ(w), DQ(bias) ) ) )         -> QLinearConv, clamped at y_zp
  *   Q( LeakyRelu( Conv( DQ(x), DQ(w), DQ(bias) ) ) )    -> QLinearConv, QL_FUSED_LEAKY_ATTR
  *   Q( MatMul( DQ(a), DQ(b) ) )                         -> QLinearMatMul
+ *   Q( Gemm( DQ(a), DQ(w), DQ(bias) ) ), transA 0        -> com.microsoft QGemm
  *   Q( Add/Mul( DQ(a), DQ(b) ) )                        -> com.microsoft QLinearAdd/QLinearMul
  *   Q( AveragePool/GlobalAveragePool( DQ(x) ) )         -> com.microsoft QLinearAveragePool/
  *                                                          QLinearGlobalAveragePool (ORT's arithmetic)

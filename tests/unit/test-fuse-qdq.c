@@ -447,7 +447,7 @@ static void test_lookup(void **st) {
 }
 
 /* DQ -> GlobalAveragePool / AveragePool / Mul -> Q (tests/data/fuse-qdq/
- * gen_pool_mul.py): ONNX Runtime fuses them into QLinearGlobalAveragePool,
+ * gen_ort_fused.py): ONNX Runtime fuses them into QLinearGlobalAveragePool,
  * QLinearAveragePool and QLinearMul; so does qlinear, and every output byte
  * equals ONNX Runtime's. */
 static void test_pool_mul(void **st) {
@@ -478,6 +478,35 @@ static void test_pool_mul(void **st) {
   ql_tensor *r = run1(m, x, &ref);
   assert_true(memcmp(r->data, want->data, (size_t)want->numel * sizeof(float)) != 0);
   ql_tensor_free(r);
+  ql_tensor_free(x);
+  ql_tensor_free(want);
+  ql_model_free(m);
+}
+
+/* DQ -> Gemm (transB, per-row int8 weights, int32 bias) -> Q
+ * (tests/data/fuse-qdq/gen_ort_fused.py): ONNX Runtime fuses it into QGemm;
+ * so does qlinear (whose QGemm runs on the packed kernels), and every output
+ * byte equals ONNX Runtime's. */
+static void test_gemm(void **st) {
+  (void)st;
+  ql_model *m;
+  ql_error e = {0};
+  ql_tensor *x, *want;
+  if (ql_model_load_file(QL_TEST_DATA "/fuse-qdq/gemm.onnx", NULL, &m, &e)) fail_msg("load: %s", e.msg);
+  if (ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/gemm.input.pb", &x, &e) ||
+      ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/gemm.output.pb", &want, &e))
+    fail_msg("fixture: %s", e.msg);
+  ql_graph *g = fused(m);
+  assert_int_equal(count(g, "QGemm"), 1);
+  assert_int_equal(count(g, "Gemm"), 0);
+  ql_graph_free(g);
+  for (int th = 1; th <= 2; th++) {
+    ql_session_options o = {.threads = th};
+    ql_tensor *y = run1(m, x, &o);
+    assert_int_equal(y->numel, want->numel);
+    assert_memory_equal(y->data, want->data, (size_t)want->numel * sizeof(float));
+    ql_tensor_free(y);
+  }
   ql_tensor_free(x);
   ql_tensor_free(want);
   ql_model_free(m);
@@ -522,7 +551,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_leaky),     cmocka_unit_test(test_bias_rounding),
       cmocka_unit_test(test_push),           cmocka_unit_test(test_not_fused),
-      cmocka_unit_test(test_perchannel_model), cmocka_unit_test(test_maxpool_requant), cmocka_unit_test(test_lookup), cmocka_unit_test(test_pool_mul),
+      cmocka_unit_test(test_perchannel_model), cmocka_unit_test(test_maxpool_requant), cmocka_unit_test(test_lookup), cmocka_unit_test(test_pool_mul), cmocka_unit_test(test_gemm),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-"""Fixture for tests/unit/test-fuse-qdq.c (test_pool_mul; run from anywhere,
+"""Fixtures for tests/unit/test-fuse-qdq.c (test_pool_mul, test_gemm; run from anywhere,
 writes next to this file). Needs onnx, onnxruntime and numpy.
 
 pool-mul.onnx, QDQ by hand (uint8 activations, per-tensor, opset 13):
@@ -8,6 +8,10 @@ pool-mul.onnx, QDQ by hand (uint8 activations, per-tensor, opset 13):
 ONNX Runtime (all optimizations) fuses them into com.microsoft
 QLinearGlobalAveragePool, QLinearAveragePool and QLinearMul (checked below);
 pool-mul.output.pb is what it computes for pool-mul.input.pb.
+
+gemm.onnx: x [3, 40] -> Q -> DQ -> Gemm(DQ(int8 W [24, 40], per-row scales),
+transB=1, DQ(int32 bias at x_scale * w_scale)) -> Q -> DQ -> y; ORT fuses it into
+QGemm; gemm.output.pb is its output for gemm.input.pb.
 """
 import os
 
@@ -49,25 +53,57 @@ def model():
     return m
 
 
-def main():
-    path = os.path.join(here, "pool-mul.onnx")
-    onnx.save(model(), path)
+def gemm_model():
+    rng = np.random.default_rng(3)
+    xs, ys = np.float32(0.02), np.float32(0.05)
+    ws = (rng.uniform(0.002, 0.01, 24)).astype(np.float32)
+    w = rng.integers(-127, 128, (24, 40), dtype=np.int8)
+    b = rng.integers(-3000, 3000, 24, dtype=np.int32)
+    inits = [const("xs", xs, np.float32), const("xz", 117, np.uint8), const("ys", ys, np.float32),
+             const("yz", 128, np.uint8), numpy_helper.from_array(w, "w"), numpy_helper.from_array(ws, "ws"),
+             const("wz", np.zeros(24), np.int8), numpy_helper.from_array(b, "b"),
+             numpy_helper.from_array((xs * ws).astype(np.float32), "bs"), const("bz", np.zeros(24), np.int32)]
+    n = helper.make_node
+    nodes = [
+        n("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+        n("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+        n("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=0),
+        n("DequantizeLinear", ["b", "bs", "bz"], ["bd"], axis=0),
+        n("Gemm", ["xd", "wd", "bd"], ["g"], transB=1),
+        n("QuantizeLinear", ["g", "ys", "yz"], ["gq"]),
+        n("DequantizeLinear", ["gq", "ys", "yz"], ["y"]),
+    ]
+    g = helper.make_graph(nodes, "gemm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 40])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 24])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def fixture(name, m, want_ops, x):
+    path = os.path.join(here, f"{name}.onnx")
+    onnx.save(m, path)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opt = os.path.join(here, "pool-mul.ort-optimized.onnx")
+    opt = os.path.join(here, f"{name}.ort-optimized.onnx")
     so.optimized_model_filepath = opt
     s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     fused = sorted(nd.op_type for nd in onnx.load(opt).graph.node)
     os.remove(opt)
-    print("ORT runs:", fused)
-    for op in ("QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearMul"):
+    print(name, "ORT runs:", fused)
+    for op in want_ops:
         assert op in fused, op
-    # this input makes ORT's fused integer arithmetic differ from the float graph in two bytes
-    x = np.random.default_rng(4).uniform(-1, 1, (1, 6, 9, 9)).astype(np.float32)
     y = s.run(None, {"x": x})[0]
-    for name, arr, tname in (("input", x, "x"), ("output", y, "y")):
-        with open(os.path.join(here, f"pool-mul.{name}.pb"), "wb") as f:
+    for kind, arr, tname in (("input", x, "x"), ("output", y, "y")):
+        with open(os.path.join(here, f"{name}.{kind}.pb"), "wb") as f:
             f.write(numpy_helper.from_array(arr, tname).SerializeToString())
+
+
+def main():
+    # this input makes ORT's fused integer pooling differ from the float graph in two bytes
+    fixture("pool-mul", model(), ["QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearMul"],
+            np.random.default_rng(4).uniform(-1, 1, (1, 6, 9, 9)).astype(np.float32))
+    fixture("gemm", gemm_model(), ["QGemm"], np.random.default_rng(9).uniform(-2, 2, (3, 40)).astype(np.float32))
 
 
 if __name__ == "__main__":
