@@ -14,6 +14,7 @@
  * saturates and truncates like ONNX Runtime (NanoDet-Plus-int8 then matches
  * it bit for bit). */
 #include "op.h"
+#include "../kernels/qgemm.h"
 #include "../runtime/threadpool.h"
 #include <math.h>
 
@@ -285,6 +286,9 @@ typedef struct plane_job {
   ql_tensor *y;
   int64_t ih, iw, oh, ow;
   const axis_taps *th, *tw; /* NULL: that axis keeps its size */
+  const int64_t *cidx;      /* tw's taps by tap: [j][ow] (the AVX-512 column pass) */
+  const double *cw;
+  int avx512;               /* the session may use AVX-512 (F, BW, VL) */
   int failed;
 } plane_job;
 
@@ -312,6 +316,32 @@ static void taps_rows(const double *src, double *dst, int64_t out, int64_t n, co
     }
   }
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+/* The 8-bit column pass, 8 outputs at a time: the same double products
+ * and sums in the same tap order as the loop in plane_task (gathered
+ * instead of loaded), the same clamp, then truncation. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void cols_8bit_avx512(const plane_job *jb,
+                                                                                 const double *row, int64_t lo,
+                                                                                 int64_t hi, int u8, void *dst) {
+  const int64_t ow = jb->ow;
+  const int n = jb->tw->n;
+  const __m512d vlo = _mm512_set1_pd((double)lo), vhi = _mm512_set1_pd((double)hi);
+  for (int64_t o = 0; o < ow; o += 8) {
+    const __mmask8 m = ow - o >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (ow - o)) - 1);
+    __m512d v = _mm512_setzero_pd();
+    for (int j = 0; j < n; j++) {
+      const __m512i ix = _mm512_maskz_loadu_epi64(m, jb->cidx + j * ow + o);
+      const __m512d g = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), m, ix, row, 8);
+      v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_maskz_loadu_pd(m, jb->cw + j * ow + o), g));
+    }
+    const __m256i q = _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(v, vlo), vhi));
+    const __m128i b = u8 ? _mm256_cvtusepi32_epi8(q) : _mm256_cvtsepi32_epi8(q); /* in range: exact */
+    _mm_mask_storeu_epi8((char *)dst + o, (__mmask16)m, b);
+  }
+}
+#endif
 
 static void plane_task(void *ctx, size_t thread, size_t p0, size_t j0, size_t np, size_t nj) {
   (void)j0;
@@ -356,6 +386,13 @@ static void plane_task(void *ctx, size_t thread, size_t p0, size_t j0, size_t np
       }
       /* 8-bit inputs are finite, so a zero weight adds exactly 0 and needs
        * no test; truncating and clamping commute (the bounds are integers) */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+      if (tw && jb->avx512) {
+        cols_8bit_avx512(jb, row, lo, hi, t == QL_UINT8,
+                         (char *)jb->y->data + yo + r * ow);
+        continue;
+      }
+#endif
       for (int64_t o = 0; o < ow; o++) {
         double v = 0;
         if (!tw) v = row[o];
@@ -389,18 +426,38 @@ static ql_status resize_planes(ql_op_ctx *c, const ql_tensor *x, ql_tensor *y, c
     if (k == 0) jb.th = &taps[0];
     else jb.tw = &taps[1];
   }
+  jb.avx512 = *(const int *)c->state >= QL_ISA_AVX512VNNI && (ql_cpu_features() & QL_CPU_AVX512);
+  if (jb.tw && jb.avx512 && x->dtype != QL_FLOAT) { /* the column taps by tap, for the gathers */
+    const size_t cnt = (size_t)jb.tw->n * (size_t)jb.ow; /* taps_count checked it */
+    int64_t *ci = ql_op_scratch(c, cnt * sizeof *ci);
+    double *cw = ci ? ql_op_scratch(c, cnt * sizeof *cw) : NULL;
+    if (!cw) return c->err->code;
+    for (int j = 0; j < jb.tw->n; j++)
+      for (int64_t o = 0; o < jb.ow; o++) {
+        ci[j * jb.ow + o] = jb.tw->idx[o * jb.tw->n + j];
+        cw[j * jb.ow + o] = jb.tw->w[o * jb.tw->n + j];
+      }
+    jb.cidx = ci;
+    jb.cw = cw;
+  }
   const size_t planes = (size_t)(x->numel / (jb.ih * jb.iw));
   const size_t per = planes / (4 * (size_t)ql_threadpool_size(c->pool));
   ql_threadpool_parallel_for_2d(c->pool, plane_task, &jb, planes, 1, per ? per : 1, 1);
   return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
 }
 
-/* The state only says "not reference-only": the plane path needs no setup. */
+/* The state of the plane path (NULL in reference sessions): the ISA cap. */
 static ql_status resize_prepare(const ql_op_prep *p, void **state) {
-  static const int fast = 1;
-  *state = p->reference_only ? NULL : (void *)&fast;
+  *state = NULL;
+  if (p->reference_only) return QL_OK;
+  int *isa = ql_malloc(sizeof *isa);
+  if (!isa) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  *isa = p->isa == QL_ISA_AUTO ? (int)ql_isa_best() : p->isa;
+  *state = isa;
   return QL_OK;
 }
+
+static void resize_release(void *state) { ql_free(state); }
 
 /* The shared core: x resized to out_dims with per-axis scales, fractional
  * output lengths outw (see x_original) and roi (roi[2*r], NULL = no roi). */
@@ -673,7 +730,7 @@ static ql_status upsample(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_resize[] = {
-    {"", "Resize", 10, 19, resize, resize_prepare},
-    {"", "Upsample", 1, 10, upsample, resize_prepare},
+    {"", "Resize", 10, 19, resize, resize_prepare, resize_release},
+    {"", "Upsample", 1, 10, upsample, resize_prepare, resize_release},
     {0},
 };
