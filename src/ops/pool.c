@@ -171,28 +171,32 @@ typedef struct maxpool2d {
 MAXPOOL2D_TASK(maxpool2d_f32, float)
 
 /* 8-bit integers: the max does not depend on the order of the taps (no
- * NaN), so it is separable: the max down the window's rows first (whole
- * rows, which vectorize), then across its columns. */
+ * NaN), so it is separable: the max down the window's rows first, then
+ * across each window's columns, both over whole rows (which vectorize);
+ * windows that cross the row's ends take their in-range taps alone. */
 #define MAXPOOL2D_INT_TASK(NAME, T)                                                                      \
   static void NAME(void *ctx, size_t thread, size_t p0, size_t j0, size_t np, size_t nj) {                \
     (void)j0;                                                                                            \
     (void)nj;                                                                                            \
     maxpool2d *t = ctx;                                                                                  \
     const pool_geom *g = t->g;                                                                           \
-    const int64_t iw = g->in[1], ow = g->out[1];                                                         \
-    T *col = ql_op_thread_scratch(t->c, thread, (size_t)iw * sizeof(T));                                 \
+    const int64_t iw = g->in[1], ow = g->out[1], kw = g->k[1], sw = g->s[1], pw = g->pb[1];             \
+    /* col: the max down the window's rows; h[i]: the max of col[i .. i + kw) */                         \
+    T *col = ql_op_thread_scratch(t->c, thread, 2 * (size_t)iw * sizeof(T));                             \
     if (!col) {                                                                                          \
       t->failed = 1; /* a benign race: every writer stores 1 */                                         \
       return;                                                                                            \
     }                                                                                                    \
+    T *h = col + iw;                                                                                     \
     for (size_t pl = p0; pl < p0 + np; pl++) {                                                           \
       const T *xp = (const T *)t->x + (int64_t)pl * g->in[0] * iw;                                       \
       T *yp = (T *)t->y + (int64_t)pl * g->out[0] * ow;                                                  \
       for (int64_t oy = 0; oy < g->out[0]; oy++) {                                                       \
         const int64_t sy = oy * g->s[0] - g->pb[0];                                                      \
         const int64_t ylo = sy < 0 ? -sy : 0, yhi = g->in[0] - sy < g->k[0] ? g->in[0] - sy : g->k[0];  \
+        T *yr = yp + oy * ow;                                                                            \
         if (ylo >= yhi) {                                                                                \
-          for (int64_t ox = 0; ox < ow; ox++) yp[oy * ow + ox] = 0;                                      \
+          for (int64_t ox = 0; ox < ow; ox++) yr[ox] = 0;                                                \
           continue;                                                                                      \
         }                                                                                                \
         memcpy(col, xp + (sy + ylo) * iw, (size_t)iw * sizeof(T));                                       \
@@ -200,15 +204,22 @@ MAXPOOL2D_TASK(maxpool2d_f32, float)
           const T *row = xp + (sy + r) * iw;                                                             \
           for (int64_t q = 0; q < iw; q++) col[q] = row[q] > col[q] ? row[q] : col[q];                   \
         }                                                                                                \
+        for (int64_t i = 0; i + kw <= iw; i++) h[i] = col[i];                                            \
+        for (int64_t q = 1; q < kw; q++)                                                                 \
+          for (int64_t i = 0; i + kw <= iw; i++) h[i] = col[i + q] > h[i] ? col[i + q] : h[i];           \
         for (int64_t ox = 0; ox < ow; ox++) {                                                            \
-          const int64_t sx = ox * g->s[1] - g->pb[1];                                                    \
-          const int64_t xlo = sx < 0 ? -sx : 0, xhi = iw - sx < g->k[1] ? iw - sx : g->k[1];             \
+          const int64_t sx = ox * sw - pw;                                                               \
+          if (sx >= 0 && sx + kw <= iw) { /* the whole window inside the row */                          \
+            yr[ox] = h[sx];                                                                              \
+            continue;                                                                                    \
+          }                                                                                              \
+          const int64_t xlo = sx < 0 ? -sx : 0, xhi = iw - sx < kw ? iw - sx : kw;                       \
           T acc = 0;                                                                                     \
           if (xlo < xhi) {                                                                               \
             acc = col[sx + xlo];                                                                         \
             for (int64_t q = xlo + 1; q < xhi; q++) acc = col[sx + q] > acc ? col[sx + q] : acc;         \
           }                                                                                              \
-          yp[oy * ow + ox] = acc;                                                                        \
+          yr[ox] = acc;                                                                                  \
         }                                                                                                \
       }                                                                                                  \
     }                                                                                                    \
