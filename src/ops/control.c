@@ -124,6 +124,7 @@ static ql_status loop_op(ql_op_ctx *c) {
     goto done;
   }
   int64_t it = 0;
+  uint64_t scan_bytes = 0;
   /* without a cond input the body's cond output is ignored (spec table) */
   for (; it < trips && (!cond0 || cond); it++) {
     if (it >= LOOP_MAX_ITERS) {
@@ -157,6 +158,15 @@ static ql_status loop_op(ql_op_ctx *c) {
         goto done;
       }
       a->items[a->n++] = out[1 + nv + k];
+      /* the stacked outputs must fit the tensor limit: stop as soon as the
+       * pieces cannot (each also costs its header), not after an input-given
+       * trip count has filled the memory */
+      scan_bytes += ql_tensor_nbytes(out[1 + nv + k]) + 256;
+    }
+    if (ns && c->max_tensor_bytes && scan_bytes > c->max_tensor_bytes) {
+      st = ql_op_fail(c, QL_ERR_LIMIT, "scan outputs outgrew the %llu-byte tensor limit after %lld iterations",
+                      (unsigned long long)c->max_tensor_bytes, (long long)it + 1);
+      goto done;
     }
   }
   for (size_t i = 0; i < nv && !st; i++) {

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <string.h>
 
 #include "ir/ir.h"
 #include "ops/op.h"
@@ -194,6 +195,37 @@ static void test_rejects_wrong_input_type(void **state) {
   ql_model_free(m);
 }
 
+/* A Loop whose trip count comes from the caller: its scan outputs must stay
+ * within the session's tensor limit while they grow, so a huge count ends
+ * in QL_ERR_LIMIT, not in running out of memory (found by fuzz-run with the
+ * ONNX test_loop11 model). */
+static void test_loop_scan_limit(void **state) {
+  (void)state;
+  ql_model *m = NULL;
+  ql_error e = {0};
+  assert_int_equal(ql_model_load_file(QL_SHARED_DIR "/onnx-node-tests/node/test_loop11/model.onnx", NULL, &m, &e),
+                   QL_OK);
+  ql_session_options o = {.threads = 1, .max_tensor_bytes = 1 << 20};
+  ql_session *s = NULL;
+  assert_int_equal(ql_session_create(m, &o, &s, &e), QL_OK);
+  const int64_t one = 1;
+  ql_tensor *in[3] = {ql_tensor_new(QL_INT64, 0, NULL, NULL), ql_tensor_new(QL_BOOL, 0, NULL, NULL),
+                      ql_tensor_new(QL_FLOAT, 1, &one, NULL)};
+  *(int64_t *)in[0]->data = (int64_t)1 << 40;
+  *(uint8_t *)in[1]->data = 1;
+  ql_tensor *out[2] = {NULL, NULL};
+  assert_int_equal(ql_session_run(s, (const ql_tensor *const *)in, 3, out, 2, &e), QL_ERR_LIMIT);
+  assert_non_null(strstr(e.msg, "tensor limit"));
+  /* a count it can do still works: 5 iterations, as the node test */
+  *(int64_t *)in[0]->data = 5;
+  assert_int_equal(ql_session_run(s, (const ql_tensor *const *)in, 3, out, 2, &e), QL_OK);
+  assert_int_equal(out[1]->numel, 5);
+  for (int i = 0; i < 2; i++) ql_tensor_free(out[i]);
+  for (int i = 0; i < 3; i++) ql_tensor_free(in[i]);
+  ql_session_free(s);
+  ql_model_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_orders_nodes_given_out_of_order),
@@ -205,6 +237,7 @@ int main(void) {
       cmocka_unit_test(test_folds_constants_and_runs_without_inputs),
       cmocka_unit_test(test_inlines_model_local_function),
       cmocka_unit_test(test_rejects_wrong_input_type),
+      cmocka_unit_test(test_loop_scan_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
