@@ -1,5 +1,6 @@
 /* Helpers shared by op implementations. */
 #include "op.h"
+#include "../kernels/qgemm.h"
 
 int ql_broadcast_shape(int ra, const int64_t *a, int rb, const int64_t *b, int *rout, int64_t *out) {
   int r = ra > rb ? ra : rb;
@@ -83,6 +84,18 @@ void ql_bc_run(const ql_bc_iter *it, ql_bc_fn fn, void *ctx) {
     }
   }
 }
+
+ql_status ql_op_isa_prepare(const ql_op_prep *p, void **state) {
+  *state = NULL;
+  if (p->reference_only) return QL_OK;
+  int *isa = ql_malloc(sizeof *isa);
+  if (!isa) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
+  *isa = p->isa == QL_ISA_AUTO ? (int)ql_isa_best() : p->isa;
+  *state = isa;
+  return QL_OK;
+}
+
+void ql_op_isa_release(void *state) { ql_free(state); }
 
 int ql_norm_axis(int64_t axis, int rank) {
   if (axis < -rank || axis >= rank) return -1;

@@ -29,6 +29,11 @@ typedef struct ql_op_prep {
 } ql_op_prep;
 typedef ql_status (*ql_op_prepare_fn)(const ql_op_prep *p, void **state);
 typedef void (*ql_op_release_fn)(void *state);
+/* A prepare for ops whose fast path needs only the session's ISA cap: the
+ * state is an int (ql_isa, resolved), NULL in reference sessions; release
+ * with ql_op_isa_release. */
+ql_status ql_op_isa_prepare(const ql_op_prep *p, void **state);
+void ql_op_isa_release(void *state);
 
 struct ql_plan;
 struct ql_frame;

@@ -349,13 +349,6 @@ static ql_status pool_run(ql_op_ctx *c, pool_kind kind) {
 
 static ql_status max_pool(ql_op_ctx *c) { return pool_run(c, POOL_MAX); }
 
-/* The state only says "not reference-only": reference sessions take the
- * window walk, which the 2-D fast paths are tested against. */
-static ql_status max_pool_prepare(const ql_op_prep *p, void **state) {
-  static const int fast = 1;
-  *state = p->reference_only ? NULL : (void *)&fast;
-  return QL_OK;
-}
 static ql_status average_pool(ql_op_ctx *c) { return pool_run(c, POOL_AVG); }
 static ql_status lp_pool(ql_op_ctx *c) { return pool_run(c, POOL_LP); }
 
@@ -460,7 +453,8 @@ static ql_status max_unpool(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_pool[] = {
-    {"", "MaxPool", 1, 22, max_pool, max_pool_prepare},
+    /* reference sessions (no state) take the window walk, which the 2-D fast paths are tested against */
+    {"", "MaxPool", 1, 22, max_pool, ql_op_isa_prepare, ql_op_isa_release},
     {"", "AveragePool", 1, 22, average_pool},
     {"", "LpPool", 1, 22, lp_pool},
     {"", "GlobalMaxPool", 1, 22, global_max_pool},

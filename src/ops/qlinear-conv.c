@@ -614,6 +614,24 @@ static void im2col_rows(const iconv *ic, const uint8_t *xt, uint8_t fill, int64_
  * strides one side by a power of two and thrashes L1 (measured: 80% of a
  * 1x1 conv), so full 16x16 blocks go through registers: four rounds of the
  * byte perfect shuffle (unpack lo/hi of rows i and i+8) transpose them. */
+#if defined(__SSE2__)
+/* x[i] (16 bytes each) becomes the 16x16 transpose: four rounds of byte
+ * interleaves. */
+static inline __attribute__((always_inline)) void transpose16x16_u8(__m128i x[16]) {
+  __m128i n[16];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+      n[2 * i] = _mm_unpacklo_epi8(x[i], x[i + 8]);
+      n[2 * i + 1] = _mm_unpackhi_epi8(x[i], x[i + 8]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) x[i] = n[i];
+  }
+}
+#endif
+
 static inline __attribute__((always_inline)) void transpose_u8_body(const uint8_t *src, int64_t lds, uint8_t *dst,
                                                                     int64_t ldd, int64_t rows, int64_t cols) {
   int64_t r16 = 0, c16 = 0;
@@ -625,19 +643,10 @@ static inline __attribute__((always_inline)) void transpose_u8_body(const uint8_
   c16 = cols / 16 * 16;
   for (int64_t j0 = 0; j0 < c16; j0 += 16)
     for (int64_t i0 = 0; i0 < r16; i0 += 16) {
-      __m128i x[16], n[16];
+      __m128i x[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; i++) x[i] = _mm_loadu_si128((const __m128i *)(src + (i0 + i) * lds + j0));
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++) {
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-          n[2 * i] = _mm_unpacklo_epi8(x[i], x[i + 8]);
-          n[2 * i + 1] = _mm_unpackhi_epi8(x[i], x[i + 8]);
-        }
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) x[i] = n[i];
-      }
+      transpose16x16_u8(x);
 #pragma GCC unroll 16
       for (int j = 0; j < 16; j++) _mm_storeu_si128((__m128i *)(dst + (j0 + j) * ldd + i0), x[j]);
     }
@@ -660,20 +669,11 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void transpose_u8_av
     for (int64_t i0 = 0; i0 < rows; i0 += 16) {
       const int ri = rows - i0 < 16 ? (int)(rows - i0) : 16;
       const __mmask16 rm = (__mmask16)(0xFFFFu >> (16 - ri));
-      __m128i x[16], n[16];
+      __m128i x[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; i++)
         x[i] = i < ri ? _mm_maskz_loadu_epi8(cm, src + (i0 + i) * lds + j0) : _mm_setzero_si128();
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++) {
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-          n[2 * i] = _mm_unpacklo_epi8(x[i], x[i + 8]);
-          n[2 * i + 1] = _mm_unpackhi_epi8(x[i], x[i + 8]);
-        }
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) x[i] = n[i];
-      }
+      transpose16x16_u8(x);
       for (int j = 0; j < cj; j++) _mm_mask_storeu_epi8(dst + (j0 + j) * ldd + i0, rm, x[j]);
     }
   }

@@ -170,19 +170,6 @@ static inline double load_num(ql_dtype t, const void *p, int64_t i) {
   }
 }
 
-/* The state of a fast QuantizeLinear: the ISA of the float -> uint8 kernel. */
-static ql_status quantize_prepare(const ql_op_prep *p, void **state) {
-  *state = NULL;
-  if (p->reference_only) return QL_OK;
-  int *isa = ql_malloc(sizeof *isa);
-  if (!isa) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  *isa = p->isa == QL_ISA_AUTO ? (int)ql_isa_best() : p->isa;
-  *state = isa;
-  return QL_OK;
-}
-
-static void quantize_release(void *state) { ql_free(state); }
-
 /* ---- the common 8-bit cases, one scale per row, over the pool ----
  * QuantizeLinear float32 -> (u)int8 and DequantizeLinear (u)int8 -> float32
  * per tensor or per axis: a task is a part of one row. */
@@ -558,7 +545,7 @@ static ql_status dynamic_quantize_linear(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_quantize[] = {
-    {"", "QuantizeLinear", 10, 25, quantize_linear, quantize_prepare, quantize_release},
+    {"", "QuantizeLinear", 10, 25, quantize_linear, ql_op_isa_prepare, ql_op_isa_release},
     {"", "DequantizeLinear", 10, 25, dequantize_linear},
     {"", "DynamicQuantizeLinear", 11, 11, dynamic_quantize_linear},
     {0},

@@ -446,18 +446,7 @@ static ql_status resize_planes(ql_op_ctx *c, const ql_tensor *x, ql_tensor *y, c
   return jb.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
 }
 
-/* The state of the plane path (NULL in reference sessions): the ISA cap. */
-static ql_status resize_prepare(const ql_op_prep *p, void **state) {
-  *state = NULL;
-  if (p->reference_only) return QL_OK;
-  int *isa = ql_malloc(sizeof *isa);
-  if (!isa) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  *isa = p->isa == QL_ISA_AUTO ? (int)ql_isa_best() : p->isa;
-  *state = isa;
-  return QL_OK;
-}
 
-static void resize_release(void *state) { ql_free(state); }
 
 /* The shared core: x resized to out_dims with per-axis scales, fractional
  * output lengths outw (see x_original) and roi (roi[2*r], NULL = no roi). */
@@ -730,7 +719,7 @@ static ql_status upsample(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_resize[] = {
-    {"", "Resize", 10, 19, resize, resize_prepare, resize_release},
-    {"", "Upsample", 1, 10, upsample, resize_prepare, resize_release},
+    {"", "Resize", 10, 19, resize, ql_op_isa_prepare, ql_op_isa_release},
+    {"", "Upsample", 1, 10, upsample, ql_op_isa_prepare, ql_op_isa_release},
     {0},
 };

@@ -446,25 +446,23 @@ static void test_lookup(void **st) {
   }
 }
 
-/* DQ -> GlobalAveragePool / AveragePool / Mul -> Q (tests/data/fuse-qdq/
- * gen_ort_fused.py): ONNX Runtime fuses them into QLinearGlobalAveragePool,
- * QLinearAveragePool and QLinearMul; so does qlinear, and every output byte
- * equals ONNX Runtime's. */
-static void test_pool_mul(void **st) {
-  (void)st;
+/* Loads tests/data/fuse-qdq/NAME.onnx with its input and ONNX Runtime's
+ * output. */
+static ql_model *ort_fixture(const char *name, ql_tensor **x, ql_tensor **want) {
+  char path[512];
   ql_model *m;
   ql_error e = {0};
-  ql_tensor *x, *want;
-  if (ql_model_load_file(QL_TEST_DATA "/fuse-qdq/pool-mul.onnx", NULL, &m, &e)) fail_msg("load: %s", e.msg);
-  if (ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/pool-mul.input.pb", &x, &e) ||
-      ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/pool-mul.output.pb", &want, &e))
-    fail_msg("fixture: %s", e.msg);
-  ql_graph *g = fused(m);
-  assert_int_equal(count(g, "QLinearGlobalAveragePool"), 1);
-  assert_int_equal(count(g, "QLinearAveragePool"), 1);
-  assert_int_equal(count(g, "QLinearMul"), 1);
-  assert_int_equal(count(g, "GlobalAveragePool") + count(g, "AveragePool") + count(g, "Mul"), 0);
-  ql_graph_free(g);
+  snprintf(path, sizeof path, "%s/fuse-qdq/%s.onnx", QL_TEST_DATA, name);
+  if (ql_model_load_file(path, NULL, &m, &e)) fail_msg("load: %s", e.msg);
+  snprintf(path, sizeof path, "%s/fuse-qdq/%s.input.pb", QL_TEST_DATA, name);
+  if (ql_tensor_load_pb(path, x, &e)) fail_msg("fixture: %s", e.msg);
+  snprintf(path, sizeof path, "%s/fuse-qdq/%s.output.pb", QL_TEST_DATA, name);
+  if (ql_tensor_load_pb(path, want, &e)) fail_msg("fixture: %s", e.msg);
+  return m;
+}
+
+/* Fused sessions at 1 and 2 threads give ONNX Runtime's output bytes. */
+static void expect_ort_bytes(const ql_model *m, const ql_tensor *x, const ql_tensor *want) {
   for (int th = 1; th <= 2; th++) {
     ql_session_options o = {.threads = th};
     ql_tensor *y = run1(m, x, &o);
@@ -472,6 +470,23 @@ static void test_pool_mul(void **st) {
     assert_memory_equal(y->data, want->data, (size_t)want->numel * sizeof(float));
     ql_tensor_free(y);
   }
+}
+
+/* DQ -> GlobalAveragePool / AveragePool / Mul -> Q (tests/data/fuse-qdq/
+ * gen_ort_fused.py): ONNX Runtime fuses them into QLinearGlobalAveragePool,
+ * QLinearAveragePool and QLinearMul; so does qlinear, and every output byte
+ * equals ONNX Runtime's. */
+static void test_pool_mul(void **st) {
+  (void)st;
+  ql_tensor *x, *want;
+  ql_model *m = ort_fixture("pool-mul", &x, &want);
+  ql_graph *g = fused(m);
+  assert_int_equal(count(g, "QLinearGlobalAveragePool"), 1);
+  assert_int_equal(count(g, "QLinearAveragePool"), 1);
+  assert_int_equal(count(g, "QLinearMul"), 1);
+  assert_int_equal(count(g, "GlobalAveragePool") + count(g, "AveragePool") + count(g, "Mul"), 0);
+  ql_graph_free(g);
+  expect_ort_bytes(m, x, want);
   /* on this input ORT's integer pooling differs from the float graph (two
    * bytes), so the match above is the fused arithmetic, not the float one */
   ql_session_options ref = {.threads = 1, .reference_only = 1};
@@ -489,24 +504,13 @@ static void test_pool_mul(void **st) {
  * byte equals ONNX Runtime's. */
 static void test_gemm(void **st) {
   (void)st;
-  ql_model *m;
-  ql_error e = {0};
   ql_tensor *x, *want;
-  if (ql_model_load_file(QL_TEST_DATA "/fuse-qdq/gemm.onnx", NULL, &m, &e)) fail_msg("load: %s", e.msg);
-  if (ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/gemm.input.pb", &x, &e) ||
-      ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/gemm.output.pb", &want, &e))
-    fail_msg("fixture: %s", e.msg);
+  ql_model *m = ort_fixture("gemm", &x, &want);
   ql_graph *g = fused(m);
   assert_int_equal(count(g, "QGemm"), 1);
   assert_int_equal(count(g, "Gemm"), 0);
   ql_graph_free(g);
-  for (int th = 1; th <= 2; th++) {
-    ql_session_options o = {.threads = th};
-    ql_tensor *y = run1(m, x, &o);
-    assert_int_equal(y->numel, want->numel);
-    assert_memory_equal(y->data, want->data, (size_t)want->numel * sizeof(float));
-    ql_tensor_free(y);
-  }
+  expect_ort_bytes(m, x, want);
   ql_tensor_free(x);
   ql_tensor_free(want);
   ql_model_free(m);
@@ -516,13 +520,8 @@ static void test_gemm(void **st) {
 
 static void test_perchannel_model(void **st) {
   (void)st;
-  ql_model *m;
-  ql_error e = {0};
   ql_tensor *x, *want;
-  if (ql_model_load_file(QL_TEST_DATA "/fuse-qdq/perchannel-conv.onnx", NULL, &m, &e)) fail_msg("load: %s", e.msg);
-  if (ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/perchannel-conv.input.pb", &x, &e) ||
-      ql_tensor_load_pb(QL_TEST_DATA "/fuse-qdq/perchannel-conv.output.pb", &want, &e))
-    fail_msg("fixture: %s", e.msg);
+  ql_model *m = ort_fixture("perchannel-conv", &x, &want);
   ql_graph *g = fused(m);
   assert_int_equal(count(g, "Conv"), 0);
   assert_int_equal(count(g, "QLinearConv"), 4);
@@ -535,13 +534,7 @@ static void test_perchannel_model(void **st) {
   assert_int_equal(count(g, "Add") + count(g, "LeakyRelu") + count(g, "Relu"), 0);
   ql_graph_free(g);
   /* ONNX Runtime fuses the same way: every output byte equals its */
-  for (int th = 1; th <= 2; th++) {
-    ql_session_options o = {.threads = th};
-    ql_tensor *y = run1(m, x, &o);
-    assert_int_equal(y->numel, want->numel);
-    assert_memory_equal(y->data, want->data, (size_t)want->numel * sizeof(float));
-    ql_tensor_free(y);
-  }
+  expect_ort_bytes(m, x, want);
   ql_tensor_free(x);
   ql_tensor_free(want);
   ql_model_free(m);
