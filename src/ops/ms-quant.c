@@ -14,6 +14,9 @@
 #include "../runtime/threadpool.h"
 #include <float.h>
 #include <math.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 /* ------------------------------------------------------------ helpers */
 
@@ -312,9 +315,41 @@ static void qadd_row_generic(void *ctx, int64_t yo, const int64_t *xo, int64_t l
   qadd_row_body(ctx, yo, xo, len, xs);
 }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* 8 lanes of 8-bit values as floats */
+__attribute__((target("avx2,fma"))) static inline __m256 load8_ps(const void *p, int is_signed) {
+  const __m128i b = _mm_loadl_epi64((const __m128i *)p);
+  return _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b));
+}
+
+/* A run where one input varies and the other is one value (a per-channel
+ * bias, MNIST's Add after each Conv): 8 lanes of the same two fused
+ * multiply-adds, cvtps2dq (what cvt_i32 emulates) and clamp. */
 __attribute__((target("avx2,fma"))) static void qadd_row_fma(void *ctx, int64_t yo, const int64_t *xo, int64_t len,
                                                              const int64_t *xs) {
-  qadd_row_body(ctx, yo, xo, len, xs);
+  const qadd_ctx *k = ctx;
+  const qbin *q = k->q;
+  const ql_dtype t = q->y->dtype;
+  int64_t i = 0;
+  if ((t == QL_UINT8 || t == QL_INT8) && ((xs[0] == 1 && xs[1] == 0) || (xs[0] == 0 && xs[1] == 1))) {
+    const int sg = t == QL_INT8, a_runs = xs[0] == 1;
+    const uint8_t *pa = (const uint8_t *)q->a->data + xo[0], *pb = (const uint8_t *)q->b->data + xo[1];
+    const __m256 ca = _mm256_set1_ps((float)load_q(t, pa, 0)), cb = _mm256_set1_ps((float)load_q(t, pb, 0));
+    const __m256 rA = _mm256_set1_ps(k->rA), rB = _mm256_set1_ps(k->rB);
+    const __m256 f0 = _mm256_set1_ps(k->f0), f1 = _mm256_set1_ps(k->f1);
+    const __m256i lo = _mm256_set1_epi32(q->lo), hi = _mm256_set1_epi32(q->hi);
+    for (; i + 8 <= len; i += 8) {
+      const __m256 fa = a_runs ? load8_ps(pa + i, sg) : ca, fb = a_runs ? cb : load8_ps(pb + i, sg);
+      const __m256 v = k->mode == 1 ? _mm256_fmadd_ps(fb, rB, _mm256_fmadd_ps(fa, rA, f1))
+                                    : _mm256_fmadd_ps(fa, rA, _mm256_fmadd_ps(fb, rB, f0));
+      const __m256i r = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(v), hi), lo);
+      const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+      _mm_storel_epi64((__m128i *)((uint8_t *)q->y->data + yo + i), sg ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w));
+    }
+  }
+  if (i < len) { /* the rest, or another layout: element by element */
+    const int64_t xo2[2] = {xo[0] + i * xs[0], xo[1] + i * xs[1]};
+    qadd_row_body(ctx, yo + i, xo2, len - i, xs);
+  }
 }
 #endif
 

@@ -124,6 +124,18 @@ def gen_binary():
                      [a, scale(), zp(dt), b, scale(), zp(dt), ysc, zp(dt)])
 
 
+def gen_binary_bcast():
+    """A value per channel against whole planes, both ways round, with plane
+    sizes that are not multiples of 8 (the vector path and its tail)."""
+    shapes = [((1, 8, 5, 7), (1, 8, 1, 1)), ((1, 6, 1, 1), (1, 6, 3, 9)), ((2, 4, 17), (2, 4, 1))]
+    for op in ('QLinearAdd', 'QLinearMul'):
+        for dt, tn in QT:
+            for k, (sa, sb) in enumerate(shapes):
+                ysc = scale(0.0005, 0.01) if op == 'QLinearMul' else scale()
+                ins = [qrand(dt, sa), scale(), zp(dt), qrand(dt, sb), scale(), zp(dt), ysc, zp(dt)]
+                case('%s_%s_bcast_%d' % (op.lower(), tn, k), op, ins)
+
+
 # ------------------------------------------------------------ lookup-table ops
 def gen_lookup():
     reps = 20 if BIG else 2
