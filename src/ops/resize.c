@@ -406,8 +406,11 @@ static void plane_task(void *ctx, size_t thread, size_t p0, size_t j0, size_t np
   }
 }
 
+/* tcap, ocap: the most taps and outputs of a resized axis (resize_core's
+ * sizing pass) */
 static ql_status resize_planes(ql_op_ctx *c, const ql_tensor *x, ql_tensor *y, const resize_opts *o,
-                               const int64_t *out_dims, const double *scales, const double *outw, const int *todo) {
+                               const int64_t *out_dims, const double *scales, const double *outw, const int *todo,
+                               size_t tcap, size_t ocap) {
   const int r = x->rank;
   plane_job jb = {.c = c, .x = x, .y = y, .ih = x->dims[r - 2], .iw = x->dims[r - 1], .oh = out_dims[r - 2],
                   .ow = out_dims[r - 1]};
@@ -415,12 +418,7 @@ static ql_status resize_planes(ql_op_ctx *c, const ql_tensor *x, ql_tensor *y, c
   for (int k = 0; k < 2; k++) {
     const int a = r - 2 + k;
     if (!todo[a]) continue;
-    int n = 1;
-    int64_t start = 0;
-    size_t cnt = 0;
-    ql_status st = taps_shape(c, o, x->dims[a], scales[a], &n, &start);
-    if (!st) st = taps_count(c, out_dims[a], n, &cnt);
-    if (!st) st = taps_alloc(c, cnt, (size_t)out_dims[a], &taps[k]);
+    ql_status st = taps_alloc(c, tcap, ocap, &taps[k]);
     if (!st) st = build_taps(c, o, x->dims[a], out_dims[a], scales[a], outw[a], 0, 1, &taps[k]);
     if (st) return st;
     if (k == 0) jb.th = &taps[0];
@@ -488,7 +486,8 @@ static ql_status resize_core(ql_op_ctx *c, const ql_tensor *x, const resize_opts
     if (cnt > tcap) tcap = cnt;
     if ((size_t)out_dims[a] > ocap) ocap = (size_t)out_dims[a];
   }
-  if (c->state && plane_ok(x, o, todo, out_dims, r)) return resize_planes(c, x, y, o, out_dims, scales, outw, todo);
+  if (c->state && plane_ok(x, o, todo, out_dims, r))
+    return resize_planes(c, x, y, o, out_dims, scales, outw, todo, tcap, ocap);
   size_t bbytes;
   if (ql_mul_overflow_size(cap, 2 * sizeof(double), &bbytes))
     return ql_op_fail(c, QL_ERR_LIMIT, "intermediate resize shape too large");
