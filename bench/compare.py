@@ -7,11 +7,14 @@
 
 Both runtimes live in this one process: qlinear through ctypes on
 BUILD_DIR/libqlinear.so (ql_session_run_into is called directly; ctypes drops
-the GIL during the call), ONNX Runtime through its Python API. Per case and thread
-count, after a warm-up, the two are timed in alternating blocks (qlinear block,
-ORT block, qlinear block, ...) for --rounds rounds; a block runs as many calls
-as fit in --target-ms (at least one), and every call is one sample. The table
-shows the median of all samples.
+the GIL during the call), ONNX Runtime through its Python API. Both sessions
+of every case and thread count are created and warmed up first and stay open;
+then each of --rounds rounds sweeps all of them, timing per case a qlinear
+block, then an ORT block. A block runs as many calls as fit in --target-ms (at
+least one), and every call is one sample. The table shows the median of all
+samples. Sweeping all cases per round spreads an episode of host load (they
+last seconds on this VM) over one round of a few cases instead of every sample
+of one case.
 
 ORT is set up to be fast: ORT_ENABLE_ALL, intra_op_num_threads = inter-op 1,
 sequential execution, inputs and pre-allocated outputs bound once with IO
@@ -25,6 +28,13 @@ once: qlinear's output tensors are created once after a first ql_session_run
 counterpart of ORT's IO binding. The warm-up calls also let qlinear size its
 reusable intermediate buffers (a session's arena), as ORT's arena grows in its
 warm-up.
+
+The machine's int8 peak (bench/probe.c) is read at the start (--probe) and,
+with --probe-lib, again in every round of every case with a known op count,
+as a third block after qlinear's and ORT's: the table's "% of peak" is taken
+against the median of those in-case readings (the start-of-run peak is in
+the header), because the AMX unit's speed moves with the host's load within
+a run.
 
 Session creation time and peak RSS (getrusage ru_maxrss) of the real models are
 measured in fresh subprocesses: `qlinear bench --json` and this script with
@@ -230,42 +240,48 @@ def summary(samples):
             "min_ms": min(wall), "n": len(wall), "cpu_median_ms": statistics.median(c for _, c in samples)}
 
 
-def compare_case(lib, ort, case, threads, args, log):
-    path = case["path"]
-    probe_sess = ort.InferenceSession(path, ort_options(ort, 1), providers=["CPUExecutionProvider"])
-    feeds = make_feeds(probe_sess)
-    del probe_sess
-    q = o = None
-    try:
-        q = QlSession(lib, path, threads, feeds, args.isa)
-        o = OrtSession(ort, path, threads, feeds)
+class Pair:
+    """One case at one thread count: both sessions, kept open for the whole
+    run, and the samples of every round."""
+
+    def __init__(self, lib, ort, case, threads, args):
+        self.case, self.threads, self.args = case, threads, args
+        self.q = self.o = None
+        self.sq, self.so, self.sp = [], [], []
+        probe_sess = ort.InferenceSession(case["path"], ort_options(ort, 1), providers=["CPUExecutionProvider"])
+        feeds = make_feeds(probe_sess)
+        del probe_sess
+        self.q = QlSession(lib, case["path"], threads, feeds, args.isa)
+        self.o = OrtSession(ort, case["path"], threads, feeds)
         # warm-up; the last warm-up call sizes the blocks
-        est_q = [q.run() for _ in range(args.warmup)][-1][0]
-        est_o = [o.run() for _ in range(max(args.warmup, 3))][-1][0]
-        nq = calls_for(est_q, args.target_ms, args.max_calls)
-        no = calls_for(est_o, args.target_ms, args.max_calls)
-        sq, so = [], []
-        gc.disable()
-        try:
-            for _ in range(args.rounds):
-                sq += block(q.run, nq)
-                time.sleep(0.01)  # let ORT's and qlinear's pool threads stop spinning
-                so += block(o.run, no)
-                time.sleep(0.01)
-        finally:
-            gc.enable()
-        r = {"case": case["name"], "op": case["op"], "shape": case["shape"], "ops": case["ops"],
-             "threads": threads, "qlinear": summary(sq), "ort": summary(so)}
+        est_q = [self.q.run() for _ in range(args.warmup)][-1][0]
+        est_o = [self.o.run() for _ in range(max(args.warmup, 3))][-1][0]
+        self.nq = calls_for(est_q, args.target_ms, args.max_calls)
+        self.no = calls_for(est_o, args.target_ms, args.max_calls)
+
+    def round(self):
+        self.sq += block(self.q.run, self.nq)
+        time.sleep(0.01)  # let ORT's and qlinear's pool threads stop spinning
+        self.so += block(self.o.run, self.no)
+        time.sleep(0.01)
+        if self.args.probe_fn and self.case["ops"]:
+            self.sp.append(self.args.probe_fn())
+
+    def result(self):
+        c = self.case
+        r = {"case": c["name"], "op": c["op"], "shape": c["shape"], "ops": c["ops"], "threads": self.threads,
+             "qlinear": summary(self.sq), "ort": summary(self.so)}
+        if self.sp:
+            r["probe_gops"] = statistics.median(self.sp)
         r["ratio"] = r["ort"]["median_ms"] / r["qlinear"]["median_ms"]
         r["cpu_ratio"] = r["ort"]["cpu_median_ms"] / max(r["qlinear"]["cpu_median_ms"], 1e-6)
-        log(f"  {case['name']:32} t={threads}  qlinear {r['qlinear']['median_ms']:10.3f} ms (n={len(sq)})  "
-            f"ORT {r['ort']['median_ms']:9.3f} ms (n={len(so)})  ORT/qlinear {r['ratio']:.3f}")
         return r
-    finally:
-        if q:
-            q.close()
-        if o:
-            o.close()
+
+    def close(self):
+        for s in (self.q, self.o):
+            if s:
+                s.close()
+        self.q = self.o = None
 
 
 def overhead(lib, ort, ident, threads, n=2000):
@@ -343,29 +359,30 @@ def gops(ops, ms):
 
 
 def markdown(res):
-    peak = res.get("peak_gops_1t")
     peak_name = res.get("peak_isa")
     lines = []
     lines.append("| case | op | shape | threads | qlinear ms | ORT ms | ORT / qlinear | ORT / qlinear (CPU time) |"
-                 f" qlinear GOPS | ORT GOPS | qlinear % of peak{f' ({peak_name})' if peak else ''} |")
-    lines.append("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+                 f" qlinear GOPS | ORT GOPS | peak GOPS in case{f' ({peak_name})' if peak_name else ''} |"
+                 " qlinear % of peak (CPU time) |")
+    lines.append("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in res["cases"]:
         if "error" in r:
             lines.append(f"| {r['case']} | {r.get('op', '')} | {r.get('shape', '')} | {r['threads']} |"
-                         f" error: {r['error'][:80]} | | | | | | |")
+                         f" error: {r['error'][:80]} | | | | | | | |")
             continue
         qm, om = r["qlinear"]["median_ms"], r["ort"]["median_ms"]
+        peak = r.get("probe_gops") or res.get("peak_gops_1t")
         if r["ops"]:
             qg, og = gops(r["ops"], qm), gops(r["ops"], om)
             g = f"{qg:.1f} | {og:.1f} | "
-            g += f"{100 * gops(r['ops'], r['qlinear']['cpu_median_ms']) / peak:.2f}%" if peak else "-"
+            g += f"{peak:.0f} | {100 * gops(r['ops'], r['qlinear']['cpu_median_ms']) / peak:.2f}%" if peak else "- | -"
         else:
-            g = "- | - | -"
+            g = "- | - | - | -"
         lines.append(f"| {r['case']} | {r['op']} | {r['shape']} | {r['threads']} | {fmt_ms(qm)} | {fmt_ms(om)} |"
                      f" {r['ratio']:.3f} | {r['cpu_ratio']:.3f} | {g} |")
     for t, gm in sorted(res["geomean"].items()):
         lines.append(f"| **geometric mean** | | | {t} | | | **{gm['ratio']:.3f}** | **{gm['cpu_ratio']:.3f}** |"
-                     f" {gm['n']} cases | | |")
+                     f" {gm['n']} cases | | | |")
     lines.append("")
     if res.get("overhead"):
         lines.append("Per-call overhead (one-element Identity model, median of 2000 calls; included in the times above):")
@@ -405,6 +422,8 @@ def main():
     ap.add_argument("--only", help="regular expression on case names")
     ap.add_argument("--isa", help="passed as ql_session_options.isa")
     ap.add_argument("--probe", help="JSON written by bench-probe --json (machine peak)")
+    ap.add_argument("--probe-lib", help="bench-probe.so: read the peak again in every round of a case")
+    ap.add_argument("--probe-samples", type=int, default=3, help="probe runs of ~10 ms per round (best kept)")
     ap.add_argument("--markdown", help="also write the Markdown tables to this file")
     ap.add_argument("--json", nargs="?", const="-", help="write all results as JSON (to stdout with no file)")
     ap.add_argument("--no-footprint", action="store_true", help="skip creation time / peak RSS of the real models")
@@ -437,20 +456,50 @@ def main():
                 res["peak_gops_1t"], res["peak_isa"] = probe[isa + "_gops"], isa
                 break
 
+    args.probe_fn = None
+    if args.probe_lib and res.get("peak_isa"):
+        plib = ctypes.CDLL(args.probe_lib)
+        plib.ql_bench_probe_gops.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_double]
+        plib.ql_bench_probe_gops.restype = ctypes.c_double
+        isa = res["peak_isa"].encode()
+        args.probe_fn = lambda: plib.ql_bench_probe_gops(isa, args.probe_samples, 0.01)
     res["loadavg_start"] = os.getloadavg()
     log(f"onnxruntime {ort.__version__}; {len(cases)} cases; threads {threads}; rounds {args.rounds}; "
         f"load average {res['loadavg_start'][0]:.1f}")
     res["overhead"] = [overhead(lib, ort, manifest["identity"], t) for t in threads]
     for o in res["overhead"]:
         log(f"  per-call overhead t={o['threads']}: qlinear {o['qlinear_us']:.1f} us, ORT {o['ort_us']:.1f} us")
+    # every pair is set up first and stays open; each round then sweeps all
+    # of them, so that an episode of host load (seconds) lands in one round
+    # of a few cases, not in every sample of one case
+    pairs, failed = [], {}
     for c in cases:
         for t in threads:
             try:
-                res["cases"].append(compare_case(lib, ort, c, t, args, log))
+                pairs.append(Pair(lib, ort, c, t, args))
             except Exception as e:  # one failing case must not hide the others
                 log(f"  {c['name']} t={t}: error: {e}")
-                res["cases"].append({"case": c["name"], "op": c["op"], "shape": c["shape"], "threads": t,
-                                     "error": str(e)})
+                failed[(c["name"], t)] = str(e)
+    try:
+        gc.disable()
+        for k in range(args.rounds):
+            for p in pairs:
+                p.round()
+            log(f"  round {k + 1}/{args.rounds} done")
+    finally:
+        gc.enable()
+    done = {(p.case["name"], p.threads): p for p in pairs}
+    for c in cases:
+        for t in threads:
+            p = done.get((c["name"], t))
+            if p:
+                r = p.result()
+                p.close()
+                log(f"  {c['name']:32} t={t}  qlinear {r['qlinear']['median_ms']:10.3f} ms (n={r['qlinear']['n']})  "
+                    f"ORT {r['ort']['median_ms']:9.3f} ms (n={r['ort']['n']})  ORT/qlinear {r['ratio']:.3f}")
+            else:
+                r = {"case": c["name"], "op": c["op"], "shape": c["shape"], "threads": t, "error": failed[(c["name"], t)]}
+            res["cases"].append(r)
     for t in threads:
         rs = [r["ratio"] for r in res["cases"] if r["threads"] == t and "ratio" in r]
         if rs:

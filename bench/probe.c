@@ -13,7 +13,12 @@
  *   gcc -O2 -o bench-probe bench/probe.c && ./bench-probe [--json]
  *
  * Built by hand from bench/run.sh: no special compiler flags, the ISA code is
- * enabled per function with target attributes. */
+ * enabled per function with target attributes. run.sh also builds it as a
+ * shared library (-shared -fPIC) for bench/compare.py, which calls
+ * ql_bench_probe_gops between the timed blocks of a case: the AMX unit's speed
+ * moves with the host's load (a "slow mode" that switches per CPU within
+ * seconds), so a peak read once at the start is not the ceiling a case ran
+ * under minutes later. */
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <stdint.h>
@@ -141,6 +146,22 @@ static peak peak_gops(double (*fn)(long), int samples, double target_s) {
     if (c > best.cpu) best.cpu = c;
   }
   return best;
+}
+
+/* For callers that load this file as a library: the peak GOPS per CPU second
+ * of isa ("amx_int8" or "avx512vnni") on the calling thread, best of samples
+ * runs of ~target_s; 0 when the CPU or OS lacks it. */
+double ql_bench_probe_gops(const char *isa, int samples, double target_s);
+double ql_bench_probe_gops(const char *isa, int samples, double target_s) {
+  static features f;
+  static int detected;
+  if (!detected) {
+    f = detect();
+    detected = 1;
+  }
+  if (!strcmp(isa, "amx_int8") && f.amx_int8) return peak_gops(amx_ops, samples, target_s).cpu;
+  if (!strcmp(isa, "avx512vnni") && f.avx512vnni) return peak_gops(avx512vnni_ops, samples, target_s).cpu;
+  return 0;
 }
 
 static void cpu_name(char *out, size_t n) {

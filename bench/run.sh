@@ -3,7 +3,7 @@
 # docs/performance.md.
 #
 # Builds qlinear and libqlinear.so in BUILD_DIR (default build-bench; an
-# existing configuration is kept), compiles bench/probe.c by hand, installs
+# existing configuration is kept), compiles bench/probe.c by hand (a program and a library), installs
 # onnxruntime (and onnx, numpy) with pip when missing, generates the models
 # into BUILD_DIR/bench-models, runs bench/compare.py and replaces one section
 # of docs/performance.md with its tables (raw results stay in
@@ -30,6 +30,7 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
 fi
 cmake --build "$BUILD" -j2 --target qlinear qlinear_shared
 "${CC:-cc}" -O2 -Wall -o "$BUILD/bench-probe" "$SRC/bench/probe.c"
+"${CC:-cc}" -O2 -Wall -shared -fPIC -o "$BUILD/bench-probe.so" "$SRC/bench/probe.c"
 
 for mod in onnxruntime onnx numpy; do
   if ! "$PY" -c "import $mod" 2>/dev/null; then
@@ -44,6 +45,7 @@ done
 cat "$BUILD/bench-probe.json"
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of words on purpose
 "$PY" "$SRC/bench/compare.py" --build "$BUILD" --models "$BUILD/bench-models" --probe "$BUILD/bench-probe.json" \
+  --probe-lib "$BUILD/bench-probe.so" \
   --markdown "$BUILD/bench-results.md" --json "$BUILD/bench-results.json" ${BENCH_ARGS:-}
 
 [ "${BENCH_NO_DOC:-0}" = 1 ] && exit 0
@@ -65,7 +67,9 @@ body = f"""### {label}
 {probe.get('cpu', 'unknown CPU')}, {os.cpu_count()} cores; onnxruntime {res['onnxruntime']};
 threads {', '.join(map(str, res['threads']))}; {res['rounds']} interleaved rounds of ~{res['target_ms']:.0f} ms blocks
 (at least one call each); load average {la0:.1f} at the start, {la1:.1f} at the end.
-Peak of one core (bench/probe.c): {peaks}.
+Peak of one core (bench/probe.c) at the start: {peaks}. "% of peak" is against the
+in-case peak: the same probe read in every round of the case (the median of those readings is the
+"peak GOPS in case" column).
 
 {table}
 """
