@@ -1,7 +1,12 @@
 /* Persistent workers sleep on a condition variable between jobs; a job is a
- * tile grid handed out through one atomic counter (dynamic scheduling, so a
- * thread slowed by another process on a shared core does not hold the others
- * back). The caller takes tiles too and then waits only for the workers that
+ * tile grid cut into one contiguous share per thread. Each thread works
+ * through its own share first, then takes what is left of the others' (each
+ * share is an atomic counter, so a thread slowed by another process on a
+ * shared core does not hold the others back). Own shares first keep a
+ * thread on the same rows from call to call and op to op, so the lines it
+ * writes and reads stay in its core's caches (128x768x768 MatMulInteger on 2
+ * threads: 0.037-0.045 -> 0.031-0.034 ms against one counter for all tiles, whose
+ * tiles went to either thread from call to call). The caller takes tiles too and then waits only for the workers that
  * joined the job: a worker that wakes after the caller has closed the job (all
  * tiles taken) skips it, so a descheduled worker on a busy machine never makes
  * the caller wait for its wake-up. A worker that finishes a job polls for the
@@ -39,8 +44,15 @@ struct ql_threadpool {
   ql_task_2d_fn fn;
   void *ctx;
   size_t range_i, range_j, tile_i, tile_j, tiles_j, n_tiles;
-  atomic_size_t next;
+  struct share *shares; /* n_threads of them */
 };
+
+/* The tiles [next, end) of one thread's share not yet taken; a line each,
+ * as every thread takes from every share. */
+typedef struct share {
+  _Alignas(64) atomic_size_t next;
+  size_t end;
+} share;
 
 /* Set while this thread runs tiles of a job: a nested call then runs inline,
  * keeping the thread index it has in the outer job. */
@@ -49,13 +61,17 @@ static _Thread_local const ql_threadpool *t_pool; /* the pool of that job */
 static _Thread_local size_t t_thread;
 
 static void run_tiles(ql_threadpool *p, size_t thread) {
-  for (;;) {
-    size_t t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-    if (t >= p->n_tiles) break;
-    size_t i0 = (t / p->tiles_j) * p->tile_i, j0 = (t % p->tiles_j) * p->tile_j;
-    size_t ni = p->range_i - i0 < p->tile_i ? p->range_i - i0 : p->tile_i;
-    size_t nj = p->range_j - j0 < p->tile_j ? p->range_j - j0 : p->tile_j;
-    p->fn(p->ctx, thread, i0, j0, ni, nj);
+  const size_t n = (size_t)p->n_threads;
+  for (size_t k = 0; k < n; k++) {
+    share *sh = &p->shares[(thread + k) % n];
+    for (;;) {
+      size_t t = atomic_fetch_add_explicit(&sh->next, 1, memory_order_relaxed);
+      if (t >= sh->end) break;
+      size_t i0 = (t / p->tiles_j) * p->tile_i, j0 = (t % p->tiles_j) * p->tile_j;
+      size_t ni = p->range_i - i0 < p->tile_i ? p->range_i - i0 : p->tile_i;
+      size_t nj = p->range_j - j0 < p->tile_j ? p->range_j - j0 : p->tile_j;
+      p->fn(p->ctx, thread, i0, j0, ni, nj);
+    }
   }
 }
 
@@ -114,8 +130,13 @@ ql_status ql_threadpool_create(int n_threads, ql_threadpool **out, ql_error *err
   pthread_mutex_init(&p->lock, NULL);
   pthread_cond_init(&p->wake, NULL);
   pthread_cond_init(&p->done, NULL);
-  atomic_init(&p->next, 0);
   atomic_init(&p->gen_seen, 0);
+  p->shares = ql_malloc_aligned((size_t)n_threads * sizeof *p->shares);
+  if (!p->shares) {
+    ql_threadpool_free(p);
+    return ql_errf(err, QL_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool");
+  }
+  for (int i = 0; i < n_threads; i++) atomic_init(&p->shares[i].next, 0);
   if (n_threads > 1) {
     p->workers = ql_calloc((size_t)n_threads - 1, sizeof *p->workers);
     p->args = ql_calloc((size_t)n_threads - 1, sizeof *p->args);
@@ -145,6 +166,7 @@ void ql_threadpool_free(ql_threadpool *p) {
   for (int i = 0; i < p->n_started; i++) pthread_join(p->workers[i], NULL);
   ql_free(p->workers);
   ql_free(p->args);
+  ql_free_aligned(p->shares);
   pthread_cond_destroy(&p->wake);
   pthread_cond_destroy(&p->done);
   pthread_mutex_destroy(&p->lock);
@@ -180,7 +202,11 @@ void ql_threadpool_parallel_for_2d(ql_threadpool *p, ql_task_2d_fn fn, void *ctx
   p->tile_j = tile_j;
   p->tiles_j = tiles_j;
   p->n_tiles = tiles_i * tiles_j;
-  atomic_store(&p->next, 0);
+  const size_t n = (size_t)p->n_threads;
+  for (size_t t = 0, q = p->n_tiles / n, r = p->n_tiles % n; t < n; t++) {
+    atomic_store_explicit(&p->shares[t].next, t * q + (t < r ? t : r), memory_order_relaxed);
+    p->shares[t].end = (t + 1) * q + (t + 1 < r ? t + 1 : r);
+  }
   p->open = 1;
   p->generation++;
   atomic_store_explicit(&p->gen_seen, p->generation, memory_order_relaxed);
