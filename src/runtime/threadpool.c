@@ -2,20 +2,20 @@
  * tile grid cut into one contiguous share per thread. Each thread works
  * through its own share first, then takes what is left of the others' (each
  * share is an atomic counter, so a thread slowed by another process on a
- * shared core does not hold the others back). Own shares first keep a
- * thread on the same rows from call to call and op to op, so the lines it
- * writes and reads stay in its core's caches (128x768x768 MatMulInteger on 2
- * threads: 0.037-0.045 -> 0.031-0.034 ms against one counter for all tiles, whose
- * tiles went to either thread from call to call). The caller takes tiles too and then waits only for the workers that
- * joined the job: a worker that wakes after the caller has closed the job (all
- * tiles taken) skips it, so a descheduled worker on a busy machine never makes
- * the caller wait for its wake-up. A worker that finishes a job polls for the
- * next one for about half a millisecond before it sleeps: the ops of one run,
- * and often the runs themselves, follow each other closely, and a futex
- * wake-up on a busy VM took longer than a small op (measured: a 128x768x768
- * MatMulInteger on 2 threads went from 0.17 to 0.06 ms with 0.6 ms of
- * polling instead of 20 us). ONNX Runtime's and pthreadpool's workers spin
- * likewise. */
+ * shared core does not hold the others back). Own shares first keep a thread
+ * on the same rows from call to call and op to op, so the lines it writes and
+ * reads stay in its core's caches (128x768x768 MatMulInteger on 2 threads:
+ * 0.037-0.045 -> 0.031-0.034 ms against one counter for all tiles, whose tiles
+ * went to either thread from call to call). The caller takes tiles too and
+ * then waits only for the workers that joined the job: a worker that wakes
+ * after the caller has closed the job (all tiles taken) skips it, so a
+ * descheduled worker on a busy machine never makes the caller wait for its
+ * wake-up. A worker that finishes a job polls for the next one for about half
+ * a millisecond before it sleeps: the ops of one run, and often the runs
+ * themselves, follow each other closely, and a futex wake-up on a busy VM took
+ * longer than a small op (measured: a 128x768x768 MatMulInteger on 2 threads
+ * went from 0.17 to 0.06 ms with 0.6 ms of polling instead of 20 us). ONNX
+ * Runtime's and pthreadpool's workers spin likewise. */
 #include "threadpool.h"
 #include "../common/util.h"
 
