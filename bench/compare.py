@@ -30,11 +30,17 @@ reusable intermediate buffers (a session's arena), as ORT's arena grows in its
 warm-up.
 
 The machine's int8 peak (bench/probe.c) is read at the start (--probe) and,
-with --probe-lib, again in every round of every case with a known op count,
-as a third block after qlinear's and ORT's: the table's "% of peak" is taken
-against the median of those in-case readings (the start-of-run peak is in
-the header), because the AMX unit's speed moves with the host's load within
-a run.
+with --probe-lib, again in every round of every case, after qlinear's and
+ORT's blocks: the table's "% of peak" is taken against the median of those
+in-case readings (the start-of-run peak is in the header). On an AMX machine
+the round is also bracketed by a health check, the same multiplies with
+their tiles loaded from L1: a core of this VM sometimes runs tile loads 3-5x
+slower for seconds to minutes while the register-resident peak stays, and
+every AMX kernel (ORT's too) slows with it. A round whose check reads below
+--degraded-below of the peak is dropped for both runtimes and run again
+(at most --extra-rounds more per case); the table gives the rounds kept and,
+in brackets, how many were degraded. When no clean round was had, all are
+kept.
 
 Session creation time and peak RSS (getrusage ru_maxrss) of the real models are
 measured in fresh subprocesses: `qlinear bench --json` and this script with
@@ -247,7 +253,7 @@ class Pair:
     def __init__(self, lib, ort, case, threads, args):
         self.case, self.threads, self.args = case, threads, args
         self.q = self.o = None
-        self.sq, self.so, self.sp = [], [], []
+        self.rounds = []
         probe_sess = ort.InferenceSession(case["path"], ort_options(ort, 1), providers=["CPUExecutionProvider"])
         feeds = make_feeds(probe_sess)
         del probe_sess
@@ -260,19 +266,32 @@ class Pair:
         self.no = calls_for(est_o, args.target_ms, args.max_calls)
 
     def round(self):
-        self.sq += block(self.q.run, self.nq)
+        a = self.args
+        rd = {"health": [a.health_fn()] if a.health_fn else []}
+        rd["q"] = block(self.q.run, self.nq)
         time.sleep(0.01)  # let ORT's and qlinear's pool threads stop spinning
-        self.so += block(self.o.run, self.no)
+        rd["o"] = block(self.o.run, self.no)
         time.sleep(0.01)
-        if self.args.probe_fn and self.case["ops"]:
-            self.sp.append(self.args.probe_fn())
+        if a.probe_fn:
+            rd["peak"] = a.probe_fn()
+        if a.health_fn:
+            rd["health"].append(a.health_fn())
+            rd["degraded"] = min(rd["health"]) < a.degraded_below * rd["peak"]
+        self.rounds.append(rd)
+
+    def clean_rounds(self):
+        return sum(not rd.get("degraded") for rd in self.rounds)
 
     def result(self):
         c = self.case
+        use = [rd for rd in self.rounds if not rd.get("degraded")] or self.rounds
         r = {"case": c["name"], "op": c["op"], "shape": c["shape"], "ops": c["ops"], "threads": self.threads,
-             "qlinear": summary(self.sq), "ort": summary(self.so)}
-        if self.sp:
-            r["probe_gops"] = statistics.median(self.sp)
+             "qlinear": summary([x for rd in use for x in rd["q"]]),
+             "ort": summary([x for rd in use for x in rd["o"]]),
+             "rounds": len(use), "rounds_dropped": len(self.rounds) - len(use) if len(use) < len(self.rounds) else 0,
+             "rounds_degraded": len(self.rounds) - self.clean_rounds()}
+        if "peak" in use[0]:
+            r["probe_gops"] = statistics.median(rd["peak"] for rd in use)
         r["ratio"] = r["ort"]["median_ms"] / r["qlinear"]["median_ms"]
         r["cpu_ratio"] = r["ort"]["cpu_median_ms"] / max(r["qlinear"]["cpu_median_ms"], 1e-6)
         return r
@@ -363,12 +382,12 @@ def markdown(res):
     lines = []
     lines.append("| case | op | shape | threads | qlinear ms | ORT ms | ORT / qlinear | ORT / qlinear (CPU time) |"
                  f" qlinear GOPS | ORT GOPS | peak GOPS in case{f' ({peak_name})' if peak_name else ''} |"
-                 " qlinear % of peak (CPU time) |")
-    lines.append("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+                 " qlinear % of peak (CPU time) | rounds (dropped) |")
+    lines.append("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in res["cases"]:
         if "error" in r:
             lines.append(f"| {r['case']} | {r.get('op', '')} | {r.get('shape', '')} | {r['threads']} |"
-                         f" error: {r['error'][:80]} | | | | | | | |")
+                         f" error: {r['error'][:80]} | | | | | | | | |")
             continue
         qm, om = r["qlinear"]["median_ms"], r["ort"]["median_ms"]
         peak = r.get("probe_gops") or res.get("peak_gops_1t")
@@ -379,10 +398,10 @@ def markdown(res):
         else:
             g = "- | - | - | -"
         lines.append(f"| {r['case']} | {r['op']} | {r['shape']} | {r['threads']} | {fmt_ms(qm)} | {fmt_ms(om)} |"
-                     f" {r['ratio']:.3f} | {r['cpu_ratio']:.3f} | {g} |")
+                     f" {r['ratio']:.3f} | {r['cpu_ratio']:.3f} | {g} | {r['rounds']} ({r['rounds_degraded']}) |")
     for t, gm in sorted(res["geomean"].items()):
         lines.append(f"| **geometric mean** | | | {t} | | | **{gm['ratio']:.3f}** | **{gm['cpu_ratio']:.3f}** |"
-                     f" {gm['n']} cases | | | |")
+                     f" {gm['n']} cases | | | | |")
     lines.append("")
     if res.get("overhead"):
         lines.append("Per-call overhead (one-element Identity model, median of 2000 calls; included in the times above):")
@@ -424,6 +443,11 @@ def main():
     ap.add_argument("--probe", help="JSON written by bench-probe --json (machine peak)")
     ap.add_argument("--probe-lib", help="bench-probe.so: read the peak again in every round of a case")
     ap.add_argument("--probe-samples", type=int, default=3, help="probe runs of ~10 ms per round (best kept)")
+    ap.add_argument("--no-health", action="store_true",
+                    help="keep rounds run while the core's AMX tile loads were degraded")
+    ap.add_argument("--degraded-below", type=float, default=0.6,
+                    help="a round is degraded when the tile-load probe reads below this share of the peak")
+    ap.add_argument("--extra-rounds", type=int, default=None, help="rounds to replace degraded ones (default --rounds)")
     ap.add_argument("--markdown", help="also write the Markdown tables to this file")
     ap.add_argument("--json", nargs="?", const="-", help="write all results as JSON (to stdout with no file)")
     ap.add_argument("--no-footprint", action="store_true", help="skip creation time / peak RSS of the real models")
@@ -456,13 +480,17 @@ def main():
                 res["peak_gops_1t"], res["peak_isa"] = probe[isa + "_gops"], isa
                 break
 
-    args.probe_fn = None
+    args.probe_fn = args.health_fn = None
     if args.probe_lib and res.get("peak_isa"):
         plib = ctypes.CDLL(args.probe_lib)
         plib.ql_bench_probe_gops.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_double]
         plib.ql_bench_probe_gops.restype = ctypes.c_double
         isa = res["peak_isa"].encode()
         args.probe_fn = lambda: plib.ql_bench_probe_gops(isa, args.probe_samples, 0.01)
+        if isa == b"amx_int8" and not args.no_health:
+            args.health_fn = lambda: plib.ql_bench_probe_gops(b"amx_int8_l1", 2, 0.005)
+    if args.extra_rounds is None:
+        args.extra_rounds = args.rounds
     res["loadavg_start"] = os.getloadavg()
     log(f"onnxruntime {ort.__version__}; {len(cases)} cases; threads {threads}; rounds {args.rounds}; "
         f"load average {res['loadavg_start'][0]:.1f}")
@@ -486,6 +514,15 @@ def main():
             for p in pairs:
                 p.round()
             log(f"  round {k + 1}/{args.rounds} done")
+        # a round run on a core whose tile loads were degraded (see --health)
+        # is dropped for both runtimes and run again, up to --extra-rounds times
+        for k in range(args.extra_rounds if args.health_fn else 0):
+            todo = [p for p in pairs if p.clean_rounds() < args.rounds]
+            if not todo:
+                break
+            for p in todo:
+                p.round()
+            log(f"  extra round {k + 1}: {len(todo)} cases had degraded rounds")
     finally:
         gc.enable()
     done = {(p.case["name"], p.threads): p for p in pairs}

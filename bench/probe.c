@@ -98,6 +98,44 @@ __attribute__((target("amx-tile,amx-int8"), noinline)) static double amx_ops(lon
   return (double)iters * 4 * 16 * 16 * 64 * 2; /* 16x16 outputs x 64 MACs, 2 ops per MAC */
 }
 
+/* The same multiplies with their four operand tiles loaded from a 4 KiB
+ * buffer (L1) every iteration, as a GEMM kernel does. Not a peak: a health
+ * check. On this VM a core sometimes enters a mode for seconds to minutes in
+ * which tile loads run 3-5x slower while the register-resident loop above
+ * keeps its speed (measured: 1,200 against 4,900 GOPS on one CPU while the
+ * other read 5,500 and 5,600); every AMX kernel then slows alike. */
+__attribute__((target("amx-tile,amx-int8"), noinline)) static double amx_l1_ops(long iters) {
+  static _Alignas(64) uint8_t buf[4096];
+  tile_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette_id = 1;
+  for (int t = 0; t < 8; t++) {
+    cfg.rows[t] = 16;
+    cfg.colsb[t] = 64;
+  }
+  __asm__ volatile("" ::: "memory");
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+  __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::);
+  long n = iters;
+  const long stride = 64;
+  __asm__ volatile("1:\n\t"
+                   "tileloadd (%1,%2,1), %%tmm4\n\t"
+                   "tileloadd 1024(%1,%2,1), %%tmm6\n\t"
+                   "tdpbusd %%tmm6, %%tmm4, %%tmm0\n\t"
+                   "tileloadd 2048(%1,%2,1), %%tmm5\n\t"
+                   "tdpbusd %%tmm6, %%tmm5, %%tmm2\n\t"
+                   "tileloadd 3072(%1,%2,1), %%tmm7\n\t"
+                   "tdpbusd %%tmm7, %%tmm4, %%tmm1\n\t"
+                   "tdpbusd %%tmm7, %%tmm5, %%tmm3\n\t"
+                   "dec %0\n\t"
+                   "jnz 1b"
+                   : "+r"(n)
+                   : "r"(buf), "r"(stride)
+                   : "cc", "memory");
+  __asm__ volatile("tilerelease" ::);
+  return (double)iters * 4 * 16 * 16 * 64 * 2;
+}
+
 /* ------------------------------------------------------------------ AVX-512 VNNI */
 #define DP(r) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #r "\n\t"
 
@@ -149,8 +187,9 @@ static peak peak_gops(double (*fn)(long), int samples, double target_s) {
 }
 
 /* For callers that load this file as a library: the peak GOPS per CPU second
- * of isa ("amx_int8" or "avx512vnni") on the calling thread, best of samples
- * runs of ~target_s; 0 when the CPU or OS lacks it. */
+ * of isa ("amx_int8" or "avx512vnni"; "amx_int8_l1": the health check with
+ * tile loads) on the calling thread, best of samples runs of ~target_s; 0
+ * when the CPU or OS lacks it. */
 double ql_bench_probe_gops(const char *isa, int samples, double target_s);
 double ql_bench_probe_gops(const char *isa, int samples, double target_s) {
   static features f;
@@ -160,6 +199,7 @@ double ql_bench_probe_gops(const char *isa, int samples, double target_s) {
     detected = 1;
   }
   if (!strcmp(isa, "amx_int8") && f.amx_int8) return peak_gops(amx_ops, samples, target_s).cpu;
+  if (!strcmp(isa, "amx_int8_l1") && f.amx_int8) return peak_gops(amx_l1_ops, samples, target_s).cpu;
   if (!strcmp(isa, "avx512vnni") && f.avx512vnni) return peak_gops(avx512vnni_ops, samples, target_s).cpu;
   return 0;
 }
