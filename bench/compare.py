@@ -2,7 +2,7 @@
 """qlinear against ONNX Runtime on the models of bench/gen_models.py.
 
   python3 bench/compare.py --build BUILD_DIR --models MODELS_DIR
-      [--threads 1,2] [--rounds 3] [--target-ms 150] [--only REGEX]
+      [--threads 1,2] [--rounds 5] [--target-ms 100] [--only REGEX]
       [--probe PROBE.json] [--markdown OUT.md] [--json [OUT.json]]
 
 Both runtimes live in this one process: qlinear through ctypes on
@@ -33,7 +33,7 @@ The machine's int8 peak (bench/probe.c) is read at the start (--probe) and,
 with --probe-lib, again in every round of every case, after qlinear's and
 ORT's blocks: the table's "% of peak" is taken against the median of those
 in-case readings (the start-of-run peak is in the header). On an AMX machine
-the round is also bracketed by a health check, the same multiplies with
+the round's two blocks are also bracketed by a health check, the same multiplies with
 their tiles loaded from L1: a core of this VM sometimes runs tile loads 3-5x
 slower for seconds to minutes while the register-resident peak stays, and
 every AMX kernel (ORT's too) slows with it. A round whose check reads below
@@ -270,6 +270,8 @@ class Pair:
         rd = {"health": [a.health_fn()] if a.health_fn else []}
         rd["q"] = block(self.q.run, self.nq)
         time.sleep(0.01)  # let ORT's and qlinear's pool threads stop spinning
+        if a.health_fn:
+            rd["health"].append(a.health_fn())
         rd["o"] = block(self.o.run, self.no)
         time.sleep(0.01)
         if a.probe_fn:
@@ -434,9 +436,9 @@ def main():
     ap.add_argument("--build", help="qlinear build directory (libqlinear.so, qlinear)")
     ap.add_argument("--models", help="directory written by bench/gen_models.py")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--target-ms", type=float, default=150.0, help="time per block of calls (at least one call)")
+    ap.add_argument("--target-ms", type=float, default=100.0, help="time per block of calls (at least one call)")
     ap.add_argument("--max-calls", type=int, default=200)
     ap.add_argument("--only", help="regular expression on case names")
     ap.add_argument("--isa", help="passed as ql_session_options.isa")
@@ -491,6 +493,8 @@ def main():
             args.health_fn = lambda: plib.ql_bench_probe_gops(b"amx_int8_l1", 2, 0.005)
     if args.extra_rounds is None:
         args.extra_rounds = args.rounds
+    if args.health_fn:
+        res["health"] = {"degraded_below": args.degraded_below, "extra_rounds": args.extra_rounds}
     res["loadavg_start"] = os.getloadavg()
     log(f"onnxruntime {ort.__version__}; {len(cases)} cases; threads {threads}; rounds {args.rounds}; "
         f"load average {res['loadavg_start'][0]:.1f}")

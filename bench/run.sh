@@ -61,12 +61,20 @@ dirty = subprocess.run(["git", "-C", src, "status", "--porcelain", "--untracked-
 peaks = ", ".join(f"{k} {probe[k + '_gops']:.0f} GOPS per core-second ({probe[k + '_gops_wall']:.0f} per wall second)"
                   for k in ("amx_int8", "avx512vnni") if probe.get(k + "_gops")) or "no int8 dot-product unit found"
 la0, la1 = res.get("loadavg_start", [0])[0], res.get("loadavg_end", [0])[0]
+cases = [c for c in res["cases"] if "rounds_degraded" in c]
+health = ""
+if res.get("health"):
+    deg = sum(c["rounds_degraded"] for c in cases)
+    total = sum(c["rounds_degraded"] + c["rounds"] for c in cases)
+    health = (f"; {deg} of the {total} case-rounds ran while the AMX tile-load check read below"
+              f" {res['health']['degraded_below']:.0%} of the peak and were dropped for both runtimes and rerun")
 body = f"""### {label}
 
 {time.strftime('%Y-%m-%d %H:%M %Z')}, commit {commit}{' (work tree had uncommitted changes)' if dirty else ''};
 {probe.get('cpu', 'unknown CPU')}, {os.cpu_count()} cores; onnxruntime {res['onnxruntime']};
-threads {', '.join(map(str, res['threads']))}; {res['rounds']} interleaved rounds of ~{res['target_ms']:.0f} ms blocks
-(at least one call each); load average {la0:.1f} at the start, {la1:.1f} at the end.
+threads {', '.join(map(str, res['threads']))}; {res['rounds']} rounds, each sweeping every case with a qlinear block and an
+ORT block of ~{res['target_ms']:.0f} ms (at least one call each){health}; load average {la0:.1f} at the start, {la1:.1f} at
+the end.
 Peak of one core (bench/probe.c) at the start: {peaks}. "% of peak" is against the
 in-case peak: the same probe read in every round of the case (the median of those readings is the
 "peak GOPS in case" column).
