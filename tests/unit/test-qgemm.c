@@ -412,6 +412,16 @@ static void test_threadpool_covers_once(void **state) {
       for (int i = 0; i < 37; i++)
         for (int j = 0; j < 23; j++) assert_int_equal(cv.hits[i][j], 1);
     }
+    /* fewer tiles than threads, and counts that do not divide evenly: some
+     * threads' shares are empty or one tile longer */
+    static const size_t tiles[][2] = {{37, 12}, {19, 23}, {37, 8}, {13, 23}, {10, 6}};
+    for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
+      cover cv;
+      memset(&cv, 0, sizeof cv);
+      ql_threadpool_parallel_for_2d(pool, cover_fn, &cv, 37, 23, tiles[t][0], tiles[t][1]);
+      for (int i = 0; i < 37; i++)
+        for (int j = 0; j < 23; j++) assert_int_equal(cv.hits[i][j], 1);
+    }
     ql_threadpool_free(pool);
   }
   ql_threadpool_free(NULL);
