@@ -39,7 +39,7 @@ struct ql_threadpool {
   atomic_uint_fast64_t gen_seen; /* generation, also published for spinning workers */
   int stop;
   int open;            /* the current job still accepts workers, under lock */
-  atomic_int joined;   /* workers inside the current job; changed under lock */
+  atomic_int joined;   /* workers inside the current job; changed under lock, polled without */
   /* the current job */
   ql_task_2d_fn fn;
   void *ctx;
@@ -228,7 +228,8 @@ void ql_threadpool_parallel_for_2d(ql_threadpool *p, ql_task_2d_fn fn, void *ctx
   /* the workers still inside are on their last tiles: poll before sleeping,
    * as a futex wake-up on this VM costs more than a small tile (it was 1.5
    * context switches per run of a 0.04 ms MatMulInteger on 2 threads) */
-  for (int i = 0; i < QL_POOL_SPIN / 10 && atomic_load_explicit(&p->joined, memory_order_acquire) > 0; i++) cpu_relax();
+  for (int i = 0; i < QL_POOL_SPIN / 10 && atomic_load_explicit(&p->joined, memory_order_acquire) > 0; i++)
+    cpu_relax();
   pthread_mutex_lock(&p->lock);
   while (atomic_load(&p->joined) > 0) pthread_cond_wait(&p->done, &p->lock);
   pthread_mutex_unlock(&p->lock);
