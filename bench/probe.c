@@ -72,7 +72,8 @@ typedef struct tile_config {
   uint8_t rows[16];
 } tile_config;
 
-__attribute__((target("amx-tile,amx-int8"), noinline)) static double amx_ops(long iters) {
+/* All eight tiles 16 rows x 64 bytes, zeroed. */
+__attribute__((target("amx-tile,amx-int8"))) static inline void amx_setup(void) {
   tile_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.palette_id = 1;
@@ -85,6 +86,10 @@ __attribute__((target("amx-tile,amx-int8"), noinline)) static double amx_ops(lon
   __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
   __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3\n\t"
                    "tilezero %%tmm4\n\ttilezero %%tmm5\n\ttilezero %%tmm6\n\ttilezero %%tmm7" ::);
+}
+
+__attribute__((target("amx-tile,amx-int8"), noinline)) static double amx_ops(long iters) {
+  amx_setup();
   long n = iters;
   __asm__ volatile("1:\n\t"
                    "tdpbusd %%tmm6, %%tmm4, %%tmm0\n\t"
@@ -106,16 +111,7 @@ __attribute__((target("amx-tile,amx-int8"), noinline)) static double amx_ops(lon
  * other read 5,500 and 5,600); every AMX kernel then slows alike. */
 __attribute__((target("amx-tile,amx-int8"), noinline)) static double amx_l1_ops(long iters) {
   static _Alignas(64) uint8_t buf[4096];
-  tile_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.palette_id = 1;
-  for (int t = 0; t < 8; t++) {
-    cfg.rows[t] = 16;
-    cfg.colsb[t] = 64;
-  }
-  __asm__ volatile("" ::: "memory");
-  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
-  __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::);
+  amx_setup();
   long n = iters;
   const long stride = 64;
   __asm__ volatile("1:\n\t"
