@@ -245,7 +245,8 @@ static ql_status run_sconv(ql_op_ctx *c, const fconv *f, const ql_tensor *x, con
                            ql_tensor *y) {
   const ql_conv_geom *g = &f->g;
   const int two = g->nsp == 2; /* 1-D is 2-D with one row */
-  sconv s = {.gemm = c->state ? *(const ql_sgemm_fn *)c->state : ql_sgemm_f32_1x1__scalar,
+  /* the state is ql_op_isa_prepare's, NULL in reference sessions */
+  sconv s = {.gemm = c->state ? ql_sgemm_select((ql_isa)*(const int *)c->state) : ql_sgemm_f32_1x1__scalar,
              .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data,
              .C = f->C, .M = f->M, .cg = f->cg, .mg = f->mg, .kg = f->cg * g->kernel_size,
              .ih = two ? g->in[0] : 1, .iw = g->in[two], .oh = two ? g->out[0] : 1, .ow = g->out[two],
@@ -270,17 +271,6 @@ static ql_status run_sconv(ql_op_ctx *c, const fconv *f, const ql_tensor *x, con
   return s.failed ? ql_op_fail(c, QL_ERR_OUT_OF_MEMORY, "out of memory") : QL_OK;
 }
 
-static ql_status conv_prepare(const ql_op_prep *p, void **state) {
-  *state = NULL;
-  if (p->reference_only) return QL_OK;
-  ql_sgemm_fn *f = ql_malloc(sizeof *f);
-  if (!f) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  *f = ql_sgemm_select((ql_isa)p->isa);
-  *state = f;
-  return QL_OK;
-}
-
-static void conv_release(void *state) { ql_free(state); }
 
 static ql_status run_conv(ql_op_ctx *c, int transposed) {
   const ql_tensor *x = ql_op_in(c, 0), *w = ql_op_in(c, 1), *b = ql_op_in(c, 2);
@@ -352,7 +342,7 @@ static ql_status conv_transpose(ql_op_ctx *c) {
 }
 
 const ql_op_def ql_ops_conv[] = {
-    {"", "Conv", 1, 22, conv, conv_prepare, conv_release},
+    {"", "Conv", 1, 22, conv, ql_op_isa_prepare, ql_op_isa_release},
     {"", "ConvTranspose", 1, 22, conv_transpose},
     {0},
 };

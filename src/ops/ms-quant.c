@@ -464,19 +464,12 @@ static void lut_task(void *ctx, size_t thread, size_t i0, size_t j0, size_t ni, 
   j->kernel(j->table, j->x + i0, j->y + i0, ni);
 }
 
-/* The prepared state is the lookup kernel for the session's ISA (also
- * QLinearConcat's, for inputs whose parameters differ from the output's). */
-static ql_status lookup_prepare(const ql_op_prep *p, void **state) {
-  *state = NULL;
-  if (p->reference_only) return QL_OK;
-  ql_lut_fn *k = ql_malloc(sizeof *k);
-  if (!k) return ql_errf(p->err, QL_ERR_OUT_OF_MEMORY, "out of memory");
-  *k = ql_lut_select((ql_isa)p->isa);
-  *state = k;
-  return QL_OK;
+/* The lookup kernel for the session's ISA (also QLinearConcat's, for inputs
+ * whose parameters differ from the output's); the state is
+ * ql_op_isa_prepare's, NULL in reference sessions. */
+static ql_lut_fn lookup_kernel(const ql_op_ctx *c) {
+  return c->state ? ql_lut_select((ql_isa)*(const int *)c->state) : ql_lut_u8__scalar;
 }
-
-static void lookup_release(void *state) { ql_free(state); }
 
 static ql_status lookup_op(ql_op_ctx *c, table_fn fn, float param) {
   const ql_tensor *x = NULL;
@@ -491,7 +484,7 @@ static ql_status lookup_op(ql_op_ctx *c, table_fn fn, float param) {
   build_table(table, x->dtype, xs, xz, ys, yz, fn, param);
   ql_tensor *y = ql_op_output_nofill(c, 0, x->dtype, x->rank, x->dims);
   if (!y) return c->err->code;
-  lut_job j = {c->state ? *(const ql_lut_fn *)c->state : ql_lut_u8__scalar, table, x->data, y->data};
+  lut_job j = {lookup_kernel(c), table, x->data, y->data};
   /* blocks of 64 KiB: a few per thread on the larger activations */
   ql_threadpool_parallel_for_2d(c->pool, lut_task, &j, (size_t)x->numel, 1, (size_t)1 << 16, 1);
   return QL_OK;
@@ -506,7 +499,7 @@ static ql_status qlinear_lookup(ql_op_ctx *c) {
     return ql_op_fail(c, QL_ERR_INVALID_MODEL, "Table must hold 256 uint8 or int8 values");
   ql_tensor *y = ql_op_output_nofill(c, 0, t->dtype, x->rank, x->dims);
   if (!y) return c->err->code;
-  lut_job j = {c->state ? *(const ql_lut_fn *)c->state : ql_lut_u8__scalar, t->data, x->data, y->data};
+  lut_job j = {lookup_kernel(c), t->data, x->data, y->data};
   ql_threadpool_parallel_for_2d(c->pool, lut_task, &j, (size_t)x->numel, 1, (size_t)1 << 16, 1);
   return QL_OK;
 }
@@ -636,7 +629,7 @@ static ql_status qlinear_concat(ql_op_ctx *c) {
   }
   ql_tensor *y = ql_op_output_nofill(c, 0, t, rank, dims); /* the inputs cover it */
   if (!y) return c->err->code;
-  const ql_lut_fn lut = c->state ? *(const ql_lut_fn *)c->state : ql_lut_u8__scalar;
+  const ql_lut_fn lut = lookup_kernel(c);
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < axis; i++) outer *= dims[i];
   for (int i = axis + 1; i < rank; i++) inner *= dims[i];
@@ -868,11 +861,11 @@ const ql_op_def ql_ops_ms_quant[] = {
     {"com.microsoft", "DequantizeLinear", 1, 1, ms_dequantize},
     {"com.microsoft", "QLinearAdd", 1, 1, qlinear_add},
     {"com.microsoft", "QLinearMul", 1, 1, qlinear_mul},
-    {"com.microsoft", "QLinearLeakyRelu", 1, 1, qlinear_leaky_relu, lookup_prepare, lookup_release},
-    {"com.microsoft", "QLinearSigmoid", 1, 1, qlinear_sigmoid, lookup_prepare, lookup_release},
+    {"com.microsoft", "QLinearLeakyRelu", 1, 1, qlinear_leaky_relu, ql_op_isa_prepare, ql_op_isa_release},
+    {"com.microsoft", "QLinearSigmoid", 1, 1, qlinear_sigmoid, ql_op_isa_prepare, ql_op_isa_release},
     {"com.microsoft", "QLinearSoftmax", 1, 1, qlinear_softmax},
-    {"com.microsoft", "QLinearConcat", 1, 1, qlinear_concat, lookup_prepare, lookup_release},
-    {QL_INTERNAL_DOMAIN, "QLinearLookup", 1, 1, qlinear_lookup, lookup_prepare, lookup_release},
+    {"com.microsoft", "QLinearConcat", 1, 1, qlinear_concat, ql_op_isa_prepare, ql_op_isa_release},
+    {QL_INTERNAL_DOMAIN, "QLinearLookup", 1, 1, qlinear_lookup, ql_op_isa_prepare, ql_op_isa_release},
     {"com.microsoft", "QLinearWhere", 1, 1, qlinear_where},
     {"com.microsoft", "QLinearGlobalAveragePool", 1, 1, qlinear_global_average_pool},
     {"com.microsoft", "QLinearAveragePool", 1, 1, qlinear_average_pool},
