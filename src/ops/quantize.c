@@ -185,11 +185,18 @@ typedef struct affine_job {
   int isa;               /* Q to uint8: the dynq kernel's ISA; QL_ISA_AUTO: the loop below */
 } affine_job;
 
-/* One scale for the run: clamp to [lo, hi] - zp first (the bounds are
- * integers, so clamping and RNE commute; NaN gives lo), then RNE by the
- * 1.5 * 2^23 trick, exact for |v| <= 2^22 (nearbyintf is a library call;
- * this loop vectorizes). The same float division and RNE as the general
- * path. */
+/* x / s clamped to [lo, hi] - zp first (the bounds are integers, so
+ * clamping and RNE commute; NaN gives lo), then RNE by the 1.5 * 2^23
+ * trick, exact for |v| <= 2^22 (nearbyintf is a library call; this
+ * vectorizes). The same float division and RNE as the general path. */
+static inline int32_t affine_q(float x, float s, float vlo, float vhi) {
+  float v = x / s;
+  v = v >= vlo ? v : vlo;
+  v = v <= vhi ? v : vhi;
+  return (int32_t)((v + 12582912.0f) - 12582912.0f);
+}
+
+/* One row of one scale. */
 static void q_task(void *ctx, size_t thread, size_t r, size_t k0, size_t nr, size_t nk) {
   (void)thread;
   (void)nr; /* tiles are one row high */
@@ -204,20 +211,10 @@ static void q_task(void *ctx, size_t thread, size_t r, size_t k0, size_t nr, siz
     ql_dynq_quantize((ql_isa)jb->isa, xf, (int64_t)nk, s, z, (uint8_t *)jb->y + base);
   } else if (jb->u8) {
     uint8_t *yp = (uint8_t *)jb->y + base;
-    for (size_t k = 0; k < nk; k++) {
-      float v = xf[k] / s;
-      v = v >= vlo ? v : vlo;
-      v = v <= vhi ? v : vhi;
-      yp[k] = (uint8_t)((int32_t)((v + 12582912.0f) - 12582912.0f) + (int32_t)z);
-    }
+    for (size_t k = 0; k < nk; k++) yp[k] = (uint8_t)(affine_q(xf[k], s, vlo, vhi) + (int32_t)z);
   } else {
     int8_t *yp = (int8_t *)jb->y + base;
-    for (size_t k = 0; k < nk; k++) {
-      float v = xf[k] / s;
-      v = v >= vlo ? v : vlo;
-      v = v <= vhi ? v : vhi;
-      yp[k] = (int8_t)((int32_t)((v + 12582912.0f) - 12582912.0f) + (int32_t)z);
-    }
+    for (size_t k = 0; k < nk; k++) yp[k] = (int8_t)(affine_q(xf[k], s, vlo, vhi) + (int32_t)z);
   }
 }
 
