@@ -290,8 +290,7 @@ class Pair:
         r = {"case": c["name"], "op": c["op"], "shape": c["shape"], "ops": c["ops"], "threads": self.threads,
              "qlinear": summary([x for rd in use for x in rd["q"]]),
              "ort": summary([x for rd in use for x in rd["o"]]),
-             "rounds": len(use), "rounds_dropped": len(self.rounds) - len(use) if len(use) < len(self.rounds) else 0,
-             "rounds_degraded": len(self.rounds) - self.clean_rounds()}
+             "rounds": len(use), "rounds_degraded": len(self.rounds) - self.clean_rounds()}
         if "peak" in use[0]:
             r["probe_gops"] = statistics.median(rd["peak"] for rd in use)
         r["ratio"] = r["ort"]["median_ms"] / r["qlinear"]["median_ms"]
